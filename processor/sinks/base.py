@@ -1,0 +1,92 @@
+"""The sink contract every target kind implements.
+
+A sink worker (``processor/sinks/worker.py``) reads a target's egress topic, groups records
+per partition into batches, and hands each batch to :meth:`Sink.deliver`. ``deliver``
+reports one outcome per item, so one bad row or message never fails its neighbours
+(benthos' ``BatchError`` idea): ``None`` means delivered; an exception means failed, and the
+worker decides retry-or-dead-letter from ``exc.retriable`` (see :mod:`processor.errors`),
+honouring ``BackpressureError.retry_after``. Offsets are committed only after every item of
+a batch was delivered or dead-lettered.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+DeliveryOutcome = BaseException | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One egress record to deliver: the transformed payload plus its CloudEvent context.
+
+    ``headers`` are the egress record's headers decoded as UTF-8 (``ce_id``, ``ce_source``,
+    ``ce_type``, ..., ``content-type``, ``kbridge-rule``, ``kbridge-bus``,
+    ``kbridge-ingested-at``); ``value`` is the transformed payload (the CloudEvent's data).
+    """
+
+    value: bytes
+    headers: Mapping[str, str]
+    key: bytes | None = None
+    topic: str = ""
+    partition: int = 0
+    offset: int = 0
+    raw_headers: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
+
+    @property
+    def event_id(self) -> str:
+        """The CloudEvent id (``ce_id``), the deduplication key downstream."""
+        return self.headers.get("ce_id", "")
+
+    @property
+    def rule(self) -> str:
+        """The rule that routed this record here."""
+        return self.headers.get("kbridge-rule", "")
+
+    def where(self) -> str:
+        """``topic[partition]@offset``, for log lines about this record."""
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+class Sink(abc.ABC):
+    """A destination for one target. Instances are created per target by the worker."""
+
+    #: How many items the worker hands to one ``deliver`` call at most.
+    max_batch_size: int = 100
+
+    async def setup(self) -> None:  # noqa: B027 - optional hook
+        """Open connections, create tables; called once before the first batch."""
+
+    @abc.abstractmethod
+    async def deliver(self, batch: Sequence[Delivery]) -> Sequence[DeliveryOutcome]:
+        """Deliver ``batch``; return one outcome per item, in order (``None`` = delivered)."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections; called once when the worker stops."""
+
+
+SinkFactory = Callable[[Any], Sink]
+"""Builds a sink from its validated target model (see ``processor/config/targets.py``)."""
+
+_REGISTRY: dict[str, SinkFactory] = {}
+
+
+def register_sink(kind: str) -> Callable[[SinkFactory], SinkFactory]:
+    """Class decorator registering the sink implementation for a target ``kind``."""
+
+    def decorate(factory: SinkFactory) -> SinkFactory:
+        _REGISTRY[kind] = factory
+        return factory
+
+    return decorate
+
+
+def sink_factory(kind: str) -> SinkFactory:
+    """The factory for ``kind``; importing ``processor.sinks.kinds`` fills the registry."""
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        raise KeyError(f"no sink registered for target kind {kind!r}") from None
