@@ -35,6 +35,9 @@ class Delivery:
     partition: int = 0
     offset: int = 0
     raw_headers: Sequence[tuple[str, bytes]] = field(default_factory=tuple)
+    #: Kafka record timestamp in seconds since the epoch (the age origin when the record
+    #: carries no ``kbridge-ingested-at`` header); ``None`` when unknown.
+    timestamp: float | None = None
 
     @property
     def event_id(self) -> str:

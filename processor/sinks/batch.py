@@ -1,0 +1,158 @@
+"""Drive one batch to completion: every item delivered or given up on.
+
+This is the heart of at-least-once delivery. The worker commits a partition's offsets only
+after :func:`run_batch` returned and its dead letters were acknowledged by Kafka, so a crash
+at any point replays the batch rather than losing it. Items are retried individually (the
+sink reports one outcome per item), so a failing item never holds back the delivered ones,
+and each item keeps its own attempt count and age.
+
+Waiting is delegated to ``wait`` so the worker can pause the partition during long waits
+instead of blocking its poll loop; the clock and random source are injectable for tests.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from processor.errors import FatalError
+from processor.sinks.base import Delivery, DeliveryOutcome, Sink
+from processor.sinks.deadletter import DeadLetter, error_code
+from processor.sinks.retry import Backoff, GiveUp, RetryLimits, decide
+
+log = logging.getLogger(__name__)
+
+INGESTED_AT = "kbridge-ingested-at"
+
+LimitsFor = Callable[[Delivery], RetryLimits]
+Wait = Callable[[float], Awaitable[None]]
+
+
+def event_origin(delivery: Delivery, default: float) -> float:
+    """When the event entered kbridge (epoch seconds): the age ``max_age`` is measured from.
+
+    ``kbridge-ingested-at`` may be epoch seconds, epoch milliseconds or ISO 8601; the Kafka
+    record timestamp is the fallback, then ``default`` (the first attempt).
+    """
+    raw = delivery.headers.get(INGESTED_AT)
+    if raw:
+        try:
+            number = float(raw)
+        except ValueError:
+            try:
+                return datetime.fromisoformat(raw.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                pass
+        else:
+            return number / 1000.0 if number > 1e11 else number
+    if delivery.timestamp is not None:
+        return delivery.timestamp
+    return default
+
+
+@dataclass(slots=True)
+class _Pending:
+    delivery: Delivery
+    origin: float
+    attempts: int = 0
+    due: float = 0.0
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What happened to a batch: how many were delivered, and the dead letters."""
+
+    delivered: int = 0
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    attempts: int = 0
+
+
+async def _attempt(sink: Sink, items: Sequence[Delivery]) -> Sequence[DeliveryOutcome]:
+    """One ``deliver`` call; a raised exception or a contract breach fails every item."""
+    try:
+        outcomes = await sink.deliver(items)
+    except Exception as exc:  # the sink failed as a whole: same outcome for every item
+        return [exc] * len(items)
+    if len(outcomes) != len(items):
+        breach = FatalError(
+            f"{type(sink).__name__}.deliver returned {len(outcomes)} outcomes "
+            f"for {len(items)} items",
+            code="sink-contract",
+        )
+        return [breach] * len(items)
+    return outcomes
+
+
+async def run_batch(
+    sink: Sink,
+    batch: Sequence[Delivery],
+    *,
+    limits_for: LimitsFor,
+    wait: Wait,
+    backoff: Backoff | None = None,
+    clock: Callable[[], float] = time.time,
+    rng: random.Random | None = None,
+) -> BatchResult:
+    """Deliver ``batch`` through ``sink``, retrying per item, until nothing is pending."""
+    backoff = backoff or Backoff()
+    rng = rng or random.Random()
+    now = clock()
+    pending = [_Pending(d, event_origin(d, now), due=now) for d in batch]
+    result = BatchResult()
+    chunk_size = max(1, sink.max_batch_size)
+    while pending:
+        now = clock()
+        earliest = min(p.due for p in pending)
+        if earliest > now:
+            await wait(earliest - now)
+            now = clock()
+        due = [p for p in pending if p.due <= now]
+        later = [p for p in pending if p.due > now]
+        retry: list[_Pending] = []
+        for start in range(0, len(due), chunk_size):
+            chunk = due[start : start + chunk_size]
+            outcomes = await _attempt(sink, [p.delivery for p in chunk])
+            result.attempts += 1
+            now = clock()
+            for item, outcome in zip(chunk, outcomes, strict=True):
+                item.attempts += 1
+                if outcome is None:
+                    result.delivered += 1
+                    continue
+                step = decide(
+                    outcome,
+                    attempts=item.attempts,
+                    age=now - item.origin,
+                    limits=limits_for(item.delivery),
+                    backoff=backoff,
+                    rng=rng,
+                )
+                extra = {
+                    "where": item.delivery.where(),
+                    "event_id": item.delivery.event_id,
+                    "error_code": error_code(outcome),
+                    "attempts": item.attempts,
+                }
+                if isinstance(step, GiveUp):
+                    log.warning(
+                        "giving up on %s after %d attempts (%s): %s",
+                        item.delivery.where(), item.attempts, step.condition, outcome,
+                        extra={**extra, "condition": step.condition},
+                    )
+                    result.dead_letters.append(
+                        DeadLetter(item.delivery, outcome, step.condition, item.attempts)
+                    )
+                else:
+                    log.info(
+                        "delivery of %s failed (attempt %d), retrying in %.2fs: %s",
+                        item.delivery.where(), item.attempts, step.delay, outcome,
+                        extra={**extra, "delay": step.delay},
+                    )
+                    item.due = now + step.delay
+                    retry.append(item)
+        pending = later + retry
+    return result

@@ -1,0 +1,135 @@
+"""run_batch: per-item retries, dead letters with the right condition, waits via the caller."""
+
+from __future__ import annotations
+
+import random
+
+from processor.errors import BackpressureError, FatalError, RetriableError
+from processor.sinks.base import Delivery
+from processor.sinks.batch import event_origin, run_batch
+from processor.sinks.retry import Backoff, RetryLimits
+from processor.sinks.testing import ListSink
+
+
+class FakeClock:
+    """A clock that only moves when the batch waits, so tests never sleep."""
+
+    def __init__(self, start: float = 1_000_000.0) -> None:
+        self.now = start
+        self.waits: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def wait(self, seconds: float) -> None:
+        self.waits.append(seconds)
+        self.now += seconds
+
+
+def _items(n: int, ingested_at: float | None = None) -> list[Delivery]:
+    headers = {"ce_id": "", "kbridge-rule": "r1"}
+    out = []
+    for i in range(n):
+        h = dict(headers, ce_id=f"e{i}")
+        if ingested_at is not None:
+            h["kbridge-ingested-at"] = str(ingested_at)
+        out.append(Delivery(value=b"{}", headers=h, topic="t", partition=0, offset=i))
+    return out
+
+
+async def _run(sink: ListSink, items: list[Delivery], clock: FakeClock, **limits: float):  # type: ignore[no-untyped-def]
+    return await run_batch(
+        sink,
+        items,
+        limits_for=lambda _d: RetryLimits(**limits),  # type: ignore[arg-type]
+        wait=clock.wait,
+        backoff=Backoff(base=1.0, cap=8.0),
+        clock=clock,
+        rng=random.Random(3),
+    )
+
+
+async def test_all_delivered_without_waiting() -> None:
+    clock = FakeClock()
+    sink = ListSink()
+    result = await _run(sink, _items(5), clock)
+    assert result.delivered == 5 and result.dead_letters == [] and clock.waits == []
+    assert [d.event_id for d in sink.delivered] == ["e0", "e1", "e2", "e3", "e4"]
+
+
+async def test_flaky_items_retry_alone_and_neighbours_are_not_redelivered() -> None:
+    clock = FakeClock()
+    sink = ListSink(lambda d, n: RetriableError("500") if d.offset % 2 and n < 3 else None)
+    result = await _run(sink, _items(6), clock)
+    assert result.delivered == 6 and not result.dead_letters
+    assert sorted(d.offset for d in sink.delivered) == list(range(6))
+    assert sink.attempts[("t", 0, 0)] == 1
+    assert sink.attempts[("t", 0, 1)] == 3
+    assert len(clock.waits) >= 1
+
+
+async def test_non_retriable_goes_to_dead_letters_at_once() -> None:
+    clock = FakeClock()
+    sink = ListSink(lambda d, n: FatalError("400 bad", code="http-400") if d.offset == 2 else None)
+    result = await _run(sink, _items(4), clock)
+    assert result.delivered == 3
+    [dead] = result.dead_letters
+    assert (dead.delivery.offset, dead.condition, dead.attempts) == (2, "non-retriable", 1)
+    assert clock.waits == []
+
+
+async def test_attempts_exhausted() -> None:
+    clock = FakeClock()
+    sink = ListSink(lambda d, n: RetriableError("down"))
+    result = await _run(sink, _items(2), clock, max_attempts=4)
+    assert [(d.condition, d.attempts) for d in result.dead_letters] == [("attempts", 5)] * 2
+    assert sink.attempts[("t", 0, 0)] == 5
+
+
+async def test_age_exhausted_measured_from_ingestion() -> None:
+    clock = FakeClock()
+    sink = ListSink(lambda d, n: BackpressureError("429", retry_after=30.0))
+    result = await _run(sink, _items(1, ingested_at=clock.now - 50.0), clock, max_age=60.0)
+    [dead] = result.dead_letters
+    assert (dead.condition, dead.attempts) == ("age", 1)
+
+
+async def test_retry_after_is_waited() -> None:
+    clock = FakeClock()
+    sink = ListSink(lambda d, n: BackpressureError("429", retry_after=7.5) if n == 1 else None)
+    result = await _run(sink, _items(1), clock)
+    assert result.delivered == 1 and clock.waits and clock.waits[0] >= 7.5
+
+
+async def test_sink_raising_fails_every_item() -> None:
+    class Broken(ListSink):
+        async def deliver(self, batch):  # type: ignore[no-untyped-def]
+            raise FatalError("auth failure")
+
+    result = await _run(Broken(), _items(3), FakeClock())
+    assert [d.condition for d in result.dead_letters] == ["non-retriable"] * 3
+
+
+async def test_sink_breaking_the_contract_is_dead_lettered() -> None:
+    class Short(ListSink):
+        async def deliver(self, batch):  # type: ignore[no-untyped-def]
+            return []
+
+    result = await _run(Short(), _items(2), FakeClock())
+    assert {d.error.code for d in result.dead_letters} == {"sink-contract"}  # type: ignore[attr-defined]
+
+
+async def test_chunks_respect_max_batch_size() -> None:
+    sink = ListSink(max_batch_size=3)
+    result = await _run(sink, _items(10), FakeClock())
+    assert result.delivered == 10 and sink.calls == 4
+
+
+def test_event_origin_formats() -> None:
+    base = Delivery(value=b"", headers={}, timestamp=123.0)
+    assert event_origin(base, 9.0) == 123.0
+    assert event_origin(Delivery(value=b"", headers={}), 9.0) == 9.0
+    ms = Delivery(value=b"", headers={"kbridge-ingested-at": "1700000000000"})
+    assert event_origin(ms, 0) == 1_700_000_000.0
+    iso = Delivery(value=b"", headers={"kbridge-ingested-at": "2023-11-14T22:13:20Z"})
+    assert event_origin(iso, 0) == 1_700_000_000.0
