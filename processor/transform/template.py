@@ -1,0 +1,187 @@
+"""Input templates with EventBridge InputTransformer semantics.
+
+``input_paths`` names values selected from the event by JSONPath; ``input_template`` places
+them with ``<name>`` placeholders. Reserved variables need no path:
+
+===============================  ============================================================
+``kbridge.rule-name``            the matched rule's name
+``kbridge.event.ingestion-time`` when the bus received the event (ISO 8601)
+``kbridge.event``                the event without ``data`` (JSON value positions only)
+``kbridge.event.json``           the whole event (JSON value positions only)
+===============================  ============================================================
+
+The ``aws.events.*`` spellings of the same variables are accepted, so AWS rules carry over
+unchanged. A path the event lacks yields ``null`` in a JSON value position and an empty
+string in text (a text template, or inside a longer JSON string). Everything that can be
+checked without an event (names, paths, placeholders, JSON structure, limits) is checked at
+compile time, so a bad template is a config error, never a dead-lettered event.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+from processor.transform.base import JSON, TEXT, Transform, dumps
+from processor.transform.errors import TransformError, TransformSpecError
+from processor.transform.jsonpath import MISSING, InvalidPathError, JsonPath, compile_path
+from processor.transform.template_syntax import Hole, Mode, parse_template
+
+MAX_VARIABLES: Final = 100
+MAX_TEMPLATE_LENGTH: Final = 8192
+_VARIABLE_NAME: Final = re.compile(r"[A-Za-z0-9_\-]+")
+_RESERVED_PREFIXES: Final = ("kbridge.", "aws.events.")
+
+
+class _Source(enum.Enum):
+    PATH = "path"
+    RULE_NAME = "rule-name"
+    INGESTION_TIME = "event.ingestion-time"
+    EVENT = "event"
+    EVENT_JSON = "event.json"
+
+
+_RESERVED: Final = {
+    prefix + source.value: source
+    for prefix in _RESERVED_PREFIXES
+    for source in _Source
+    if source is not _Source.PATH
+}
+_EVENT_ONLY_AS_VALUE: Final = (_Source.EVENT, _Source.EVENT_JSON)
+_EVENT_ATTRIBUTES_EXCLUDED: Final = frozenset({"data", "data_base64"})
+
+
+def _now_iso8601() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _compile_paths(input_paths: object) -> dict[str, JsonPath]:
+    if input_paths is None:
+        return {}
+    if not isinstance(input_paths, Mapping):
+        raise TransformSpecError(
+            f"input_paths must be a mapping of variable name to JSONPath, "
+            f"got {type(input_paths).__name__}"
+        )
+    if len(input_paths) > MAX_VARIABLES:
+        raise TransformSpecError(
+            f"input_paths defines {len(input_paths)} variables; the limit is {MAX_VARIABLES}"
+        )
+    compiled: dict[str, JsonPath] = {}
+    for name, path in input_paths.items():
+        if not isinstance(name, str):
+            raise TransformSpecError(f"input_paths variable name {name!r} must be a string")
+        if name.startswith(_RESERVED_PREFIXES):
+            raise TransformSpecError(f"input_paths variable {name} is a reserved name")
+        if _VARIABLE_NAME.fullmatch(name) is None:
+            raise TransformSpecError(
+                f"input_paths variable name {name!r} may only hold letters, digits, '_' and '-'"
+            )
+        try:
+            compiled[name] = compile_path(path)
+        except InvalidPathError as exc:
+            raise TransformSpecError(f"input_paths.{name}: JSONPath {path!r} {exc}") from None
+    return compiled
+
+
+class TemplateTransform(Transform):
+    """A compiled input template: literal pieces, holes, and one source per variable."""
+
+    kind = "template"
+
+    def __init__(self, input_paths: object, input_template: object) -> None:
+        if not isinstance(input_template, str):
+            raise TransformSpecError(
+                f"input_template must be a string, got {type(input_template).__name__}"
+            )
+        if not input_template:
+            raise TransformSpecError("input_template must not be empty")
+        if len(input_template) > MAX_TEMPLATE_LENGTH:
+            raise TransformSpecError(
+                f"input_template is {len(input_template)} characters long; "
+                f"the limit is {MAX_TEMPLATE_LENGTH}"
+            )
+        paths = _compile_paths(input_paths)
+        parsed = parse_template(input_template)
+        self.template = input_template
+        self.content_type = JSON if parsed.is_json else TEXT
+
+        slots: dict[str, int] = {}
+        self._sources: list[tuple[_Source, JsonPath | None]] = []
+        self._parts: list[str] = []
+        self._holes: list[tuple[int, int, Mode, str]] = []
+        for part in parsed.parts:
+            if isinstance(part, str):
+                self._parts.append(part)
+                continue
+            slot = slots.get(part.name)
+            if slot is None:
+                slot = slots[part.name] = len(self._sources)
+                self._sources.append(self._source_of(part, paths))
+            self._check_position(part, self._sources[slot][0])
+            self._holes.append((len(self._parts), slot, part.mode, part.name))
+            self._parts.append("")
+
+    @staticmethod
+    def _source_of(hole: Hole, paths: Mapping[str, JsonPath]) -> tuple[_Source, JsonPath | None]:
+        if hole.name in paths:
+            return _Source.PATH, paths[hole.name]
+        if hole.name in _RESERVED:
+            return _RESERVED[hole.name], None
+        raise TransformSpecError(f"input_template contains invalid placeholder {hole.name}")
+
+    @staticmethod
+    def _check_position(hole: Hole, source: _Source) -> None:
+        if source in _EVENT_ONLY_AS_VALUE and hole.mode is not Mode.VALUE:
+            raise TransformSpecError(
+                f"input_template may use <{hole.name}> only as a value in a JSON template "
+                "(it is the event as JSON, not text)"
+            )
+
+    def _values(
+        self, event: Mapping[str, Any], rule_name: str, ingestion_time: str | None
+    ) -> list[Any]:
+        values: list[Any] = []
+        for source, path in self._sources:
+            if path is not None:
+                values.append(path.select(event))
+            elif source is _Source.RULE_NAME:
+                values.append(rule_name)
+            elif source is _Source.INGESTION_TIME:
+                values.append(ingestion_time if ingestion_time is not None else _now_iso8601())
+            elif source is _Source.EVENT_JSON:
+                values.append(event)
+            else:
+                values.append(
+                    {k: v for k, v in event.items() if k not in _EVENT_ATTRIBUTES_EXCLUDED}
+                )
+        return values
+
+    def apply(
+        self, event: Mapping[str, Any], *, rule_name: str, ingestion_time: str | None = None
+    ) -> str:
+        values = self._values(event, rule_name, ingestion_time)
+        out = self._parts.copy()
+        for position, slot, mode, name in self._holes:
+            value = values[slot]
+            try:
+                if mode is Mode.VALUE:
+                    out[position] = "null" if value is MISSING else dumps(value)
+                elif value is MISSING:
+                    continue
+                elif mode is Mode.IN_STRING:
+                    text = value if isinstance(value, str) else dumps(value)
+                    out[position] = dumps(text)[1:-1]
+                else:
+                    out[position] = value if isinstance(value, str) else dumps(value)
+            except TypeError as exc:  # orjson.JSONEncodeError: bad Unicode, huge int, depth
+                raise TransformError(
+                    f"variable {name} cannot be rendered as JSON: {exc}", rule_name=rule_name
+                ) from exc
+        return "".join(out)
+
+    def __repr__(self) -> str:
+        return f"TemplateTransform({self.template!r})"
