@@ -1,0 +1,253 @@
+"""Targets: where routed events are delivered, one model per ``kind``.
+
+Every target owns an egress topic (``kbridge.target.<name>``, ``partitions`` partitions)
+that its sink workers drain, and a dead-letter topic. ``format`` is the wire format of
+that egress topic for archival consumers. Sink modules read their kind's model; engineers
+building a sink add the fields their kind needs here.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, Field, model_validator
+
+from processor.config._base import ConfigModel, Description, Name, Secret, mask_url
+from processor.kafka.config import KafkaClientConfig
+
+EgressFormat = Literal["binary", "structured", "avro"]
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("must be an http:// or https:// URL")
+    return value
+
+
+def _sqlalchemy_url(value: str) -> str:
+    scheme, sep, rest = value.partition("://")
+    if not sep or not scheme or not rest:
+        raise ValueError("must be a SQLAlchemy URL such as mysql+pymysql://user:pass@host/db")
+    return value
+
+
+def _email_address(value: str) -> str:
+    local, sep, domain = value.rpartition("@")
+    if not sep or not local or not domain:
+        raise ValueError(f"{value!r} is not an email address")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(_http_url)]
+EmailAddress = Annotated[str, AfterValidator(_email_address)]
+
+
+class Digest(ConfigModel):
+    """Batch bursts of events into one message: at most one per ``window_seconds``."""
+
+    window_seconds: Annotated[float, Field(gt=0, le=86400)] = 60
+    max_items: Annotated[int, Field(ge=1, le=1000)] = 5
+
+
+class _TargetBase(ConfigModel):
+    name: Name
+    description: Description = ""
+    partitions: Annotated[int, Field(ge=1, le=10000)] = 3
+    format: EgressFormat = "binary"
+    allow_private_network: bool = False
+
+    def destination(self) -> str:
+        """Where this target delivers, safe to print (passwords masked)."""
+        return ""
+
+
+class MysqlTarget(_TargetBase):
+    """Upsert events into a SQL table (keyed by event id). ``url`` is a SQLAlchemy URL.
+
+    ``columns`` maps column names to JSONPath expressions into the transformed event; the
+    URL may carry a password, so ``repr`` masks it.
+    """
+
+    kind: Literal["mysql"] = "mysql"
+    url: Annotated[str, AfterValidator(_sqlalchemy_url)]
+    table: Annotated[str, Field(min_length=1, max_length=64)]
+    columns: dict[str, str] = Field(default_factory=dict)
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+
+    def __repr_args__(self) -> Any:
+        for key, value in super().__repr_args__():
+            yield key, (mask_url(value) if key == "url" else value)
+
+    def destination(self) -> str:
+        return f"{mask_url(self.url)} table={self.table}"
+
+
+class WebhookTarget(_TargetBase):
+    """POST (or ``method``) each event to an HTTP endpoint.
+
+    ``body`` chooses the CloudEvents HTTP binding (``binary``: attributes in ``ce-*``
+    headers; ``structured``: the whole event as JSON) or ``raw`` (the payload alone).
+    ``secret`` signs the body into ``X-Kbridge-Signature``; ``rate_limit`` caps
+    invocations per second.
+    """
+
+    kind: Literal["webhook"] = "webhook"
+    url: HttpUrl
+    method: Literal["POST", "PUT", "PATCH", "GET", "DELETE"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Literal["binary", "structured", "raw"] = "binary"
+    timeout: Annotated[float, Field(gt=0, le=300)] = 5.0
+    connection: Name | None = None
+    secret: Secret | None = None
+    rate_limit: Annotated[float, Field(gt=0)] | None = None
+
+    def destination(self) -> str:
+        return f"{self.method} {mask_url(self.url)}"
+
+
+class FunctionTarget(_TargetBase):
+    """Invoke a function: an HTTP function endpoint (``url``) or a Python callable
+    registered under the ``kbridge.functions`` entry-point group (``entry_point``).
+
+    When ``publish_to_bus`` is set, the function's return value is published as an event
+    to that bus.
+    """
+
+    kind: Literal["function"] = "function"
+    url: HttpUrl | None = None
+    entry_point: Annotated[str, Field(min_length=1)] | None = None
+    publish_to_bus: Name | None = None
+    timeout: Annotated[float, Field(gt=0, le=900)] = 30.0
+
+    @model_validator(mode="after")
+    def _exactly_one_callee(self) -> FunctionTarget:
+        if (self.url is None) == (self.entry_point is None):
+            raise ValueError("set exactly one of url and entry_point")
+        return self
+
+    def destination(self) -> str:
+        return mask_url(self.url) if self.url else f"entry point {self.entry_point}"
+
+
+class KafkaTarget(_TargetBase):
+    """Copy events to a Kafka topic, on this cluster (``cluster`` unset) or another one."""
+
+    kind: Literal["kafka"] = "kafka"
+    topic: Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
+    cluster: KafkaClientConfig | None = None
+
+    def destination(self) -> str:
+        where = self.cluster.bootstrap_servers if self.cluster else "this cluster"
+        return f"{self.topic} @ {where}"
+
+
+class DingtalkTarget(_TargetBase):
+    """DingTalk custom robot (``secret``: the robot's 加签 signing secret)."""
+
+    kind: Literal["dingtalk"] = "dingtalk"
+    url: HttpUrl
+    secret: Secret | None = None
+    msgtype: Literal["text", "markdown", "actionCard"] = "markdown"
+    title: str = "kbridge"
+    at_mobiles: list[str] = Field(default_factory=list)
+    at_user_ids: list[str] = Field(default_factory=list)
+    at_all: bool = False
+    rate_per_minute: Annotated[int, Field(ge=1, le=1000)] = 20
+    digest: Digest | None = None
+
+    def destination(self) -> str:
+        return self.url.split("?", 1)[0]
+
+
+class WecomTarget(_TargetBase):
+    """WeCom (企业微信) group robot."""
+
+    kind: Literal["wecom"] = "wecom"
+    url: HttpUrl
+    msgtype: Literal["text", "markdown"] = "markdown"
+    mentioned_list: list[str] = Field(default_factory=list)
+    mentioned_mobile_list: list[str] = Field(default_factory=list)
+    rate_per_minute: Annotated[int, Field(ge=1, le=1000)] = 20
+    digest: Digest | None = None
+
+    def destination(self) -> str:
+        return self.url.split("?", 1)[0]
+
+
+class FeishuTarget(_TargetBase):
+    """Feishu / Lark custom bot (``secret``: the bot's signature secret)."""
+
+    kind: Literal["feishu"] = "feishu"
+    url: HttpUrl
+    secret: Secret | None = None
+    msgtype: Literal["text", "interactive"] = "text"
+    title: str = "kbridge"
+    rate_per_minute: Annotated[int, Field(ge=1, le=1000)] = 100
+    digest: Digest | None = None
+
+    def destination(self) -> str:
+        return self.url.rsplit("/", 1)[0] + "/…"
+
+
+class SlackTarget(_TargetBase):
+    """Slack incoming webhook."""
+
+    kind: Literal["slack"] = "slack"
+    url: HttpUrl
+    msgtype: Literal["text", "blocks"] = "text"
+    rate_per_second: Annotated[float, Field(gt=0, le=100)] = 1.0
+    digest: Digest | None = None
+
+    def destination(self) -> str:
+        return self.url.rsplit("/", 1)[0] + "/…"
+
+
+class EmailTarget(_TargetBase):
+    """Send each event (or digest) as an email over SMTP.
+
+    ``subject`` is a format string over the CloudEvent attributes (``{type}``, ``{source}``,
+    ``{subject}``, ``{id}``).
+    """
+
+    kind: Literal["email"] = "email"
+    host: Annotated[str, Field(min_length=1)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    tls: Literal["starttls", "implicit", "none"] = "starttls"
+    username: str | None = None
+    password: Secret | None = None
+    from_addr: EmailAddress
+    to: Annotated[list[EmailAddress], Field(min_length=1)]
+    cc: list[EmailAddress] = Field(default_factory=list)
+    subject: str = "{type} from {source}"
+    html: bool = False
+    digest: Digest | None = None
+
+    def destination(self) -> str:
+        return f"smtp://{self.host}:{self.port} to {', '.join(self.to)}"
+
+
+AnyTarget = (
+    MysqlTarget
+    | WebhookTarget
+    | FunctionTarget
+    | KafkaTarget
+    | DingtalkTarget
+    | WecomTarget
+    | FeishuTarget
+    | SlackTarget
+    | EmailTarget
+)
+Target = Annotated[AnyTarget, Field(discriminator="kind")]
+"""Any target kind, chosen by its ``kind`` field."""
+
+TARGET_KINDS: tuple[str, ...] = (
+    "mysql",
+    "webhook",
+    "function",
+    "kafka",
+    "dingtalk",
+    "wecom",
+    "feishu",
+    "slack",
+    "email",
+)
