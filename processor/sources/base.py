@@ -1,0 +1,274 @@
+"""The source contract: something outside Kafka becomes CloudEvents on a bus's ingress topic.
+
+A source's life is ``setup()`` (check configuration, create topics), ``run()`` (consume until
+``stop()``; broker sessions are retried with backoff) and ``stop()`` (finish what is in
+flight, then return). The guarantee every source keeps is at-least-once: an upstream message
+is acknowledged to its broker (MQTT PUBACK, AMQP ack, JetStream ack, Kafka commit) only
+after Kafka acknowledged the event with acks=all, so a crash or a clean stop can duplicate
+but never lose. Input that cannot become a CloudEvent is not dropped: it goes to the bus
+dead-letter topic with ``kbridge-error-code``, ``kbridge-error-message`` and
+``kbridge-failed-stage`` headers, and is then acknowledged upstream like any other message.
+
+Subclasses implement :meth:`Source.session`: one connection's lifetime. :meth:`Source.run`
+calls it again after a retriable failure, with exponential backoff and full jitter
+(:class:`Backoff`); a :class:`~processor.errors.FatalError` ends the run.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from processor.errors import FatalError, KbridgeError, is_retriable
+from processor.events import CloudEvent, encode
+from processor.kafka.topics import bus_dlq_topic, bus_topic
+
+log = logging.getLogger(__name__)
+
+Headers = Sequence[tuple[str, bytes | str | None]]
+Ack = tuple[int, int]
+
+ERROR_CODE = "kbridge-error-code"
+ERROR_MESSAGE = "kbridge-error-message"
+FAILED_STAGE = "kbridge-failed-stage"
+SOURCE_HEADER = "kbridge-source"
+MAX_ERROR_MESSAGE = 1024
+
+
+class Publisher(Protocol):
+    """What a source needs from Kafka: :class:`processor.kafka.producer.Producer` fits."""
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+    ) -> Ack:
+        """Produce; return (partition, offset) once Kafka acknowledged (acks=all)."""
+        ...
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with full jitter; ``reset()`` after a healthy session."""
+
+    initial: float = 0.2
+    maximum: float = 30.0
+    factor: float = 2.0
+    _attempt: int = field(default=0, init=False)
+
+    def next_delay(self) -> float:
+        ceiling = min(self.maximum, self.initial * self.factor**self._attempt)
+        self._attempt += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self._attempt = 0
+
+
+class Source(abc.ABC):
+    """One configured source publishing to ``kbridge.bus.<bus>``.
+
+    ``config`` is the source's validated model from :mod:`processor.config.sources`.
+    """
+
+    kind: ClassVar[str]
+
+    def __init__(self, config: Any, publisher: Publisher, *, backoff: Backoff | None = None):
+        self.config = config
+        self.name: str = config.name
+        self.bus: str = config.bus
+        self.topic = bus_topic(self.bus)
+        self.dlq_topic = bus_dlq_topic(self.bus)
+        self.publisher = publisher
+        self.backoff = backoff or Backoff()
+        self.stopping = asyncio.Event()
+        self.published = 0
+        self.dead_lettered = 0
+
+    async def setup(self) -> None:  # noqa: B027 - optional hook
+        """Validate and prepare (topics, parsed expressions) before :meth:`run`."""
+
+    @abc.abstractmethod
+    async def session(self) -> None:
+        """Connect, consume until :attr:`stopping` is set, acknowledge only after Kafka did.
+
+        Return normally when stopping; raise when the connection failed (retried).
+        """
+
+    async def run(self) -> None:
+        """Run sessions until :meth:`stop`, reconnecting with backoff on retriable failures."""
+        while not self.stopping.is_set():
+            try:
+                await self.session()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if isinstance(exc, FatalError) or not is_retriable(exc):
+                    log.error(
+                        "source failed permanently",
+                        extra={"source": self.name, "error": str(exc)},
+                    )
+                    raise
+                delay = self.backoff.next_delay()
+                log.warning(
+                    "source session failed; reconnecting",
+                    extra={"source": self.name, "error": repr(exc), "delay_s": round(delay, 2)},
+                )
+                await self.sleep_unless_stopping(delay)
+
+    async def stop(self) -> None:
+        """Ask :meth:`run` to finish; in-flight messages are settled before it returns."""
+        self.stopping.set()
+
+    async def sleep_unless_stopping(self, seconds: float) -> None:
+        """Sleep, but wake up as soon as :meth:`stop` was called."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), timeout=seconds)
+
+    async def publish(self, event: CloudEvent) -> Ack:
+        """Produce ``event`` (binary mode, keyed by its partition key) and wait for the ack."""
+        record = encode(event, "binary")
+        headers = [*record.headers, (SOURCE_HEADER, self.name.encode())]
+        ack = await self.publisher.send(self.topic, record.value, record.key, headers)
+        self.published += 1
+        return ack
+
+    async def dead_letter(
+        self,
+        value: bytes | None,
+        error: BaseException,
+        *,
+        stage: str,
+        key: bytes | None = None,
+        headers: Headers = (),
+    ) -> Ack:
+        """Produce input that could not become an event to the bus dead-letter topic."""
+        code = error.code if isinstance(error, KbridgeError) else type(error).__name__
+        message = " ".join((str(error) or type(error).__name__).split())[:MAX_ERROR_MESSAGE]
+        kept = [(k, v) for k, v in headers if k not in (ERROR_CODE, ERROR_MESSAGE, FAILED_STAGE)]
+        all_headers: list[tuple[str, bytes | str | None]] = [
+            *kept,
+            (ERROR_CODE, code.encode()),
+            (ERROR_MESSAGE, message.encode()),
+            (FAILED_STAGE, stage.encode()),
+            (SOURCE_HEADER, self.name.encode()),
+        ]
+        ack = await self.publisher.send(self.dlq_topic, value, key, all_headers)
+        self.dead_lettered += 1
+        log.warning(
+            "input dead-lettered",
+            extra={"source": self.name, "stage": stage, "code": code, "error": message},
+        )
+        return ack
+
+    async def forward(
+        self,
+        build: Callable[[], CloudEvent],
+        raw: bytes | None,
+        *,
+        key: bytes | None = None,
+        headers: Headers = (),
+    ) -> Ack:
+        """Build an event from upstream input and publish it, or dead-letter ``raw``.
+
+        ``build`` raising :class:`~processor.errors.FatalError` (or pydantic's ValueError)
+        means the input is malformed: it goes to the dead-letter topic. Kafka failures
+        propagate (retriable: the session reconnects and the input is redelivered).
+        """
+        try:
+            event = build()
+        except (FatalError, ValueError) as exc:
+            return await self.dead_letter(raw, exc, stage="decode", key=key, headers=headers)
+        return await self.publish(event)
+
+
+class AckWindow:
+    """Up to ``limit`` publishes in flight; upstream acks happen in arrival order.
+
+    Ordering holds because the idempotent producer keeps per-partition order for in-flight
+    records and acks are chained: message n is acknowledged only after n-1 was. If a publish
+    fails, it and everything after it stay unacknowledged (the broker redelivers them).
+    """
+
+    def __init__(self, limit: int = 256) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._tail: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._failure: BaseException | None = None
+
+    async def submit(
+        self, publish: Awaitable[Any], ack: Callable[[], Awaitable[None] | None]
+    ) -> None:
+        """Start ``publish``; call ``ack`` once it and every earlier one succeeded."""
+        self.raise_failure()
+        await self._slots.acquire()
+        task = asyncio.create_task(self._settle(self._tail, publish, ack))
+        self._tail = task
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    async def _settle(
+        self,
+        previous: asyncio.Task[None] | None,
+        publish: Awaitable[Any],
+        ack: Callable[[], Awaitable[None] | None],
+    ) -> None:
+        await publish
+        if previous is not None:
+            await previous
+        result = ack()
+        if result is not None:
+            await result
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._slots.release()
+        if not task.cancelled() and task.exception() is not None and self._failure is None:
+            self._failure = task.exception()
+
+    def raise_failure(self) -> None:
+        """Re-raise the first failed publish or ack, ending the session."""
+        if self._failure is not None:
+            raise self._failure
+
+    async def drain(self) -> None:
+        """Wait for everything in flight (a clean stop loses nothing acknowledged)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.raise_failure()
+
+    async def abort(self) -> None:
+        """Cancel what is in flight (the connection is gone; the broker will redeliver)."""
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+SourceFactory = Callable[[Any, Publisher], Source]
+_REGISTRY: dict[str, type[Source]] = {}
+
+
+def register_source(cls: type[Source]) -> type[Source]:
+    """Class decorator: ``kbridge source`` runs ``cls`` for sources of ``cls.kind``."""
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def source_class(kind: str) -> type[Source]:
+    """The implementation of ``kind``; importing :mod:`processor.sources` fills the registry."""
+    try:
+        return _REGISTRY[kind]
+    except KeyError:
+        raise FatalError(
+            f"no source implementation for kind {kind!r} (webhook kinds run in the gateway)",
+            code="config",
+        ) from None
