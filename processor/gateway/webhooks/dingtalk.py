@@ -1,0 +1,88 @@
+"""DingTalk outgoing robot (机器人接收消息): ``timestamp`` + ``sign`` headers.
+
+``sign == base64(HMAC_SHA256(key=appSecret, msg=f"{timestamp}\\n{appSecret}"))`` with
+``timestamp`` in milliseconds, rejected when more than one hour off (DingTalk's own window).
+Unlike the outgoing custom-robot signature, the header value is not URL-encoded.
+Source: open.dingtalk.com "receive-message".
+
+Mapping: ``id`` = ``msgId``, ``type`` = ``msgtype`` (``text``, ``richText``, ``picture``...),
+``subject`` = ``conversationId``, ``time`` = ``createAt``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from processor.gateway.webhooks.base import (
+    WebhookConnector,
+    WebhookEvent,
+    WebhookPayloadError,
+    WebhookRequest,
+    WebhookSourceOptions,
+    register_connector,
+)
+from processor.gateway.webhooks.signing import (
+    check_window,
+    encode_digest,
+    hmac_digest,
+    parse_timestamp,
+    require_match,
+)
+
+
+class DingtalkSourceOptions(WebhookSourceOptions):
+    """A DingTalk robot's AppSecret and the accepted clock skew (1 hour by DingTalk)."""
+
+    kind: Literal["dingtalk"] = "dingtalk"
+    secret: SecretStr
+    tolerance_seconds: int = Field(default=3600, gt=0)
+
+
+def dingtalk_signature(secret: str, timestamp: str) -> str:
+    """The ``sign`` header DingTalk sends with ``timestamp`` (ms)."""
+    return encode_digest(
+        hmac_digest(secret.encode(), f"{timestamp}\n{secret}".encode()), "base64"
+    )
+
+
+@register_connector
+class DingtalkConnector(WebhookConnector[DingtalkSourceOptions]):
+    """Verifies and maps messages DingTalk forwards to an outgoing robot."""
+
+    kind = "dingtalk"
+    platform = "dingtalk"
+    options_model = DingtalkSourceOptions
+
+    def verify(self, request: WebhookRequest, now: float) -> None:
+        timestamp = request.require_header("timestamp")
+        received = request.require_header("sign")
+        expected = dingtalk_signature(self.options.secret.get_secret_value(), timestamp)
+        require_match(received, expected, "sign")
+        check_window(parse_timestamp(timestamp) / 1000, now, self.options.tolerance_seconds)
+
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        payload = request.json_object()
+        msg_id, msgtype = payload.get("msgId"), payload.get("msgtype")
+        if not isinstance(msg_id, str) or not msg_id:
+            raise WebhookPayloadError("DingTalk message has no msgId")
+        if not isinstance(msgtype, str) or not msgtype:
+            raise WebhookPayloadError("DingTalk message has no msgtype")
+        conversation = payload.get("conversationId")
+        created = payload.get("createAt")
+        time = (
+            datetime.fromtimestamp(created / 1000, UTC)
+            if isinstance(created, int) and not isinstance(created, bool)
+            else None
+        )
+        return [
+            WebhookEvent(
+                id=msg_id,
+                type=msgtype,
+                data=payload,
+                subject=conversation if isinstance(conversation, str) else None,
+                time=time,
+            )
+        ]

@@ -1,0 +1,119 @@
+"""Payload mapping and IP allowlists for platform-agnostic webhook sources.
+
+The ``hmac`` and ``token`` kinds serve SaaS that kbridge has no dedicated module for
+(questionnaire tools such as 腾讯问卷, form builders, internal systems). Their events cannot
+be mapped by convention, so the source declares where the event name, delivery id and
+subject live: a header, or a dotted path into the JSON body. Without a delivery id the
+CloudEvent id is the SHA-256 of the body, so a platform retrying the same bytes still
+deduplicates downstream.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+from urllib.parse import parse_qs
+
+import orjson
+from pydantic import Field
+
+from processor.gateway.webhooks.base import (
+    WebhookEvent,
+    WebhookForbiddenError,
+    WebhookPayloadError,
+    WebhookRequest,
+    WebhookSourceOptions,
+    digest_id,
+)
+
+IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class MappedSourceOptions(WebhookSourceOptions):
+    """Where a generic source finds the CloudEvent attributes in a delivery."""
+
+    platform: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
+    """CloudEvent source becomes ``saas.<platform>`` (e.g. ``questionnaire``)."""
+    event_type: str = Field(default="webhook", min_length=1)
+    """The type when neither ``event_type_header`` nor ``event_type_field`` gives one."""
+    event_type_header: str | None = None
+    event_type_field: str | None = None
+    id_header: str | None = None
+    id_field: str | None = None
+    subject_field: str | None = None
+    ip_allowlist: list[IpNetwork] = Field(default_factory=list)
+    """Client networks allowed to post (empty: any). Behind a proxy, run uvicorn with
+    ``--proxy-headers --forwarded-allow-ips`` so the client address is the real one."""
+
+
+def check_ip_allowlist(networks: list[IpNetwork], client_ip: str | None) -> None:
+    """Raise WebhookForbiddenError unless ``client_ip`` is in one of ``networks``."""
+    if not networks:
+        return
+    try:
+        address = ipaddress.ip_address(client_ip or "")
+    except ValueError as exc:
+        raise WebhookForbiddenError(
+            "client address unknown; the source has an IP allowlist"
+        ) from exc
+    if not any(address in network for network in networks):
+        raise WebhookForbiddenError(f"client address {address} is not in the IP allowlist")
+
+
+def lookup(document: Any, dotted: str) -> Any:
+    """The value at ``a.b.c`` in nested objects, or None when any step is missing."""
+    value = document
+    for part in dotted.split("."):
+        if not isinstance(value, dict):
+            return None
+        value = value.get(part)
+    return value
+
+
+def body_data(request: WebhookRequest) -> Any:
+    """The body as JSON, or as a flat dict when it is a form; anything else is a 400."""
+    content_type = (request.header("content-type") or "").lower()
+    if content_type.startswith("application/x-www-form-urlencoded"):
+        form = parse_qs(request.body.decode("utf-8", "replace"), keep_blank_values=True)
+        return {k: v[0] if len(v) == 1 else v for k, v in form.items()}
+    try:
+        return orjson.loads(request.body)
+    except orjson.JSONDecodeError as exc:
+        raise WebhookPayloadError(f"body is not valid JSON: {exc}") from exc
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str | int | float):
+        text = str(value)
+        return text or None
+    return None
+
+
+def map_generic(options: MappedSourceOptions, request: WebhookRequest) -> WebhookEvent:
+    """Build the event draft of a generic delivery from the source's mapping options."""
+    data = body_data(request)
+
+    def pick(header: str | None, dotted: str | None, what: str) -> str | None:
+        if header is not None:
+            value = request.header(header)
+            if not value:
+                raise WebhookPayloadError(f"missing header {header} (the {what})")
+            return value
+        if dotted is not None:
+            value = _scalar(lookup(data, dotted))
+            if value is None:
+                raise WebhookPayloadError(f"body has no {dotted} (the {what})")
+            return value
+        return None
+
+    event_type = pick(options.event_type_header, options.event_type_field, "event type")
+    event_id = pick(options.id_header, options.id_field, "delivery id")
+    subject = _scalar(lookup(data, options.subject_field)) if options.subject_field else None
+    return WebhookEvent(
+        id=event_id or digest_id(options.name, request.body),
+        type=event_type or options.event_type,
+        data=data,
+        subject=subject,
+    )

@@ -1,0 +1,62 @@
+"""Token-in-URL webhooks for platforms that sign nothing (腾讯问卷, 金数据, ...).
+
+Such platforms are configured with a URL ``/v1/webhooks/<source>/<token>``; the token is a
+secret compared in constant time, optionally combined with an IP allowlist of the
+platform's egress addresses. 腾讯问卷 (wj.qq.com/docs/webhook) posts an envelope
+``{"id", "object", "action": "answer.create", "created_at", "payload"}``, which is what the
+defaults map: ``id`` from ``id``, ``type`` from ``action``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr
+
+from processor.gateway.webhooks.base import (
+    WebhookAuthError,
+    WebhookConnector,
+    WebhookEvent,
+    WebhookRequest,
+    register_connector,
+)
+from processor.gateway.webhooks.generic import (
+    MappedSourceOptions,
+    check_ip_allowlist,
+    map_generic,
+)
+from processor.gateway.webhooks.signing import constant_eq
+
+
+class TokenSourceOptions(MappedSourceOptions):
+    """An unsigned source authenticated by a URL token (and optionally an IP allowlist)."""
+
+    kind: Literal["token"] = "token"
+    token: SecretStr = Field(min_length=16)
+    """At least 16 characters: it is the only secret guarding the endpoint."""
+    id_field: str | None = "id"
+    event_type_field: str | None = "action"
+
+
+@register_connector
+class TokenConnector(WebhookConnector[TokenSourceOptions]):
+    """Checks the URL token and allowlist, then maps the body by the source's options."""
+
+    kind = "token"
+    platform = "webhook"
+    options_model = TokenSourceOptions
+    uses_path_token = True
+
+    @property
+    def source(self) -> str:
+        return f"saas.{self.options.platform}"
+
+    def verify(self, request: WebhookRequest, now: float) -> None:
+        check_ip_allowlist(self.options.ip_allowlist, request.client_ip)
+        if not request.path_token:
+            raise WebhookAuthError("missing token: post to /v1/webhooks/<source>/<token>")
+        if not constant_eq(request.path_token, self.options.token.get_secret_value()):
+            raise WebhookAuthError("token does not match")
+
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        return [map_generic(self.options, request)]
