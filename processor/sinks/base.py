@@ -12,7 +12,8 @@ a batch was delivered or dead-lettered.
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Mapping, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -71,8 +72,32 @@ class Sink(abc.ABC):
         """Release connections; called once when the worker stops."""
 
 
-SinkFactory = Callable[[Any], Sink]
-"""Builds a sink from its validated target model (see ``processor/config/targets.py``)."""
+SinkFactory = Callable[..., Sink]
+"""Builds a sink from its validated target model (see ``processor/config/targets.py``).
+
+Called as ``factory(target)``, or ``factory(target, context=SinkContext(...))`` when the
+factory declares a ``context`` parameter (see :func:`build_sink`).
+"""
+
+Publish = Callable[[str, bytes, Sequence[tuple[str, bytes]], bytes | None], Awaitable[None]]
+"""``publish(topic, value, headers, key)``: produce and wait for the acknowledgement."""
+
+
+@dataclass(frozen=True, slots=True)
+class SinkContext:
+    """What a sink may need beyond its own target model, supplied by the worker.
+
+    ``connections`` maps connection names to config connection models (webhook auth);
+    ``clusters`` maps cluster names to ``KafkaClientConfig`` (kafka sink on another
+    cluster); ``kafka`` is the worker's own cluster; ``publish`` produces to a topic of that
+    cluster (function results published to a bus).
+    """
+
+    target_name: str = ""
+    connections: Mapping[str, Any] = field(default_factory=dict)
+    clusters: Mapping[str, Any] = field(default_factory=dict)
+    kafka: Any = None
+    publish: Publish | None = None
 
 _REGISTRY: dict[str, SinkFactory] = {}
 
@@ -93,3 +118,15 @@ def sink_factory(kind: str) -> SinkFactory:
         return _REGISTRY[kind]
     except KeyError:
         raise KeyError(f"no sink registered for target kind {kind!r}") from None
+
+
+def build_sink(kind: str, target: Any, context: SinkContext | None = None) -> Sink:
+    """Build the sink for ``target``, passing ``context`` to factories that accept one."""
+    factory = sink_factory(kind)
+    try:
+        accepts_context = "context" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        accepts_context = False
+    if accepts_context:
+        return factory(target, context=context or SinkContext())
+    return factory(target)

@@ -1,0 +1,168 @@
+"""``kind: webhook``: deliver each event as one HTTP request (EventBridge API destinations).
+
+Requests go out concurrently (``concurrency`` per sink), each after a token from the
+destination's rate limiter; only 2xx counts as delivered, and every other outcome is mapped
+to retry-or-dead-letter by :mod:`processor.sinks.http.status`. A 401 with a connection
+configured refreshes the credentials and tries once more before failing the item, which is
+how OAuth tokens revoked before their expiry recover without a dead letter. Every request
+carries ``X-Kbridge-Event-Id`` so receivers can deduplicate the at-least-once redeliveries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import httpx
+
+from processor.errors import ConfigError
+from processor.sinks.base import Delivery, DeliveryOutcome, Sink, SinkContext, register_sink
+from processor.sinks.http import signing
+from processor.sinks.http.auth import Authenticator, NoAuth, authenticator
+from processor.sinks.http.binding import BodyMode, encode
+from processor.sinks.http.ratelimit import TokenBucket, bucket_for
+from processor.sinks.http.ssrf import check_url
+from processor.sinks.http.status import outcome, transport_error
+
+log = logging.getLogger(__name__)
+
+EVENT_ID_HEADER = "X-Kbridge-Event-Id"
+USER_AGENT = "kbridge-webhook/1"
+SSRF_RECHECK_SECONDS = 60.0
+
+
+def _secret(value: Any) -> str | None:
+    if value is None:
+        return None
+    getter = getattr(value, "get_secret_value", None)
+    return str(getter() if getter else value)
+
+
+class WebhookSink(Sink):
+    """POSTs (or ``method``) each delivery to ``url``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        method: str = "POST",
+        headers: Mapping[str, str] | None = None,
+        body: BodyMode = "binary",
+        timeout: float = 5.0,
+        connection: Any = None,
+        secret: str | None = None,
+        rate_limit: float | None = None,
+        allow_private_network: bool = False,
+        concurrency: int = 8,
+        max_batch_size: int = 100,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = url
+        self.method = method.upper()
+        self.static_headers = dict(headers or {})
+        self.body: BodyMode = body
+        self.timeout = timeout
+        self.connection = connection
+        self.secret = secret
+        self.allow_private_network = allow_private_network
+        self.concurrency = max(1, concurrency)
+        self.max_batch_size = max_batch_size
+        self._transport = transport
+        self._bucket: TokenBucket | None = bucket_for(url, rate_limit) if rate_limit else None
+        self._client: httpx.AsyncClient | None = None
+        self._auth: Authenticator = NoAuth()
+        self._semaphore = asyncio.Semaphore(self.concurrency)
+        self._checked_until = 0.0
+
+    async def setup(self) -> None:
+        limits = httpx.Limits(
+            max_connections=self.concurrency, max_keepalive_connections=self.concurrency
+        )
+        self._client = httpx.AsyncClient(
+            timeout=self.timeout,
+            limits=limits,
+            follow_redirects=False,
+            transport=self._transport,
+            headers={"User-Agent": USER_AGENT},
+        )
+        self._auth = authenticator(self.connection, self._client)
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def deliver(self, batch: Sequence[Delivery]) -> Sequence[DeliveryOutcome]:
+        if self._client is None:
+            await self.setup()
+        return await asyncio.gather(*(self._deliver_one(item) for item in batch))
+
+    async def _guard(self) -> None:
+        """SSRF check, repeated every minute so a changed DNS answer is noticed."""
+        now = time.monotonic()
+        if now >= self._checked_until:
+            await check_url(self.url, allow_private_network=self.allow_private_network)
+            self._checked_until = now + SSRF_RECHECK_SECONDS
+
+    async def _deliver_one(self, item: Delivery) -> DeliveryOutcome:
+        async with self._semaphore:
+            try:
+                await self._guard()
+                if self._bucket is not None:
+                    await self._bucket.acquire()
+                response = await self._request(item)
+                if response.status_code == 401 and not isinstance(self._auth, NoAuth):
+                    self._auth.invalidate()
+                    response = await self._request(item)
+            except httpx.HTTPError as exc:
+                error: BaseException | None = transport_error(exc)
+            except Exception as exc:  # reported per item; the worker decides what to do
+                error = exc
+            else:
+                error = outcome(response)
+            if error is not None:
+                log.debug(
+                    "webhook delivery of %s failed: %s", item.where(), error,
+                    extra={"where": item.where(), "event_id": item.event_id},
+                )
+            return error
+
+    async def _request(self, item: Delivery) -> httpx.Response:
+        assert self._client is not None
+        binding_headers, payload = encode(item, self.body)
+        headers = {**self.static_headers, **binding_headers}
+        if item.event_id:
+            headers[EVENT_ID_HEADER] = item.event_id
+        headers.update(await self._auth.headers())
+        if self.secret:
+            headers[signing.HEADER] = signing.sign(self.secret, payload, int(time.time()))
+        return await self._client.request(self.method, self.url, content=payload, headers=headers)
+
+
+@register_sink("webhook")
+def build_webhook(target: Any, context: SinkContext | None = None) -> WebhookSink:
+    """Build from a ``kind: webhook`` target model, resolving its connection by name."""
+    connection = None
+    name = getattr(target, "connection", None)
+    if name:
+        connections = context.connections if context else {}
+        if name not in connections:
+            raise ConfigError(f"target {target.name!r}: unknown connection {name!r}")
+        connection = connections[name]
+    rate = getattr(target, "rate_limit", None)
+    return WebhookSink(
+        target.url,
+        method=getattr(target, "method", "POST"),
+        headers=getattr(target, "headers", None),
+        body=getattr(target, "body", "binary"),
+        timeout=float(getattr(target, "timeout", 5.0)),
+        connection=connection,
+        secret=_secret(getattr(target, "secret", None)),
+        rate_limit=float(rate) if rate else None,
+        allow_private_network=bool(getattr(target, "allow_private_network", False)),
+        concurrency=int(getattr(target, "concurrency", 8)),
+        max_batch_size=int(getattr(target, "batch_size", 100) or 100),
+    )

@@ -1,0 +1,136 @@
+"""HTTP building blocks: status mapping, Retry-After, signatures, binding, SSRF, rate limit."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import orjson
+import pytest
+
+from processor.errors import BackpressureError, FatalError, RetriableError
+from processor.sinks.base import Delivery
+from processor.sinks.http import signing
+from processor.sinks.http.binding import encode
+from processor.sinks.http.ratelimit import TokenBucket, destination
+from processor.sinks.http.ssrf import SsrfRefused, check_url
+from processor.sinks.http.status import outcome, retry_after
+
+
+def _response(status: int, **headers: str) -> httpx.Response:
+    return httpx.Response(
+        status, headers=headers, text="nope", request=httpx.Request("POST", "http://x.test/")
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "code"),
+    [
+        (500, RetriableError, "http-500"),
+        (502, RetriableError, "http-502"),
+        (408, RetriableError, "http-408"),
+        (429, BackpressureError, "http-429"),
+        (400, FatalError, "http-400"),
+        (404, FatalError, "http-404"),
+        (401, FatalError, "auth"),
+        (403, FatalError, "auth"),
+        (302, FatalError, "http-302"),
+    ],
+)
+def test_non_2xx_statuses(status: int, kind: type, code: str) -> None:
+    error = outcome(_response(status))
+    assert isinstance(error, kind) and error.code == code
+
+
+@pytest.mark.parametrize("status", [200, 201, 202, 204])
+def test_2xx_is_success(status: int) -> None:
+    assert outcome(_response(status)) is None
+
+
+def test_retry_after_seconds_and_date() -> None:
+    error = outcome(_response(429, **{"Retry-After": "3"}))
+    assert isinstance(error, BackpressureError) and error.retry_after == 3.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412480.0 - 10) == 10.0
+    assert retry_after("soon") is None
+
+
+def test_signature_roundtrip_and_tamper() -> None:
+    now = int(time.time())
+    header = signing.sign("s3cret", b'{"a":1}', now)
+    assert header.startswith(f"t={now},v1=")
+    assert signing.verify("s3cret", b'{"a":1}', header)
+    assert not signing.verify("s3cret", b'{"a":2}', header)
+    assert not signing.verify("other", b'{"a":1}', header)
+    assert not signing.verify("s3cret", b'{"a":1}', signing.sign("s3cret", b'{"a":1}', now - 900))
+
+
+def _delivery() -> Delivery:
+    headers = {
+        "ce_id": "id-1",
+        "ce_source": "saas.test",
+        "ce_type": "t.created",
+        "ce_subject": "zürich",
+        "ce_specversion": "1.0",
+        "content-type": "application/json",
+        "kbridge-rule": "r",
+    }
+    return Delivery(value=b'{"x": 1}', headers=headers)
+
+
+def test_binary_binding_maps_ce_headers() -> None:
+    headers, body = encode(_delivery(), "binary")
+    assert body == b'{"x": 1}'
+    assert headers["ce-id"] == "id-1" and headers["ce-type"] == "t.created"
+    assert headers["ce-subject"] == "z%C3%BCrich"
+    assert headers["Content-Type"] == "application/json"
+    assert "kbridge-rule" not in headers
+
+
+def test_structured_binding_embeds_json_data() -> None:
+    headers, body = encode(_delivery(), "structured")
+    assert headers["Content-Type"].startswith("application/cloudevents+json")
+    doc = orjson.loads(body)
+    assert doc["id"] == "id-1" and doc["data"] == {"x": 1} and doc["specversion"] == "1.0"
+
+
+def test_raw_binding_sends_payload_only() -> None:
+    headers, body = encode(_delivery(), "raw")
+    assert body == b'{"x": 1}' and set(headers) == {"Content-Type"}
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8080/",
+        "http://10.1.2.3/",
+        "http://192.168.0.1/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://0.0.0.0/",
+        "http://localhost:9/",
+        "file:///etc/passwd",
+    ],
+)
+async def test_ssrf_guard_refuses_private_destinations(url: str) -> None:
+    with pytest.raises(SsrfRefused):
+        await check_url(url, allow_private_network=False)
+
+
+async def test_ssrf_guard_allows_public_and_opt_in() -> None:
+    await check_url("https://8.8.8.8/hook", allow_private_network=False)
+    await check_url("http://127.0.0.1:8080/", allow_private_network=True)
+
+
+async def test_token_bucket_queues_instead_of_dropping() -> None:
+    bucket = TokenBucket(rate=20.0, burst=1.0)
+    start = time.monotonic()
+    for _ in range(5):
+        await bucket.acquire()
+    elapsed = time.monotonic() - start
+    assert 0.18 <= elapsed < 1.0  # 4 waits of 1/20 s after the first token
+
+
+def test_destination_key() -> None:
+    assert destination("https://api.example.com/x?y") == "https://api.example.com:443"
+    assert destination("http://h:81/") == "http://h:81"
