@@ -144,9 +144,7 @@ def _structured_json_form(value: bytes | None) -> dict[str, Any]:
         raise InvalidEventError(
             f"a structured CloudEvent must be a JSON object, got {type(document).__name__}"
         )
-    form = attrs.check_attributes(
-        {k: v for k, v in document.items() if k not in attrs.DATA_KEYS}
-    )
+    form = attrs.check_attributes({k: v for k, v in document.items() if k not in attrs.DATA_KEYS})
     _put_data(form, data_from_json_form(document))
     return form
 

@@ -123,9 +123,7 @@ class CloudEvent(BaseModel):
 
     def data_is_json(self) -> bool:
         """Whether ``data`` is a JSON value by its content type (absent means JSON)."""
-        return not isinstance(self.data, bytes | bytearray) and is_json_type(
-            self.datacontenttype
-        )
+        return not isinstance(self.data, bytes | bytearray) and is_json_type(self.datacontenttype)
 
 
 def data_from_json_form(form: Mapping[str, Any]) -> Any:
