@@ -141,8 +141,28 @@ class KafkaTarget(_TargetBase):
         return f"{self.topic} @ {where}"
 
 
-class DingtalkTarget(_TargetBase):
-    """DingTalk custom robot (``secret``: the robot's 加签 signing secret)."""
+class _ImTarget(_TargetBase):
+    """Fields every IM and alert target shares (sinks in ``processor/sinks/im/``).
+
+    ``oversize`` decides what happens to a message over the platform's size limit: cut with
+    a visible marker, or sent as several numbered parts (each counts against the rate
+    limit). A delivery waits at most ``max_wait_seconds`` for the rate limiter; past that it
+    goes back to the worker as backpressure with ``retry_after``.
+    """
+
+    digest: Digest | None = None
+    oversize: Literal["truncate", "split"] = "truncate"
+    timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+    max_wait_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+
+
+class DingtalkTarget(_ImTarget):
+    """DingTalk custom robot (``secret``: the robot's 加签 signing secret).
+
+    ``actionCard`` messages get one button when ``single_title`` and ``single_url`` are set
+    (or the template renders the whole ``actionCard`` object as JSON). ``max_bytes`` is the
+    body limit, about 20 KB per DingTalk's documentation [UNCONFIRMED].
+    """
 
     kind: Literal["dingtalk"] = "dingtalk"
     url: HttpUrl
@@ -152,14 +172,16 @@ class DingtalkTarget(_TargetBase):
     at_mobiles: list[str] = Field(default_factory=list)
     at_user_ids: list[str] = Field(default_factory=list)
     at_all: bool = False
+    single_title: str | None = None
+    single_url: HttpUrl | None = None
     rate_per_minute: Annotated[int, Field(ge=1, le=1000)] = 20
-    digest: Digest | None = None
+    max_bytes: Annotated[int, Field(ge=1024, le=1_000_000)] = 20_000
 
     def destination(self) -> str:
         return self.url.split("?", 1)[0]
 
 
-class WecomTarget(_TargetBase):
+class WecomTarget(_ImTarget):
     """WeCom (企业微信) group robot."""
 
     kind: Literal["wecom"] = "wecom"
@@ -168,14 +190,16 @@ class WecomTarget(_TargetBase):
     mentioned_list: list[str] = Field(default_factory=list)
     mentioned_mobile_list: list[str] = Field(default_factory=list)
     rate_per_minute: Annotated[int, Field(ge=1, le=1000)] = 20
-    digest: Digest | None = None
 
     def destination(self) -> str:
         return self.url.split("?", 1)[0]
 
 
-class FeishuTarget(_TargetBase):
-    """Feishu / Lark custom bot (``secret``: the bot's signature secret)."""
+class FeishuTarget(_ImTarget):
+    """Feishu / Lark custom bot (``secret``: the bot's signature secret).
+
+    Feishu limits a bot to 100 requests per minute and 5 per second, bodies to 20 KB.
+    """
 
     kind: Literal["feishu"] = "feishu"
     url: HttpUrl
@@ -183,35 +207,38 @@ class FeishuTarget(_TargetBase):
     msgtype: Literal["text", "interactive"] = "text"
     title: str = "kbridge"
     rate_per_minute: Annotated[int, Field(ge=1, le=1000)] = 100
-    digest: Digest | None = None
+    rate_per_second: Annotated[int, Field(ge=1, le=100)] = 5
+    max_bytes: Annotated[int, Field(ge=1024, le=1_000_000)] = 20 * 1024
 
     def destination(self) -> str:
         return self.url.rsplit("/", 1)[0] + "/…"
 
 
-class SlackTarget(_TargetBase):
-    """Slack incoming webhook."""
+class SlackTarget(_ImTarget):
+    """Slack incoming webhook (``max_chars``: text cap, 40,000 per Slack [UNCONFIRMED])."""
 
     kind: Literal["slack"] = "slack"
     url: HttpUrl
     msgtype: Literal["text", "blocks"] = "text"
     rate_per_second: Annotated[float, Field(gt=0, le=100)] = 1.0
-    digest: Digest | None = None
+    max_chars: Annotated[int, Field(ge=100, le=1_000_000)] = 40_000
 
     def destination(self) -> str:
         return self.url.rsplit("/", 1)[0] + "/…"
 
 
-class EmailTarget(_TargetBase):
+class EmailTarget(_ImTarget):
     """Send each event (or digest) as an email over SMTP.
 
-    ``subject`` is a format string over the CloudEvent attributes (``{type}``, ``{source}``,
-    ``{subject}``, ``{id}``).
+    ``subject`` is a template over the egress headers: ``{ce_type}``, ``{kbridge-rule}``, ...
+    or the aliases ``{type}``, ``{source}``, ``{subject}``, ``{id}``, ``{time}``, ``{rule}``.
+    ``port`` defaults to 587 (starttls), 465 (implicit) or 25 (none). With ``html`` the
+    payload is HTML and a plain-text part is derived from it.
     """
 
     kind: Literal["email"] = "email"
     host: Annotated[str, Field(min_length=1)]
-    port: Annotated[int, Field(ge=1, le=65535)] = 587
+    port: Annotated[int, Field(ge=1, le=65535)] | None = None
     tls: Literal["starttls", "implicit", "none"] = "starttls"
     username: str | None = None
     password: Secret | None = None
@@ -220,10 +247,15 @@ class EmailTarget(_TargetBase):
     cc: list[EmailAddress] = Field(default_factory=list)
     subject: str = "{type} from {source}"
     html: bool = False
-    digest: Digest | None = None
+    rate_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 60
+    max_bytes: Annotated[int, Field(ge=1024, le=50_000_000)] = 10 * 1024 * 1024
+
+    def smtp_port(self) -> int:
+        """``port``, or the standard port of the ``tls`` mode."""
+        return self.port or {"starttls": 587, "implicit": 465, "none": 25}[self.tls]
 
     def destination(self) -> str:
-        return f"smtp://{self.host}:{self.port} to {', '.join(self.to)}"
+        return f"smtp://{self.host}:{self.smtp_port()} to {', '.join(self.to)}"
 
 
 AnyTarget = (

@@ -1,0 +1,162 @@
+"""Feishu / Lark custom bot (飞书自定义机器人): text and interactive card messages.
+
+Request: ``POST https://open.feishu.cn/open-apis/bot/v2/hook/<id>`` with
+``{"timestamp": "<seconds>", "sign": "...", "msg_type": "text", "content": {"text": ...}}``
+or ``{"msg_type": "interactive", "card": {...}}``. The signature is
+``base64(HMAC_SHA256(key=f"{ts}\\n{secret}", msg=b""))``: the string-to-sign is the HMAC
+*key* and the message is empty (unlike DingTalk; platforms.md).
+
+Limits: 100 requests per minute and 5 per second per bot; body at most 20 KB.
+Answers: HTTP 200 with ``{"code": 0, "msg": "success"}`` (older deployments answer
+``{"StatusCode": 0, "StatusMessage": "success"}``); see :data:`ERRORS`.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import httpx
+
+from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
+from processor.sinks.base import Delivery, register_sink
+from processor.sinks.im.clock import Clock
+from processor.sinks.im.config import FeishuTarget, coerce_target
+from processor.sinks.im.ratelimit import Window
+from processor.sinks.im.textlimit import fit_text, json_len
+from processor.sinks.im.webhook import WebhookSink, dump_json, http_status_error, json_object
+
+SIGNATURE_RESERVE = 96
+"""Bytes kept free in the body limit for the ``timestamp`` and ``sign`` fields."""
+
+# code -> (retriable, backpressure seconds or None, meaning)
+ERRORS: dict[int, tuple[bool, float | None, str]] = {
+    19021: (False, None, "sign match fail or timestamp is not within one hour"),
+    19022: (False, None, "IP not allowed"),  # [UNCONFIRMED]
+    19024: (False, None, "keyword missing"),
+    9499: (False, None, "bad request"),  # [UNCONFIRMED]
+    11232: (True, 1.0, "frequency limited (heavy load)"),
+}
+
+
+def sign(secret: str, timestamp: int) -> str:
+    """The ``sign`` field for ``timestamp`` (seconds)."""
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode("ascii")
+
+
+def error_for(code: int, msg: str) -> KbridgeError:
+    """The typed error for a non-zero ``code``; unknown codes are not retried."""
+    retriable, backoff, meaning = ERRORS.get(code, (False, None, "unknown error"))
+    message = f"Feishu code {code} ({meaning}): {msg}"
+    err_code = f"feishu-{code}"
+    if backoff is not None:
+        return BackpressureError(message, retry_after=backoff, code=err_code)
+    if retriable:
+        return RetriableError(message, code=err_code)
+    return FatalError(message, code=err_code)
+
+
+@register_sink("feishu")
+class FeishuSink(WebhookSink):
+    """Posts each event's text to a Feishu/Lark custom bot."""
+
+    platform = "Feishu"
+
+    def __init__(
+        self,
+        target: Any,
+        *,
+        clock: Clock | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.target = coerce_target(FeishuTarget, target)
+        self.markdown = self.target.msgtype == "interactive"
+        super().__init__(
+            name=self.target.name,
+            url=self.target.url,
+            allow_private_network=self.target.allow_private_network,
+            timeout_seconds=self.target.timeout_seconds,
+            windows=[
+                Window(self.target.rate_per_minute, 60.0),
+                Window(self.target.rate_per_second, 1.0),
+            ],
+            digest=self.target.digest,
+            max_wait_seconds=self.target.max_wait_seconds,
+            clock=clock,
+            client=client,
+        )
+
+    def _build(self, text: str) -> dict[str, Any]:
+        if self.target.msgtype == "text":
+            return {"msg_type": "text", "content": {"text": text}}
+        return {"msg_type": "interactive", "card": self._card(text)}
+
+    def _card(self, text: str) -> dict[str, Any]:
+        return {
+            "config": {"wide_screen_mode": True},
+            "header": {"title": {"tag": "plain_text", "content": self.target.title}},
+            "elements": [{"tag": "markdown", "content": text}],
+        }
+
+    def messages(self, text: str, context: Delivery) -> list[dict[str, Any]]:
+        if self.target.msgtype == "interactive":
+            card = _json_object(text)
+            if card is not None:  # the template rendered a whole card
+                body = {"msg_type": "interactive", "card": card}
+                if len(dump_json(body)) + SIGNATURE_RESERVE > self.target.max_bytes:
+                    raise FatalError(
+                        f"Feishu card of {len(dump_json(body))} bytes exceeds the "
+                        f"{self.target.max_bytes}-byte limit and cannot be cut safely",
+                        code="too-large",
+                    )
+                return [body]
+        envelope = len(dump_json(self._build("")))
+        room = self.target.max_bytes - envelope - SIGNATURE_RESERVE
+        parts = fit_text(text, room, measure=json_len, oversize=self.target.oversize)
+        return [self._build(part) for part in parts]
+
+    def request(self, message: dict[str, Any]) -> tuple[str, bytes]:
+        if self.target.secret is None:
+            return self.url, dump_json(message)
+        timestamp = int(self.clock.time())
+        signed = {
+            "timestamp": str(timestamp),
+            "sign": sign(self.target.secret.get_secret_value(), timestamp),
+            **message,
+        }
+        return self.url, dump_json(signed)
+
+    def check_response(self, response: httpx.Response) -> None:
+        if response.status_code == 200 or response.status_code == 400:
+            body = _maybe_json(response)
+            if body is not None:
+                code = body.get("code", body.get("StatusCode"))
+                if code == 0 and response.status_code == 200:
+                    return
+                if isinstance(code, int) and code != 0:
+                    msg = str(body.get("msg", body.get("StatusMessage", "")))
+                    raise error_for(code, msg)
+        if response.status_code != 200:
+            raise http_status_error(response, self.platform, self.clock.time())
+        body = json_object(response, self.platform)
+        raise RetriableError(f"Feishu answered without a code: {body}", code="bad-response")
+
+
+def _maybe_json(response: httpx.Response) -> dict[str, Any] | None:
+    try:
+        value = response.json()
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _json_object(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,94 @@
+"""Per-destination rate limiting that queues callers instead of dropping messages.
+
+The IM platforms count messages per robot (DingTalk and WeCom: 20 per minute, and DingTalk
+throttles a robot for ten minutes once exceeded; Feishu: 100 per minute and 5 per second;
+Slack: about one per second). Exceeding them costs far more than waiting, so every send first
+takes a slot here. Sliding windows (a log of recent send times per window) enforce the limit
+exactly, also at window edges where a token bucket would allow a double burst.
+
+Callers queue in FIFO order behind one lock. A caller that would wait longer than its
+``max_wait`` gets the wait back instead of a slot, so the sink can return backpressure and
+let the worker pause the partition rather than block its poll loop for minutes.
+
+Limiters are shared per destination within a process (:func:`limiter_for`), so two targets
+that point at the same robot share its budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from processor.sinks.im.clock import SYSTEM_CLOCK, Clock
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """At most ``limit`` sends in any ``period`` seconds."""
+
+    limit: int
+    period: float
+
+    def __post_init__(self) -> None:
+        if self.limit < 1 or self.period <= 0:
+            raise ValueError(f"invalid rate window {self.limit}/{self.period}s")
+
+
+class RateLimiter:
+    """Sliding-window limiter over one or more windows (all must have room)."""
+
+    def __init__(self, windows: Sequence[Window], *, clock: Clock | None = None) -> None:
+        if not windows:
+            raise ValueError("a rate limiter needs at least one window")
+        self.windows = tuple(windows)
+        self.clock: Clock = clock or SYSTEM_CLOCK
+        self._sent: list[deque[float]] = [deque() for _ in self.windows]
+        self._blocked_until = 0.0
+        self._lock = asyncio.Lock()
+
+    def delay(self) -> float:
+        """Seconds until the next send is allowed (0 when it is allowed now)."""
+        now = self.clock.monotonic()
+        wait = max(0.0, self._blocked_until - now)
+        for window, sent in zip(self.windows, self._sent, strict=True):
+            while sent and sent[0] <= now - window.period:
+                sent.popleft()
+            if len(sent) >= window.limit:
+                wait = max(wait, sent[len(sent) - window.limit] + window.period - now)
+        return wait
+
+    async def acquire(self, max_wait: float | None = None) -> float:
+        """Wait for a slot and take it; returns 0.0.
+
+        If the wait would exceed ``max_wait``, takes nothing and returns the wait instead.
+        """
+        async with self._lock:
+            while True:
+                wait = self.delay()
+                if wait <= 0:
+                    now = self.clock.monotonic()
+                    for sent in self._sent:
+                        sent.append(now)
+                    return 0.0
+                if max_wait is not None and wait > max_wait:
+                    return wait
+                await self.clock.sleep(wait)
+
+    def block_for(self, seconds: float) -> None:
+        """Stop sending for ``seconds``: the destination told us it is throttling us."""
+        self._blocked_until = max(self._blocked_until, self.clock.monotonic() + seconds)
+
+
+_LIMITERS: dict[tuple[str, tuple[Window, ...]], RateLimiter] = {}
+
+
+def limiter_for(destination: str, windows: Sequence[Window], clock: Clock) -> RateLimiter:
+    """The process-wide limiter of ``destination`` (e.g. a webhook URL; never logged)."""
+    key = (destination, tuple(windows))
+    limiter = _LIMITERS.get(key)
+    if limiter is None or limiter.clock is not clock:
+        limiter = RateLimiter(windows, clock=clock)
+        _LIMITERS[key] = limiter
+    return limiter

@@ -1,0 +1,108 @@
+"""Slack incoming webhook: text and Block Kit messages.
+
+Request: ``POST https://hooks.slack.com/services/T.../B.../...`` with ``{"text": ...}`` or
+``{"text": <fallback>, "blocks": [...]}``. Success is HTTP 200 with the body ``ok``; errors
+are plain-text bodies (``invalid_payload``, ``channel_not_found``, ...) with a 4xx status,
+``rollup_error`` with 500, and 429 with ``Retry-After`` when rate limited (about one
+message per second per webhook, short bursts allowed).
+
+For ``msgtype: blocks`` the template may render the blocks itself (a JSON array, or an object
+with ``blocks`` and optionally ``text``); any other text becomes ``mrkdwn`` section blocks of
+at most 3,000 characters each (Block Kit's section limit, 50 blocks per message).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import httpx
+
+from processor.errors import FatalError
+from processor.sinks.base import Delivery, register_sink
+from processor.sinks.im.clock import Clock
+from processor.sinks.im.config import SlackTarget, coerce_target
+from processor.sinks.im.ratelimit import Window
+from processor.sinks.im.textlimit import chunks, fit_text, truncate
+from processor.sinks.im.webhook import WebhookSink, http_status_error
+
+SECTION_CHARS = 3000
+MAX_BLOCKS = 50
+FALLBACK_CHARS = 3000
+
+
+def window_for(rate_per_second: float) -> Window:
+    """One message per ``1/rate`` seconds, or ``rate`` per second when it is whole."""
+    if rate_per_second >= 1 and float(rate_per_second).is_integer():
+        return Window(int(rate_per_second), 1.0)
+    return Window(1, 1.0 / rate_per_second)
+
+
+@register_sink("slack")
+class SlackSink(WebhookSink):
+    """Posts each event's text to a Slack incoming webhook."""
+
+    platform = "Slack"
+    markdown = True
+
+    def __init__(
+        self,
+        target: Any,
+        *,
+        clock: Clock | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.target = coerce_target(SlackTarget, target)
+        super().__init__(
+            name=self.target.name,
+            url=self.target.url,
+            allow_private_network=self.target.allow_private_network,
+            timeout_seconds=self.target.timeout_seconds,
+            windows=[window_for(self.target.rate_per_second)],
+            digest=self.target.digest,
+            max_wait_seconds=self.target.max_wait_seconds,
+            clock=clock,
+            client=client,
+        )
+
+    def messages(self, text: str, context: Delivery) -> list[dict[str, Any]]:
+        if self.target.msgtype == "blocks":
+            rendered = _rendered_blocks(text)
+            if rendered is not None:
+                return [rendered]
+            return [
+                self._blocks_message(part) for part in self._parts(text, SECTION_CHARS * MAX_BLOCKS)
+            ]
+        return [{"text": part} for part in self._parts(text, self.target.max_chars)]
+
+    def _parts(self, text: str, max_chars: int) -> list[str]:
+        return fit_text(text, max_chars, measure=len, oversize=self.target.oversize)
+
+    def _blocks_message(self, text: str) -> dict[str, Any]:
+        sections = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": piece}}
+            for piece in chunks(text, SECTION_CHARS, len)
+        ]
+        return {"text": truncate(text, FALLBACK_CHARS, len), "blocks": sections}
+
+    def check_response(self, response: httpx.Response) -> None:
+        if response.status_code == 200:
+            # Slack answers exactly "ok"; anything else on 200 is not a delivery we can trust.
+            if response.text.strip() == "ok":
+                return
+            raise FatalError(
+                f"Slack answered HTTP 200 with {response.text[:200]!r}", code="slack-unexpected"
+            )
+        raise http_status_error(response, self.platform, self.clock.time())
+
+
+def _rendered_blocks(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if isinstance(value, list):
+        return {"blocks": value}
+    if isinstance(value, dict) and isinstance(value.get("blocks"), list):
+        return value
+    return None

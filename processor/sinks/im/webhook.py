@@ -1,0 +1,174 @@
+"""HTTP plumbing shared by the webhook-based IM sinks (DingTalk, WeCom, Feishu, Slack).
+
+Each message is one ``POST`` of a JSON (or, for Slack, JSON too) body through an
+``httpx.AsyncClient``. Transport failures and timeouts are retriable; the platform module
+decides what the response means (:meth:`WebhookSink.check_response`). Webhook URLs carry
+their token, so only :func:`processor.sinks.im.ssrf.redact_url` forms ever reach a log line
+or an error message.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+from collections.abc import Sequence
+from datetime import UTC
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from processor.errors import BackpressureError, FatalError, RetriableError
+from processor.sinks.base import Delivery
+from processor.sinks.im.base import ImSink
+from processor.sinks.im.clock import Clock
+from processor.sinks.im.config import Digest
+from processor.sinks.im.ratelimit import Window
+from processor.sinks.im.ssrf import check_url, redact_url
+
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
+
+def dump_json(message: Any) -> bytes:
+    """Compact UTF-8 JSON, the way the platforms' own SDKs send it."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def retry_after_seconds(response: httpx.Response, now: float) -> float | None:
+    """The ``Retry-After`` header in seconds (delta-seconds or HTTP-date), if any."""
+    value = response.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)
+
+
+def http_status_error(response: httpx.Response, platform: str, now: float) -> Exception:
+    """The typed error for a non-success HTTP status (the worker's AWS-style rules)."""
+    status = response.status_code
+    detail = response.text[:200].strip()
+    message = f"{platform} answered HTTP {status}: {detail}"
+    if status == 429:
+        return BackpressureError(
+            message, retry_after=retry_after_seconds(response, now), code=f"http-{status}"
+        )
+    if status == 408 or status >= 500:
+        return RetriableError(message, code=f"http-{status}")
+    return FatalError(message, code=f"http-{status}")
+
+
+def json_object(response: httpx.Response, platform: str) -> dict[str, Any]:
+    """The response body as a JSON object; a garbled answer is retriable (proxies, outages)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise RetriableError(
+            f"{platform} answered HTTP {response.status_code} with a non-JSON body: "
+            f"{response.text[:200]!r}",
+            code="bad-response",
+        )
+    return body
+
+
+class WebhookSink(ImSink, abc.ABC):
+    """An IM sink that posts JSON messages to one webhook URL."""
+
+    platform: str = "webhook"
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        url: str,
+        allow_private_network: bool,
+        timeout_seconds: float,
+        windows: Sequence[Window],
+        digest: Digest | None,
+        max_wait_seconds: float,
+        clock: Clock | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        super().__init__(
+            name=name,
+            destination=url,
+            windows=windows,
+            digest=digest,
+            max_wait_seconds=max_wait_seconds,
+            clock=clock,
+        )
+        self.url = url
+        self.allow_private_network = allow_private_network
+        self.timeout_seconds = timeout_seconds
+        self._client = client
+        self._owns_client = client is None
+
+    def describe(self) -> str:
+        return f"{self.platform} {redact_url(self.url)}"
+
+    async def setup(self) -> None:
+        await self.check_destination()
+        self.client()
+
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client; redirects are not followed (a redirect could bypass the SSRF guard)."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout_seconds, follow_redirects=False)
+        return self._client
+
+    async def check_destination(self) -> None:
+        await check_url(self.url, allow_private_network=self.allow_private_network)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    @abc.abstractmethod
+    def messages(self, text: str, context: Delivery) -> list[dict[str, Any]]:
+        """The unsigned JSON messages that carry ``text`` (several when split)."""
+
+    def request(self, message: dict[str, Any]) -> tuple[str, bytes]:
+        """URL and body for one message, signed just before sending (timestamps stay fresh)."""
+        return self.url, dump_json(message)
+
+    @abc.abstractmethod
+    def check_response(self, response: httpx.Response) -> None:
+        """Raise the typed error a platform response means; return when it means delivered."""
+
+    async def send_text(self, text: str, context: Delivery) -> None:
+        for message in self.messages(text, context):
+            await self.take_slot()
+            url, body = self.request(message)
+            response = await self.post(url, body)
+            try:
+                self.check_response(response)
+            except BackpressureError as exc:
+                self.throttled(exc)
+                raise
+
+    async def post(self, url: str, body: bytes) -> httpx.Response:
+        """POST ``body``; transport failures become retriable errors without the URL."""
+        try:
+            return await self.client().post(
+                url, content=body, headers={"content-type": JSON_CONTENT_TYPE}
+            )
+        except httpx.TimeoutException as exc:
+            raise RetriableError(
+                f"{self.describe()} timed out ({type(exc).__name__})", code="timeout"
+            ) from None
+        except httpx.TransportError as exc:
+            raise RetriableError(
+                f"{self.describe()} unreachable ({type(exc).__name__})", code="connect"
+            ) from None

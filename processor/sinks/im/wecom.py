@@ -1,0 +1,102 @@
+"""WeCom group robot (企业微信群机器人): text and markdown messages.
+
+Request: ``POST https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=<uuid>`` with
+``{"msgtype": "text", "text": {"content", "mentioned_list", "mentioned_mobile_list"}}`` or
+``{"msgtype": "markdown", "markdown": {"content"}}``. No signature: the key is the secret.
+
+Limits: content at most 2,048 UTF-8 bytes (text) or 4,096 (markdown); 20 messages per minute
+per robot. Answers: HTTP 200 with ``{"errcode", "errmsg"}``; see :data:`ERRORS`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
+from processor.sinks.base import Delivery, register_sink
+from processor.sinks.im.clock import Clock
+from processor.sinks.im.config import WecomTarget, coerce_target
+from processor.sinks.im.ratelimit import Window
+from processor.sinks.im.textlimit import fit_text, utf8_len
+from processor.sinks.im.webhook import WebhookSink, http_status_error, json_object
+
+CONTENT_LIMITS = {"text": 2048, "markdown": 4096}
+"""Content limits in UTF-8 bytes, per message type."""
+
+# errcode -> (retriable, backpressure seconds or None, meaning)
+ERRORS: dict[int, tuple[bool, float | None, str]] = {
+    -1: (True, None, "system busy"),
+    45009: (True, 60.0, "api freq out of limit"),
+    93000: (False, None, "invalid webhook url"),
+    40008: (False, None, "invalid message type"),
+    44004: (False, None, "empty content"),
+}
+
+
+def error_for(errcode: int, errmsg: str) -> KbridgeError:
+    """The typed error for a non-zero ``errcode``; unknown codes are not retried."""
+    retriable, backoff, meaning = ERRORS.get(errcode, (False, None, "unknown error"))
+    message = f"WeCom errcode {errcode} ({meaning}): {errmsg}"
+    code = f"wecom-{errcode}"
+    if backoff is not None:
+        return BackpressureError(message, retry_after=backoff, code=code)
+    if retriable:
+        return RetriableError(message, code=code)
+    return FatalError(message, code=code)
+
+
+@register_sink("wecom")
+class WeComSink(WebhookSink):
+    """Posts each event's text to a WeCom group robot."""
+
+    platform = "WeCom"
+
+    def __init__(
+        self,
+        target: Any,
+        *,
+        clock: Clock | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.target = coerce_target(WecomTarget, target)
+        self.markdown = self.target.msgtype == "markdown"
+        super().__init__(
+            name=self.target.name,
+            url=self.target.url,
+            allow_private_network=self.target.allow_private_network,
+            timeout_seconds=self.target.timeout_seconds,
+            windows=[Window(self.target.rate_per_minute, 60.0)],
+            digest=self.target.digest,
+            max_wait_seconds=self.target.max_wait_seconds,
+            clock=clock,
+            client=client,
+        )
+
+    def _build(self, content: str) -> dict[str, Any]:
+        t = self.target
+        if t.msgtype == "text":
+            text: dict[str, Any] = {"content": content}
+            if t.mentioned_list:
+                text["mentioned_list"] = list(t.mentioned_list)
+            if t.mentioned_mobile_list:
+                text["mentioned_mobile_list"] = list(t.mentioned_mobile_list)
+            return {"msgtype": "text", "text": text}
+        return {"msgtype": "markdown", "markdown": {"content": content}}
+
+    def messages(self, text: str, context: Delivery) -> list[dict[str, Any]]:
+        limit = CONTENT_LIMITS[self.target.msgtype]
+        parts = fit_text(text, limit, measure=utf8_len, oversize=self.target.oversize)
+        return [self._build(part) for part in parts]
+
+    def check_response(self, response: httpx.Response) -> None:
+        if response.status_code != 200:
+            raise http_status_error(response, self.platform, self.clock.time())
+        body = json_object(response, self.platform)
+        errcode = body.get("errcode")
+        if errcode == 0:
+            return
+        if not isinstance(errcode, int):
+            raise RetriableError(f"WeCom answered without errcode: {body}", code="bad-response")
+        raise error_for(errcode, str(body.get("errmsg", "")))
