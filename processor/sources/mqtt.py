@@ -1,0 +1,108 @@
+"""MQTT source (aiomqtt): topic filters in, one CloudEvent per message out.
+
+At-least-once needs three things from MQTT: QoS 1 subscriptions, a persistent session
+(``clean_session=False`` with a stable client id, so the broker keeps unacknowledged and
+queued messages while we are away), and manual acknowledgement: the PUBACK is sent only after
+Kafka acknowledged the event. aiomqtt does not expose paho's manual-ack switch, so we set it
+on the wrapped paho client before connecting.
+
+Mapping: ``source`` is the broker (``mqtt://host:port``, never credentials), ``subject`` the
+message's topic (also the Kafka key, so one MQTT topic keeps its order on one partition),
+``type`` ``mqtt.message``; the payload is JSON data when it parses, else bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aiomqtt
+
+from processor.errors import FatalError
+from processor.sources.base import AckWindow, Publisher, Source, register_source
+from processor.sources.payload import payload_event
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPE = "mqtt.message"
+
+
+@register_source
+class MqttSource(Source):
+    """Subscribe to ``config.topics`` and publish every message to the bus."""
+
+    kind = "mqtt"
+
+    def __init__(self, config: Any, publisher: Publisher, **kwargs: Any) -> None:
+        super().__init__(config, publisher, **kwargs)
+        url = urlsplit(config.url)
+        if url.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+            raise FatalError(f"source {self.name}: MQTT url must be mqtt:// or mqtts://")
+        self.tls = url.scheme in ("mqtts", "ssl")
+        self.host = url.hostname or "127.0.0.1"
+        self.port = url.port or (8883 if self.tls else 1883)
+        self.username = unquote(url.username) if url.username else None
+        self.password = unquote(url.password) if url.password else None
+        self.client_id: str = config.client_id or f"kbridge-{self.name}"
+        self.origin = f"mqtt://{self.host}:{self.port}"
+
+    async def session(self) -> None:
+        client = aiomqtt.Client(
+            self.host,
+            self.port,
+            username=self.username,
+            password=self.password,
+            identifier=self.client_id,
+            clean_session=False,
+            tls_context=ssl.create_default_context() if self.tls else None,
+            keepalive=15,
+        )
+        # aiomqtt has no public switch for this: PUBACK only after Kafka acknowledged.
+        client._client.manual_ack_set(True)
+        window = AckWindow(limit=1000)
+        async with client:
+            for topic in self.config.topics:
+                await client.subscribe(topic, qos=self.config.qos)
+            self.backoff.reset()
+            log.info(
+                "mqtt source connected",
+                extra={"source": self.name, "broker": self.origin, "topics": self.config.topics},
+            )
+            consume = asyncio.create_task(self._consume(client, window))
+            stop = asyncio.create_task(self.stopping.wait())
+            try:
+                await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stop.cancel()
+            if not consume.done():
+                consume.cancel()
+                await asyncio.gather(consume, return_exceptions=True)
+                await window.drain()  # stopping: acknowledge what Kafka already has
+                return
+            try:
+                consume.result()
+            finally:
+                await window.abort()
+
+    async def _consume(self, client: aiomqtt.Client, window: AckWindow) -> None:
+        paho = client._client
+        async for message in client.messages:
+            topic = message.topic.value
+            payload = bytes(message.payload) if message.payload is not None else b""
+            if isinstance(message.payload, str):
+                payload = message.payload.encode()
+
+            def build(payload: bytes = payload, topic: str = topic) -> Any:
+                return payload_event(payload, source=self.origin, type=EVENT_TYPE, subject=topic)
+
+            def ack(mid: int = message.mid, qos: int = message.qos) -> None:
+                if qos > 0:
+                    paho.ack(mid, qos)
+
+            await window.submit(
+                self.forward(build, payload, key=topic.encode(), headers=[("mqtt-topic", topic)]),
+                ack,
+            )
