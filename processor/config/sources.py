@@ -2,12 +2,15 @@
 
 Broker sources (``mqtt``, ``amqp``, ``nats``, ``kafka``) and ``schedule`` run under
 ``kbridge source <name>``; webhook kinds (``github``, ``slack``, ``stripe``, ``feishu``,
-``dingtalk``, ``hmac``, ``token``) are served by the gateway at ``/webhooks/<name>``. The
-engineers building sources and webhooks refine their kind's class here.
+``dingtalk``, ``wecom``, ``hmac``, ``token``) are served by the gateway at
+``/v1/webhooks/<name>``. The engineers building sources and webhooks refine their kind's
+class here.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 import zoneinfo
@@ -137,67 +140,136 @@ class ScheduleSource(_SourceBase):
         return f"{self.expression} {self.timezone}"
 
 
-class _WebhookSourceBase(_SourceBase):
+class WebhookSourceBase(_SourceBase):
+    """A SaaS webhook served by the gateway; ``processor/gateway/webhooks/`` verifies it."""
+
     def origin(self) -> str:
-        return f"/webhooks/{self.name}"
+        return f"/v1/webhooks/{self.name}"
 
 
-class GithubSource(_WebhookSourceBase):
+Tolerance = Annotated[int, Field(ge=1, le=86400)]
+"""Accepted distance in seconds between a signed timestamp and the gateway's clock."""
+
+
+class GithubSource(WebhookSourceBase):
     """GitHub webhooks, verified by ``X-Hub-Signature-256`` with ``secret``."""
 
     kind: Literal["github"] = "github"
     secret: Secret
 
 
-class SlackSource(_WebhookSourceBase):
-    """Slack Events API, verified with the app's signing ``secret``."""
+class SlackSource(WebhookSourceBase):
+    """Slack Events API, slash commands, interactivity; verified with the signing ``secret``."""
 
     kind: Literal["slack"] = "slack"
     secret: Secret
-    tolerance_seconds: Annotated[int, Field(ge=1, le=86400)] = 300
+    tolerance_seconds: Tolerance = 300
 
 
-class StripeSource(_WebhookSourceBase):
+class StripeSource(WebhookSourceBase):
     """Stripe webhooks, verified by ``Stripe-Signature`` with the endpoint ``secret``."""
 
     kind: Literal["stripe"] = "stripe"
     secret: Secret
-    tolerance_seconds: Annotated[int, Field(ge=1, le=86400)] = 300
+    tolerance_seconds: Tolerance = 300
 
 
-class FeishuSource(_WebhookSourceBase):
-    """Feishu / Lark event subscriptions, verified with ``secret``."""
+class FeishuSource(WebhookSourceBase):
+    """Feishu / Lark event subscriptions: the app's ``verification_token`` and/or
+    ``encrypt_key`` (with an encrypt key, bodies are encrypted and signed). Feishu documents
+    no replay window; ``tolerance_seconds`` (null disables it) is our choice."""
 
     kind: Literal["feishu"] = "feishu"
-    secret: Secret
-    tolerance_seconds: Annotated[int, Field(ge=1, le=86400)] = 300
+    verification_token: Secret | None = None
+    encrypt_key: Secret | None = None
+    tolerance_seconds: Tolerance | None = 300
+
+    @model_validator(mode="after")
+    def _needs_a_secret(self) -> FeishuSource:
+        if self.verification_token is None and self.encrypt_key is None:
+            raise ValueError("set verification_token and/or encrypt_key")
+        return self
 
 
-class DingtalkSource(_WebhookSourceBase):
-    """DingTalk outgoing robot / event callbacks, verified with ``secret``."""
+class DingtalkSource(WebhookSourceBase):
+    """DingTalk outgoing robot, verified by ``timestamp`` + ``sign`` with the AppSecret
+    ``secret``; DingTalk itself allows one hour of clock skew."""
 
     kind: Literal["dingtalk"] = "dingtalk"
     secret: Secret
-    tolerance_seconds: Annotated[int, Field(ge=1, le=86400)] = 300
+    tolerance_seconds: Tolerance = 3600
 
 
-class HmacSource(_WebhookSourceBase):
-    """Any SaaS that signs its body with an HMAC in a header (``prefix`` + hex digest)."""
+def _check_wecom_key(value: Secret) -> Secret:
+    try:
+        key = base64.b64decode(value.get_secret_value() + "=", validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ValueError("must be WeCom's 43-character EncodingAESKey")
+    return value
+
+
+class WecomSource(WebhookSourceBase):
+    """WeCom (企业微信) application callbacks: Token, EncodingAESKey and the receiveid
+    ``corp_id`` (CorpID, or SuiteID for third-party apps)."""
+
+    kind: Literal["wecom"] = "wecom"
+    token: Secret
+    encoding_aes_key: Annotated[Secret, AfterValidator(_check_wecom_key)]
+    corp_id: Annotated[str, Field(min_length=1)]
+    tolerance_seconds: Tolerance | None = 300
+
+
+class MappedWebhookSource(WebhookSourceBase):
+    """A platform-agnostic webhook: where the CloudEvent attributes are in a delivery.
+
+    ``source`` becomes ``saas.<platform>``; ``type``, ``id`` and ``subject`` come from a
+    header or a dotted path into the JSON body; without an id the body's SHA-256 is used,
+    so a platform retrying the same bytes still deduplicates.
+    """
+
+    platform: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+    event_type: Annotated[str, Field(min_length=1)] = "webhook"
+    event_type_header: str | None = None
+    event_type_field: str | None = None
+    id_header: str | None = None
+    id_field: str | None = None
+    subject_field: str | None = None
+    ip_allowlist: list[Annotated[str, AfterValidator(_check_network)]] = Field(default_factory=list)
+
+
+class HmacSource(MappedWebhookSource):
+    """Any SaaS that signs ``prefix + encode(HMAC(secret, body))`` into ``header``; with
+    ``timestamp_header`` the signed message is ``timestamp + timestamp_separator + body``
+    and a replay window applies."""
 
     kind: Literal["hmac"] = "hmac"
-    header: Annotated[str, Field(min_length=1)]
-    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
-    prefix: str = ""
     secret: Secret
+    header: Annotated[str, Field(min_length=1)] = "X-Signature"
+    algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    encoding: Literal["hex", "base64"] = "hex"
+    prefix: str = ""
+    timestamp_header: str | None = None
+    timestamp_separator: str = "."
+    tolerance_seconds: Tolerance = 300
 
 
-class TokenSource(_WebhookSourceBase):
-    """SaaS that signs nothing (questionnaire tools): a secret token in the URL, optional
-    IP allowlist (addresses or CIDR blocks)."""
+class TokenSource(MappedWebhookSource):
+    """SaaS that signs nothing (腾讯问卷 and other questionnaire tools): a secret token in
+    the URL (``/v1/webhooks/<name>/<token>``, at least 16 characters), optional IP
+    allowlist (addresses or CIDR blocks). Defaults map 腾讯问卷's envelope."""
 
     kind: Literal["token"] = "token"
     token: Secret
-    ip_allowlist: list[Annotated[str, AfterValidator(_check_network)]] = Field(default_factory=list)
+    id_field: str | None = "id"
+    event_type_field: str | None = "action"
+
+    @model_validator(mode="after")
+    def _long_token(self) -> TokenSource:
+        if len(self.token.get_secret_value()) < 16:
+            raise ValueError("token must be at least 16 characters")
+        return self
 
 
 AnySource = (
@@ -211,6 +283,7 @@ AnySource = (
     | StripeSource
     | FeishuSource
     | DingtalkSource
+    | WecomSource
     | HmacSource
     | TokenSource
 )
@@ -218,5 +291,5 @@ Source = Annotated[AnySource, Field(discriminator="kind")]
 """Any source kind, chosen by its ``kind`` field."""
 
 WEBHOOK_SOURCE_KINDS: frozenset[str] = frozenset(
-    {"github", "slack", "stripe", "feishu", "dingtalk", "hmac", "token"}
+    {"github", "slack", "stripe", "feishu", "dingtalk", "wecom", "hmac", "token"}
 )

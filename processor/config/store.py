@@ -1,0 +1,291 @@
+"""The live configuration: a reader of the compacted ``kbridge.rules`` topic, and its writers.
+
+:class:`ConfigStore` replays the topic from the beginning in a background thread (all
+partitions assigned, no consumer group, nothing committed), keeps the latest object per key
+(tombstones delete) and tells subscribers about each change. Routers, sinks and the gateway
+read :meth:`ConfigStore.snapshot`. Records arrive in publish order, but a reader may still
+see a rule before its target (another writer, a partial apply): the snapshot can hold such
+dangling references and readers skip them with a warning rather than crash.
+
+:mod:`processor.config.publish` holds the writers (``kbridge apply``, the management API).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
+
+from processor.config.model import KINDS, SECTIONS, ConfigObject, KbridgeConfig, ObjectKind
+from processor.config.provision import rules_topic_spec
+from processor.config.records import decode_object, parse_key
+from processor.errors import RetriableError
+from processor.kafka.admin import ensure_topics
+from processor.kafka.config import KafkaClientConfig
+from processor.kafka.consumer import make_consumer
+from processor.kafka.topics import RULES_TOPIC
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigChange:
+    """One object created (``old is None``), updated, or deleted (``new is None``)."""
+
+    kind: ObjectKind
+    name: str
+    old: ConfigObject | None
+    new: ConfigObject | None
+
+
+ChangeCallback = Callable[[ConfigChange], None]
+
+
+class ConfigState:
+    """The latest object per ``(kind, name)``; pure, so it is tested without a broker."""
+
+    def __init__(self) -> None:
+        self._objects: dict[tuple[ObjectKind, str], ConfigObject] = {}
+        self._snapshot: KbridgeConfig | None = KbridgeConfig()
+
+    def apply(self, key: bytes | str | None, value: bytes | None) -> ConfigChange | None:
+        """Apply one record; returns the change, or ``None`` when nothing changed.
+
+        Raises ``ValueError`` for a record that is not a valid configuration object.
+        """
+        kind, name = parse_key(key)
+        old = self._objects.get((kind, name))
+        if value is None:
+            if old is None:
+                return None
+            del self._objects[(kind, name)]
+            self._snapshot = None
+            return ConfigChange(kind, name, old, None)
+        new = decode_object(kind, value)
+        if new.name != name:
+            raise ValueError(f"record key {kind}/{name} holds an object named {new.name!r}")
+        if old == new:
+            return None
+        self._objects[(kind, name)] = new
+        self._snapshot = None
+        return ConfigChange(kind, name, old, new)
+
+    def snapshot(self) -> KbridgeConfig:
+        """The current configuration (cached until the next change)."""
+        if self._snapshot is None:
+            sections: dict[str, list[ConfigObject]] = {SECTIONS[kind]: [] for kind in KINDS}
+            for (kind, _), obj in self._objects.items():
+                sections[SECTIONS[kind]].append(obj)
+            # Objects were validated one by one; cross-object consistency is not required.
+            fields: dict[str, Any] = {section: tuple(objs) for section, objs in sections.items()}
+            self._snapshot = KbridgeConfig.model_construct(**fields)
+        return self._snapshot
+
+
+class ConfigStore:
+    """Follows ``kbridge.rules`` in a background thread; thread-safe reads.
+
+    Typical use::
+
+        store = ConfigStore(settings.kafka)
+        store.start()
+        if not store.wait_until_caught_up(30):
+            raise SystemExit("kbridge.rules not readable")
+        store.subscribe(lambda change: rebuild(store.snapshot()))
+        ...
+        store.stop()
+
+    Callbacks run on the store's thread after the snapshot changed; an exception in one is
+    logged and does not stop the store.
+    """
+
+    def __init__(
+        self,
+        kafka: KafkaClientConfig,
+        *,
+        topic: str = RULES_TOPIC,
+        create_topic: bool = True,
+        replication_factor: int | None = None,
+        poll_timeout: float = 0.1,
+    ) -> None:
+        self._kafka = kafka
+        self._topic = topic
+        self._create_topic = create_topic
+        self._replication_factor = replication_factor
+        self._poll_timeout = poll_timeout
+        self._state = ConfigState()
+        self._lock = threading.Lock()
+        self._callbacks: list[ChangeCallback] = []
+        self._caught_up = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._failure: BaseException | None = None
+
+    @property
+    def topic(self) -> str:
+        """The topic this store follows."""
+        return self._topic
+
+    def start(self) -> None:
+        """Start following the topic (idempotent); returns at once."""
+        if self._thread is not None:
+            return
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=self._run, name=f"kbridge-config-store[{self._topic}]", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the background thread and close the consumer."""
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> ConfigStore:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def wait_until_caught_up(self, timeout: float) -> bool:
+        """Block until every record present at start was applied; ``False`` on timeout."""
+        return self._caught_up.wait(timeout)
+
+    @property
+    def caught_up(self) -> bool:
+        """Whether the initial replay of the topic is complete."""
+        return self._caught_up.is_set()
+
+    def snapshot(self) -> KbridgeConfig:
+        """The live configuration now (may contain dangling references, see module doc)."""
+        with self._lock:
+            return self._state.snapshot()
+
+    def subscribe(self, callback: ChangeCallback) -> Callable[[], None]:
+        """Call ``callback(change)`` after every change; returns an unsubscribe function."""
+        with self._lock:
+            self._callbacks.append(callback)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if callback in self._callbacks:
+                    self._callbacks.remove(callback)
+
+        return unsubscribe
+
+    def apply_record(self, key: bytes | str | None, value: bytes | None) -> ConfigChange | None:
+        """Apply one record and notify subscribers (the thread calls this for each record)."""
+        with self._lock:
+            change = self._state.apply(key, value)
+            callbacks = list(self._callbacks) if change is not None else []
+        for callback in callbacks:
+            try:
+                callback(change)  # type: ignore[arg-type]
+            except Exception:
+                log.exception("config change callback %r failed", callback)
+        return change
+
+    # The background thread.
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while not self._stopping.is_set():
+            try:
+                self._follow()
+                return
+            except Exception as exc:
+                self._failure = exc
+                log.warning("reading %s failed (%s); retrying in %.1fs", self._topic, exc, backoff)
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+
+    def _follow(self) -> None:
+        if self._create_topic:
+            ensure_topics(self._kafka, [rules_topic_spec(self._replication_factor, self._topic)])
+        consumer = make_consumer(
+            self._kafka,
+            f"kbridge-config-store-{uuid.uuid4().hex}",
+            **{"enable.partition.eof": True, "isolation.level": "read_committed"},
+        )
+        try:
+            metadata = consumer.list_topics(self._topic, timeout=10)
+            topic_meta = metadata.topics.get(self._topic)
+            if topic_meta is None or topic_meta.error is not None or not topic_meta.partitions:
+                raise RetriableError(f"topic {self._topic} does not exist")
+            partitions = sorted(topic_meta.partitions)
+            pending = self._partitions_with_data(consumer, partitions)
+            if not pending:
+                self._caught_up.set()
+            consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in partitions])
+            while not self._stopping.is_set():
+                for message in consumer.consume(500, self._poll_timeout):
+                    self._handle(message, pending)
+        finally:
+            consumer.close()
+
+    def _partitions_with_data(self, consumer: Any, partitions: list[int]) -> set[int]:
+        pending = set()
+        for partition in partitions:
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(self._topic, partition), timeout=10
+            )
+            if high > low:
+                pending.add(partition)
+        return pending
+
+    def _handle(self, message: Message, pending: set[int]) -> None:
+        error = message.error()
+        where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                pending.discard(message.partition() or 0)
+                if not pending and not self._caught_up.is_set():
+                    log.info("config store caught up with %s", self._topic)
+                    self._caught_up.set()
+                return
+            log.warning("%s: consume error: %s", where, error.str())
+            return
+        try:
+            change = self.apply_record(message.key(), message.value())
+        except ValueError as exc:
+            log.warning("%s: ignoring invalid config record %r: %s", where, message.key(), exc)
+            return
+        if change is not None:
+            action = "deleted" if change.new is None else "applied"
+            level = logging.INFO if self._caught_up.is_set() else logging.DEBUG
+            log.log(level, "%s: %s %s/%s", where, action, change.kind, change.name)
+
+
+def read_live_config(
+    kafka: KafkaClientConfig,
+    *,
+    topic: str = RULES_TOPIC,
+    timeout: float = 30.0,
+    create_topic: bool = True,
+) -> KbridgeConfig:
+    """The configuration currently in ``topic`` (a one-shot :class:`ConfigStore`).
+
+    Raises :class:`RetriableError` when the topic cannot be read within ``timeout``.
+    """
+    store = ConfigStore(kafka, topic=topic, create_topic=create_topic)
+    store.start()
+    try:
+        started = time.monotonic()
+        if not store.wait_until_caught_up(timeout):
+            reason = f": {store._failure}" if store._failure else ""
+            raise RetriableError(
+                f"could not read {topic} from {kafka.bootstrap_servers} "
+                f"within {time.monotonic() - started:.0f}s{reason}"
+            )
+        return store.snapshot()
+    finally:
+        store.stop()
