@@ -1,7 +1,8 @@
 """The contract every SaaS webhook connector implements, and the registry by source kind.
 
-A connector is built per webhook source from its options (a pydantic model named by the
-connector) and handles one HTTP delivery in three steps, which the router calls in order:
+A connector is built per webhook source from that source's model in
+``processor/config/sources.py`` (the one place kbridge.yaml fields are defined) and
+handles one HTTP delivery in three steps, which the router calls in order:
 
 1. :meth:`WebhookConnector.verify` authenticates the delivery exactly as the platform
    documents it (signature, timestamp window, token, IP allowlist) and raises a
@@ -10,7 +11,8 @@ connector) and handles one HTTP delivery in three steps, which the router calls 
    (Slack ``url_verification``, Feishu ``challenge``, WeCom ``echostr``); such requests carry
    no event, so the router returns the response without publishing.
 3. :meth:`WebhookConnector.parse` turns the payload into :class:`WebhookEvent` drafts, which
-   :meth:`WebhookConnector.to_events` stamps with ``source = saas.<platform>``.
+   :meth:`WebhookConnector.to_events` turns into CloudEvents with ``source =
+   saas.<platform>``.
 
 Connectors never do I/O: they see a :class:`WebhookRequest` (raw body bytes, headers, query,
 client address) and the current time, so every scheme is unit-tested with the platforms'
@@ -37,9 +39,11 @@ from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
+from processor.config.sources import WebhookSourceBase
 from processor.errors import ConfigError, FatalError
+from processor.events import CloudEvent
 
 logger = logging.getLogger(__name__)
 
@@ -169,22 +173,7 @@ class WebhookEvent:
     datacontenttype: str = "application/json"
 
 
-class WebhookSourceOptions(BaseModel):
-    """Fields every webhook source has; connectors extend this with their secrets.
-
-    Connectors validate their options from whatever object the config layer hands over
-    (``from_attributes``), so a source model in ``processor/config/sources.py`` only needs
-    attributes of the same names.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(min_length=1)
-    kind: str
-    bus: str = "default"
-
-
-OptionsT = TypeVar("OptionsT", bound=WebhookSourceOptions)
+OptionsT = TypeVar("OptionsT", bound=WebhookSourceBase)
 
 
 class WebhookConnector(abc.ABC, Generic[OptionsT]):
@@ -196,10 +185,14 @@ class WebhookConnector(abc.ABC, Generic[OptionsT]):
     platform: ClassVar[str]
     """Platform name in the CloudEvent source, ``saas.<platform>``."""
 
-    options_model: ClassVar[type[WebhookSourceOptions]]
+    options_model: ClassVar[type[WebhookSourceBase]]
+    """The source model in ``processor/config/sources.py`` this connector reads."""
 
     uses_path_token: ClassVar[bool] = False
     """Whether deliveries come to ``/v1/webhooks/{name}/{token}`` (unsigned platforms)."""
+
+    accepts_get: ClassVar[bool] = False
+    """Whether the platform verifies the endpoint with a GET (WeCom's echostr)."""
 
     def __init__(self, options: OptionsT) -> None:
         self.options = options
@@ -221,13 +214,30 @@ class WebhookConnector(abc.ABC, Generic[OptionsT]):
     def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
         """Map a verified delivery to event drafts; raise WebhookPayloadError if malformed."""
 
-    def acknowledge(self, events: list[WebhookEvent]) -> WebhookResponse:
+    def acknowledge(self, events: list[CloudEvent]) -> WebhookResponse:
         """The answer after every event was published (some platforms want a fixed body)."""
         return WebhookResponse.json({"accepted": len(events), "ids": [e.id for e in events]})
 
-    def to_events(self, request: WebhookRequest) -> list[WebhookEvent]:
-        """Alias of :meth:`parse` kept for the documented connector interface."""
-        return self.parse(request)
+    def to_events(self, request: WebhookRequest) -> list[CloudEvent]:
+        """The CloudEvents of a verified delivery: :meth:`parse` plus ``source``."""
+        events = []
+        for draft in self.parse(request):
+            try:
+                events.append(
+                    CloudEvent(
+                        id=draft.id,
+                        source=self.source,
+                        type=draft.type,
+                        subject=draft.subject,
+                        time=draft.time,
+                        datacontenttype=draft.datacontenttype,
+                        data=draft.data,
+                    )
+                )
+            except ValidationError as exc:
+                problems = "; ".join(str(e["msg"]) for e in exc.errors())
+                raise WebhookPayloadError(f"cannot build a CloudEvent: {problems}") from exc
+        return events
 
 
 ConnectorClass = type[WebhookConnector[Any]]
@@ -263,6 +273,8 @@ def build_connector(source: Any) -> WebhookConnector[Any]:
     cls = connector_class(str(kind))
     if cls is None:
         raise ConfigError(f"unknown webhook source kind {kind!r}; known: {connector_kinds()}")
+    if isinstance(source, cls.options_model):
+        return cls(source)
     try:
         if isinstance(source, Mapping):
             options = cls.options_model.model_validate(source)

@@ -12,16 +12,13 @@ Mapping: ``id`` = ``msgId``, ``type`` = ``msgtype`` (``text``, ``richText``, ``p
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
-from pydantic import Field, SecretStr
-
+from processor.config.sources import DingtalkSource
 from processor.gateway.webhooks.base import (
     WebhookConnector,
     WebhookEvent,
     WebhookPayloadError,
     WebhookRequest,
-    WebhookSourceOptions,
     register_connector,
 )
 from processor.gateway.webhooks.signing import (
@@ -33,14 +30,6 @@ from processor.gateway.webhooks.signing import (
 )
 
 
-class DingtalkSourceOptions(WebhookSourceOptions):
-    """A DingTalk robot's AppSecret and the accepted clock skew (1 hour by DingTalk)."""
-
-    kind: Literal["dingtalk"] = "dingtalk"
-    secret: SecretStr
-    tolerance_seconds: int = Field(default=3600, gt=0)
-
-
 def dingtalk_signature(secret: str, timestamp: str) -> str:
     """The ``sign`` header DingTalk sends with ``timestamp`` (ms)."""
     return encode_digest(
@@ -49,12 +38,12 @@ def dingtalk_signature(secret: str, timestamp: str) -> str:
 
 
 @register_connector
-class DingtalkConnector(WebhookConnector[DingtalkSourceOptions]):
+class DingtalkConnector(WebhookConnector[DingtalkSource]):
     """Verifies and maps messages DingTalk forwards to an outgoing robot."""
 
     kind = "dingtalk"
     platform = "dingtalk"
-    options_model = DingtalkSourceOptions
+    options_model = DingtalkSource
 
     def verify(self, request: WebhookRequest, now: float) -> None:
         timestamp = request.require_header("timestamp")

@@ -21,11 +21,11 @@ import base64
 import binascii
 import hashlib
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import orjson
-from pydantic import Field, SecretStr, model_validator
 
+from processor.config.sources import FeishuSource
 from processor.gateway.webhooks.aes import aes_cbc_decrypt
 from processor.gateway.webhooks.base import (
     WebhookAuthError,
@@ -34,25 +34,9 @@ from processor.gateway.webhooks.base import (
     WebhookPayloadError,
     WebhookRequest,
     WebhookResponse,
-    WebhookSourceOptions,
     register_connector,
 )
 from processor.gateway.webhooks.signing import check_window, parse_timestamp, require_match
-
-
-class FeishuSourceOptions(WebhookSourceOptions):
-    """A Feishu/Lark app's event-subscription secrets; at least one must be set."""
-
-    kind: Literal["feishu"] = "feishu"
-    verification_token: SecretStr | None = None
-    encrypt_key: SecretStr | None = None
-    tolerance_seconds: int | None = Field(default=300, gt=0)
-
-    @model_validator(mode="after")
-    def _needs_a_secret(self) -> FeishuSourceOptions:
-        if self.verification_token is None and self.encrypt_key is None:
-            raise ValueError("set verification_token and/or encrypt_key")
-        return self
 
 
 def feishu_decrypt(encrypt_key: str, encrypted: str) -> bytes:
@@ -73,12 +57,12 @@ def feishu_signature(timestamp: str, nonce: str, encrypt_key: str, body: bytes) 
 
 
 @register_connector
-class FeishuConnector(WebhookConnector[FeishuSourceOptions]):
+class FeishuConnector(WebhookConnector[FeishuSource]):
     """Verifies Feishu callbacks, answers the challenge and maps schema 2.0 and v1 events."""
 
     kind = "feishu"
     platform = "feishu"
-    options_model = FeishuSourceOptions
+    options_model = FeishuSource
 
     def _payload(self, request: WebhookRequest) -> dict[str, Any]:
         """The (decrypted) payload, cached on the request."""

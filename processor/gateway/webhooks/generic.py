@@ -5,7 +5,8 @@ The ``hmac`` and ``token`` kinds serve SaaS that kbridge has no dedicated module
 be mapped by convention, so the source declares where the event name, delivery id and
 subject live: a header, or a dotted path into the JSON body. Without a delivery id the
 CloudEvent id is the SHA-256 of the body, so a platform retrying the same bytes still
-deduplicates downstream.
+deduplicates downstream. The options live in
+:class:`processor.config.sources.MappedWebhookSource`.
 """
 
 from __future__ import annotations
@@ -15,35 +16,22 @@ from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from pydantic import Field
 
+from processor.config.sources import MappedWebhookSource
 from processor.gateway.webhooks.base import (
     WebhookEvent,
     WebhookForbiddenError,
     WebhookPayloadError,
     WebhookRequest,
-    WebhookSourceOptions,
     digest_id,
 )
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
-class MappedSourceOptions(WebhookSourceOptions):
-    """Where a generic source finds the CloudEvent attributes in a delivery."""
-
-    platform: str = Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")
-    """CloudEvent source becomes ``saas.<platform>`` (e.g. ``questionnaire``)."""
-    event_type: str = Field(default="webhook", min_length=1)
-    """The type when neither ``event_type_header`` nor ``event_type_field`` gives one."""
-    event_type_header: str | None = None
-    event_type_field: str | None = None
-    id_header: str | None = None
-    id_field: str | None = None
-    subject_field: str | None = None
-    ip_allowlist: list[IpNetwork] = Field(default_factory=list)
-    """Client networks allowed to post (empty: any). Behind a proxy, run uvicorn with
-    ``--proxy-headers --forwarded-allow-ips`` so the client address is the real one."""
+def parse_networks(entries: list[str]) -> list[IpNetwork]:
+    """Allowlist entries (addresses or CIDR blocks, validated by the config) as networks."""
+    return [ipaddress.ip_network(entry, strict=False) for entry in entries]
 
 
 def check_ip_allowlist(networks: list[IpNetwork], client_ip: str | None) -> None:
@@ -91,7 +79,7 @@ def _scalar(value: Any) -> str | None:
     return None
 
 
-def map_generic(options: MappedSourceOptions, request: WebhookRequest) -> WebhookEvent:
+def map_generic(options: MappedWebhookSource, request: WebhookRequest) -> WebhookEvent:
     """Build the event draft of a generic delivery from the source's mapping options."""
     data = body_data(request)
 

@@ -9,28 +9,20 @@ Source: GitHub docs, "Validating webhook deliveries".
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from pydantic import SecretStr
 
+from processor.config.sources import GithubSource
 from processor.gateway.webhooks.base import (
     WebhookConnector,
     WebhookEvent,
     WebhookPayloadError,
     WebhookRequest,
-    WebhookSourceOptions,
     register_connector,
 )
 from processor.gateway.webhooks.signing import hmac_digest, require_match
-
-
-class GithubSourceOptions(WebhookSourceOptions):
-    """A GitHub webhook source: the secret entered in the webhook's settings."""
-
-    kind: Literal["github"] = "github"
-    secret: SecretStr
 
 
 def github_signature(secret: bytes, body: bytes) -> str:
@@ -39,12 +31,12 @@ def github_signature(secret: bytes, body: bytes) -> str:
 
 
 @register_connector
-class GithubConnector(WebhookConnector[GithubSourceOptions]):
+class GithubConnector(WebhookConnector[GithubSource]):
     """Verifies and maps GitHub deliveries; ``type`` is the ``X-GitHub-Event`` name."""
 
     kind = "github"
     platform = "github"
-    options_model = GithubSourceOptions
+    options_model = GithubSource
 
     def verify(self, request: WebhookRequest, now: float) -> None:
         received = request.require_header("X-Hub-Signature-256")

@@ -4,29 +4,20 @@ For SaaS that sign ``prefix + encode(HMAC_<alg>(secret, message))`` into one hea
 ``message`` is the raw body, or ``timestamp + separator + body`` when the platform also sends
 a timestamp header (then a replay window applies; timestamps above 10^11 are taken as
 milliseconds). Event attributes come from the mapping options of
-:class:`processor.gateway.webhooks.generic.MappedSourceOptions`.
+:class:`processor.config.sources.MappedWebhookSource`.
 """
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field, SecretStr
-
+from processor.config.sources import HmacSource
 from processor.gateway.webhooks.base import (
     WebhookConnector,
     WebhookEvent,
     WebhookRequest,
     register_connector,
 )
-from processor.gateway.webhooks.generic import (
-    MappedSourceOptions,
-    check_ip_allowlist,
-    map_generic,
-)
+from processor.gateway.webhooks.generic import check_ip_allowlist, map_generic, parse_networks
 from processor.gateway.webhooks.signing import (
-    Algorithm,
-    Encoding,
     check_window,
     encode_digest,
     hmac_digest,
@@ -35,22 +26,7 @@ from processor.gateway.webhooks.signing import (
 )
 
 
-class HmacSourceOptions(MappedSourceOptions):
-    """A generic HMAC-signed source."""
-
-    kind: Literal["hmac"] = "hmac"
-    secret: SecretStr
-    header: str = Field(default="X-Signature", min_length=1)
-    prefix: str = ""
-    """Literal text before the digest, e.g. ``sha256=``."""
-    algorithm: Algorithm = "sha256"
-    encoding: Encoding = "hex"
-    timestamp_header: str | None = None
-    timestamp_separator: str = "."
-    tolerance_seconds: int = Field(default=300, gt=0)
-
-
-def hmac_signature(options: HmacSourceOptions, body: bytes, timestamp: str | None) -> str:
+def hmac_signature(options: HmacSource, body: bytes, timestamp: str | None) -> str:
     """The header value a correctly signing sender puts into ``options.header``."""
     message = body if timestamp is None else (
         timestamp.encode() + options.timestamp_separator.encode() + body
@@ -60,19 +36,23 @@ def hmac_signature(options: HmacSourceOptions, body: bytes, timestamp: str | Non
 
 
 @register_connector
-class HmacConnector(WebhookConnector[HmacSourceOptions]):
+class HmacConnector(WebhookConnector[HmacSource]):
     """Verifies a configurable HMAC signature and maps the body by the source's options."""
 
     kind = "hmac"
     platform = "webhook"
-    options_model = HmacSourceOptions
+    options_model = HmacSource
+
+    def __init__(self, options: HmacSource) -> None:
+        super().__init__(options)
+        self._networks = parse_networks(options.ip_allowlist)
 
     @property
     def source(self) -> str:
         return f"saas.{self.options.platform}"
 
     def verify(self, request: WebhookRequest, now: float) -> None:
-        check_ip_allowlist(self.options.ip_allowlist, request.client_ip)
+        check_ip_allowlist(self._networks, request.client_ip)
         received = request.require_header(self.options.header)
         timestamp = None
         if self.options.timestamp_header is not None:

@@ -16,19 +16,18 @@ field is dropped from the data so it never reaches Kafka.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import parse_qs
 
 import orjson
-from pydantic import Field, SecretStr
 
+from processor.config.sources import SlackSource
 from processor.gateway.webhooks.base import (
     WebhookConnector,
     WebhookEvent,
     WebhookPayloadError,
     WebhookRequest,
     WebhookResponse,
-    WebhookSourceOptions,
     digest_id,
     register_connector,
 )
@@ -40,26 +39,18 @@ from processor.gateway.webhooks.signing import (
 )
 
 
-class SlackSourceOptions(WebhookSourceOptions):
-    """A Slack app's signing secret and the accepted clock skew."""
-
-    kind: Literal["slack"] = "slack"
-    secret: SecretStr
-    tolerance_seconds: int = Field(default=300, gt=0)
-
-
 def slack_signature(secret: bytes, timestamp: str, body: bytes) -> str:
     """The ``X-Slack-Signature`` value Slack sends."""
     return "v0=" + hmac_digest(secret, b"v0:" + timestamp.encode() + b":" + body).hex()
 
 
 @register_connector
-class SlackConnector(WebhookConnector[SlackSourceOptions]):
+class SlackConnector(WebhookConnector[SlackSource]):
     """Verifies Slack requests, answers ``url_verification`` and maps events."""
 
     kind = "slack"
     platform = "slack"
-    options_model = SlackSourceOptions
+    options_model = SlackSource
 
     def verify(self, request: WebhookRequest, now: float) -> None:
         timestamp = request.require_header("X-Slack-Request-Timestamp")

@@ -10,17 +10,14 @@ official libraries default). Source: stripe-python ``_webhook.py``.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
 
-from pydantic import Field, SecretStr
-
+from processor.config.sources import StripeSource
 from processor.gateway.webhooks.base import (
     WebhookAuthError,
     WebhookConnector,
     WebhookEvent,
     WebhookPayloadError,
     WebhookRequest,
-    WebhookSourceOptions,
     register_connector,
 )
 from processor.gateway.webhooks.signing import (
@@ -29,14 +26,6 @@ from processor.gateway.webhooks.signing import (
     hmac_digest,
     parse_timestamp,
 )
-
-
-class StripeSourceOptions(WebhookSourceOptions):
-    """A Stripe endpoint's signing secret (``whsec_...``) and the accepted clock skew."""
-
-    kind: Literal["stripe"] = "stripe"
-    secret: SecretStr
-    tolerance_seconds: int = Field(default=300, gt=0)
 
 
 def stripe_signature(secret: bytes, timestamp: str, body: bytes) -> str:
@@ -64,12 +53,12 @@ def parse_signature_header(header: str) -> tuple[str, list[str]]:
 
 
 @register_connector
-class StripeConnector(WebhookConnector[StripeSourceOptions]):
+class StripeConnector(WebhookConnector[StripeSource]):
     """Verifies and maps Stripe events; ``type`` is the event type (``charge.succeeded``)."""
 
     kind = "stripe"
     platform = "stripe"
-    options_model = StripeSourceOptions
+    options_model = StripeSource
 
     def verify(self, request: WebhookRequest, now: float) -> None:
         timestamp, candidates = parse_signature_header(request.require_header("Stripe-Signature"))

@@ -9,10 +9,7 @@ defaults map: ``id`` from ``id``, ``type`` from ``action``.
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import Field, SecretStr
-
+from processor.config.sources import TokenSource
 from processor.gateway.webhooks.base import (
     WebhookAuthError,
     WebhookConnector,
@@ -20,39 +17,29 @@ from processor.gateway.webhooks.base import (
     WebhookRequest,
     register_connector,
 )
-from processor.gateway.webhooks.generic import (
-    MappedSourceOptions,
-    check_ip_allowlist,
-    map_generic,
-)
+from processor.gateway.webhooks.generic import check_ip_allowlist, map_generic, parse_networks
 from processor.gateway.webhooks.signing import constant_eq
 
 
-class TokenSourceOptions(MappedSourceOptions):
-    """An unsigned source authenticated by a URL token (and optionally an IP allowlist)."""
-
-    kind: Literal["token"] = "token"
-    token: SecretStr = Field(min_length=16)
-    """At least 16 characters: it is the only secret guarding the endpoint."""
-    id_field: str | None = "id"
-    event_type_field: str | None = "action"
-
-
 @register_connector
-class TokenConnector(WebhookConnector[TokenSourceOptions]):
+class TokenConnector(WebhookConnector[TokenSource]):
     """Checks the URL token and allowlist, then maps the body by the source's options."""
 
     kind = "token"
     platform = "webhook"
-    options_model = TokenSourceOptions
+    options_model = TokenSource
     uses_path_token = True
+
+    def __init__(self, options: TokenSource) -> None:
+        super().__init__(options)
+        self._networks = parse_networks(options.ip_allowlist)
 
     @property
     def source(self) -> str:
         return f"saas.{self.options.platform}"
 
     def verify(self, request: WebhookRequest, now: float) -> None:
-        check_ip_allowlist(self.options.ip_allowlist, request.client_ip)
+        check_ip_allowlist(self._networks, request.client_ip)
         if not request.path_token:
             raise WebhookAuthError("missing token: post to /v1/webhooks/<source>/<token>")
         if not constant_eq(request.path_token, self.options.token.get_secret_value()):

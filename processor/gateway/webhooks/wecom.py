@@ -25,10 +25,9 @@ import binascii
 import hashlib
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
-from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
-
+from processor.config.sources import WecomSource
+from processor.events import CloudEvent
 from processor.gateway.webhooks.aes import aes_cbc_decrypt
 from processor.gateway.webhooks.base import (
     WebhookAuthError,
@@ -37,33 +36,10 @@ from processor.gateway.webhooks.base import (
     WebhookPayloadError,
     WebhookRequest,
     WebhookResponse,
-    WebhookSourceOptions,
     digest_id,
     register_connector,
 )
 from processor.gateway.webhooks.signing import check_window, parse_timestamp, require_match
-
-
-class WecomSourceOptions(WebhookSourceOptions):
-    """A WeCom application's callback settings (Token, EncodingAESKey, CorpID)."""
-
-    kind: Literal["wecom"] = "wecom"
-    token: SecretStr
-    encoding_aes_key: SecretStr
-    corp_id: str = Field(min_length=1)
-    """The receiveid: the CorpID for self-built apps (the SuiteID for third-party apps)."""
-    tolerance_seconds: int | None = Field(default=300, gt=0)
-
-    @field_validator("encoding_aes_key")
-    @classmethod
-    def _43_chars(cls, value: SecretStr) -> SecretStr:
-        try:
-            key = base64.b64decode(value.get_secret_value() + "=", validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError("encoding_aes_key must be WeCom's 43-character base64 key") from exc
-        if len(key) != 32:
-            raise ValueError("encoding_aes_key must be WeCom's 43-character base64 key")
-        return value
 
 
 def wecom_signature(token: str, timestamp: str, nonce: str, encrypted: str) -> str:
@@ -102,12 +78,13 @@ def parse_xml(raw: bytes) -> dict[str, str]:
 
 
 @register_connector
-class WecomConnector(WebhookConnector[WecomSourceOptions]):
+class WecomConnector(WebhookConnector[WecomSource]):
     """Verifies WeCom callbacks, answers URL verification and maps messages and events."""
 
     kind = "wecom"
     platform = "wecom"
-    options_model = WecomSourceOptions
+    options_model = WecomSource
+    accepts_get = True
 
     def _encrypted(self, request: WebhookRequest) -> str:
         if request.method == "GET":
@@ -171,5 +148,5 @@ class WecomConnector(WebhookConnector[WecomSourceOptions]):
             )
         ]
 
-    def acknowledge(self, events: list[WebhookEvent]) -> WebhookResponse:
+    def acknowledge(self, events: list[CloudEvent]) -> WebhookResponse:
         return WebhookResponse.text("")
