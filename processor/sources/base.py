@@ -21,11 +21,11 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from processor.errors import FatalError, KbridgeError, is_retriable
+from processor.errors import FatalError, KbridgeError, RetriableError, is_retriable
 from processor.events import CloudEvent, encode
 from processor.kafka.topics import bus_dlq_topic, bus_topic
 
@@ -127,6 +127,30 @@ class Source(abc.ABC):
     async def stop(self) -> None:
         """Ask :meth:`run` to finish; in-flight messages are settled before it returns."""
         self.stopping.set()
+
+    async def pump(self, consume: Coroutine[Any, Any, None], window: AckWindow) -> None:
+        """Run ``consume`` until it fails or :meth:`stop`; settle ``window`` accordingly.
+
+        On stop, in-flight publishes finish and are acknowledged upstream before returning
+        (nothing acknowledged is lost); on failure they are abandoned (the broker redelivers).
+        """
+        consumer = asyncio.create_task(consume)
+        stop = asyncio.create_task(self.stopping.wait())
+        try:
+            await asyncio.wait({consumer, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            if not consumer.done():
+                consumer.cancel()
+                await asyncio.gather(consumer, return_exceptions=True)
+        if self.stopping.is_set() and (consumer.cancelled() or consumer.exception() is None):
+            await window.drain()
+            return
+        try:
+            consumer.result()
+            raise RetriableError("the upstream subscription ended without an error")
+        finally:
+            await window.abort()
 
     async def sleep_unless_stopping(self, seconds: float) -> None:
         """Sleep, but wake up as soon as :meth:`stop` was called."""

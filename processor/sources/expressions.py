@@ -318,9 +318,7 @@ def _number(
         raise ScheduleExpressionError(f"{text}: invalid {name} value {token!r}")
     value = int(upper)
     if not low <= value <= high:
-        raise ScheduleExpressionError(
-            f"{text}: {name} value {value} is outside {low}-{high}"
-        )
+        raise ScheduleExpressionError(f"{text}: {name} value {value} is outside {low}-{high}")
     return value
 
 

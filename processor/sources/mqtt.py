@@ -13,7 +13,6 @@ message's topic (also the Kafka key, so one MQTT topic keeps its order on one pa
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import ssl
 from typing import Any
@@ -71,21 +70,7 @@ class MqttSource(Source):
                 "mqtt source connected",
                 extra={"source": self.name, "broker": self.origin, "topics": self.config.topics},
             )
-            consume = asyncio.create_task(self._consume(client, window))
-            stop = asyncio.create_task(self.stopping.wait())
-            try:
-                await asyncio.wait({consume, stop}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                stop.cancel()
-            if not consume.done():
-                consume.cancel()
-                await asyncio.gather(consume, return_exceptions=True)
-                await window.drain()  # stopping: acknowledge what Kafka already has
-                return
-            try:
-                consume.result()
-            finally:
-                await window.abort()
+            await self.pump(self._consume(client, window), window)
 
     async def _consume(self, client: aiomqtt.Client, window: AckWindow) -> None:
         paho = client._client

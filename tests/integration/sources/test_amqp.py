@@ -1,0 +1,93 @@
+"""AMQP source against the real RabbitMQ on 127.0.0.1:5672."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import aio_pika
+import pytest
+
+from processor.config.sources import AmqpSource as AmqpConfig
+from processor.kafka.producer import Producer
+from processor.kafka.topics import bus_dlq_topic, bus_topic
+from processor.sources.amqp import AmqpSource
+
+pytestmark = [pytest.mark.kafka, pytest.mark.brokers]
+URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+async def publish(exchange_name: str, routing_key: str, bodies: list[bytes], **props: Any) -> None:
+    """Publish with publisher confirms and persistent delivery, as a careful producer does."""
+    connection = await aio_pika.connect(URL)
+    async with connection:
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = (
+            await channel.get_exchange(exchange_name) if exchange_name else channel.default_exchange
+        )
+        for body in bodies:
+            await exchange.publish(
+                aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, **props),
+                routing_key=routing_key,
+            )
+
+
+async def test_queue_messages_arrive_in_order_and_malformed_go_to_dlq(
+    bus: str, unique: str, producer: Producer, reader: Any, running: Any, broker: Any
+) -> None:
+    broker.require("rabbitmq")
+    queue = f"q-{unique}"
+    ingress, dlq = reader(bus_topic(bus)), reader(bus_dlq_topic(bus))
+    config = AmqpConfig(name=f"amqp-{unique}", bus=bus, url=URL, queue=queue, prefetch=20)
+    source = AmqpSource(config, producer)
+    async with running(source):
+        await asyncio.sleep(1.0)  # queue declared
+        await publish("", queue, [json.dumps({"n": i}).encode() for i in range(100)])
+        await publish("", queue, [b"{not json"], content_type="application/json")
+        await publish("", queue, [b"plain"], content_type="text/plain", message_id="m-1")
+        await ingress.wait_for(101)
+        await dlq.wait_for(1)
+    events = ingress.events()
+    assert [e.data["n"] for e in events[:100]] == list(range(100))
+    assert {m.key() for m in ingress.messages} == {queue.encode()}
+    assert events[0].source == "amqp://127.0.0.1:5672/"
+    assert events[0].subject == queue
+    last = events[100]
+    assert (last.id, last.datacontenttype, last.data) == ("m-1", "text/plain", "plain")
+    [dead] = dlq.messages
+    assert dead.value() == b"{not json"
+    headers = dict(dead.headers())
+    assert headers["kbridge-error-code"] == b"invalid-event"
+    assert headers["kbridge-failed-stage"] == b"decode"
+
+
+async def test_exchange_binding_and_broker_restart_lose_nothing(
+    bus: str, unique: str, producer: Producer, reader: Any, running: Any, broker: Any
+) -> None:
+    broker.require("rabbitmq")
+    exchange = f"ex-{unique}"
+    connection = await aio_pika.connect(URL)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
+    ingress = reader(bus_topic(bus))
+    config = AmqpConfig(
+        name=f"amqp-{unique}", bus=bus, url=URL, exchange=exchange, routing_key="orders.*"
+    )
+    source = AmqpSource(config, producer)
+    total = 200
+    async with running(source):
+        await asyncio.sleep(1.0)
+        await publish(
+            exchange, "orders.created", [json.dumps({"n": i}).encode() for i in range(100)]
+        )
+        await publish(exchange, "audit.x", [b'{"ignored": true}'])
+        await asyncio.to_thread(broker.script, "restart", "rabbitmq")
+        await publish(
+            exchange, "orders.paid", [json.dumps({"n": i}).encode() for i in range(100, total)]
+        )
+        await ingress.wait_for(total, timeout=60)
+    seen = [e.data["n"] for e in ingress.events()]
+    assert set(seen) == set(range(total))
+    assert {e.subject for e in ingress.events()} == {"orders.created", "orders.paid"}
