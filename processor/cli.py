@@ -14,7 +14,7 @@ import typer
 
 from processor import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = ("processor.config.commands",)
 
 app = typer.Typer(
     name="kbridge",

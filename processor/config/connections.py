@@ -9,12 +9,15 @@ from pydantic import Field
 from processor.config._base import ConfigModel, Description, Name, Secret
 
 
-class _ConnectionBase(ConfigModel):
+class ConnectionBase(ConfigModel):
+    """Fields every connection kind has."""
+
     name: Name
+    kind: str
     description: Description = ""
 
 
-class BasicConnection(_ConnectionBase):
+class BasicConnection(ConnectionBase):
     """HTTP basic authentication."""
 
     kind: Literal["basic"] = "basic"
@@ -22,7 +25,7 @@ class BasicConnection(_ConnectionBase):
     password: Secret
 
 
-class ApiKeyConnection(_ConnectionBase):
+class ApiKeyConnection(ConnectionBase):
     """A static API key sent in a header (``header: value``)."""
 
     kind: Literal["api_key"] = "api_key"
@@ -30,7 +33,7 @@ class ApiKeyConnection(_ConnectionBase):
     value: Secret
 
 
-class OAuthClientCredentialsConnection(_ConnectionBase):
+class OAuthClientCredentialsConnection(ConnectionBase):
     """OAuth 2.0 client credentials: the sink fetches and refreshes a bearer token."""
 
     kind: Literal["oauth_client_credentials"] = "oauth_client_credentials"

@@ -60,8 +60,11 @@ def _check_network(value: str) -> str:
     return value
 
 
-class _SourceBase(ConfigModel):
+class SourceBase(ConfigModel):
+    """Fields every source kind has."""
+
     name: Name
+    kind: str
     bus: Name
     description: Description = ""
 
@@ -70,7 +73,7 @@ class _SourceBase(ConfigModel):
         return ""
 
 
-class MqttSource(_SourceBase):
+class MqttSource(SourceBase):
     """Subscribe to MQTT topic filters (``sensors/#``)."""
 
     kind: Literal["mqtt"] = "mqtt"
@@ -83,7 +86,7 @@ class MqttSource(_SourceBase):
         return f"{mask_url(self.url)} {' '.join(self.topics)}"
 
 
-class AmqpSource(_SourceBase):
+class AmqpSource(SourceBase):
     """Consume an AMQP 0-9-1 queue, or bind a private queue to ``exchange``."""
 
     kind: Literal["amqp"] = "amqp"
@@ -103,7 +106,7 @@ class AmqpSource(_SourceBase):
         return f"{mask_url(self.url)} {self.queue or self.exchange}"
 
 
-class NatsSource(_SourceBase):
+class NatsSource(SourceBase):
     """Subscribe to a NATS subject (JetStream when ``stream`` is set)."""
 
     kind: Literal["nats"] = "nats"
@@ -116,7 +119,7 @@ class NatsSource(_SourceBase):
         return f"{mask_url(self.url)} {self.subject}"
 
 
-class KafkaSource(_SourceBase):
+class KafkaSource(SourceBase):
     """Consume topics of another Kafka cluster (or this one)."""
 
     kind: Literal["kafka"] = "kafka"
@@ -128,7 +131,7 @@ class KafkaSource(_SourceBase):
         return f"{self.cluster.bootstrap_servers} {' '.join(self.topics)}"
 
 
-class ScheduleSource(_SourceBase):
+class ScheduleSource(SourceBase):
     """Emit an event on a schedule; ``data`` becomes the event's data."""
 
     kind: Literal["schedule"] = "schedule"
@@ -140,7 +143,7 @@ class ScheduleSource(_SourceBase):
         return f"{self.expression} {self.timezone}"
 
 
-class WebhookSourceBase(_SourceBase):
+class WebhookSourceBase(SourceBase):
     """A SaaS webhook served by the gateway; ``processor/gateway/webhooks/`` verifies it."""
 
     def origin(self) -> str:

@@ -49,8 +49,11 @@ class Digest(ConfigModel):
     max_items: Annotated[int, Field(ge=1, le=1000)] = 5
 
 
-class _TargetBase(ConfigModel):
+class TargetBase(ConfigModel):
+    """Fields every target kind has."""
+
     name: Name
+    kind: str
     description: Description = ""
     partitions: Annotated[int, Field(ge=1, le=10000)] = 3
     format: EgressFormat = "binary"
@@ -61,7 +64,7 @@ class _TargetBase(ConfigModel):
         return ""
 
 
-class MysqlTarget(_TargetBase):
+class MysqlTarget(TargetBase):
     """Upsert events into a SQL table (keyed by event id). ``url`` is a SQLAlchemy URL.
 
     ``columns`` maps column names to JSONPath expressions into the transformed event; the
@@ -82,7 +85,7 @@ class MysqlTarget(_TargetBase):
         return f"{mask_url(self.url)} table={self.table}"
 
 
-class WebhookTarget(_TargetBase):
+class WebhookTarget(TargetBase):
     """POST (or ``method``) each event to an HTTP endpoint.
 
     ``body`` chooses the CloudEvents HTTP binding (``binary``: attributes in ``ce-*``
@@ -105,7 +108,7 @@ class WebhookTarget(_TargetBase):
         return f"{self.method} {mask_url(self.url)}"
 
 
-class FunctionTarget(_TargetBase):
+class FunctionTarget(TargetBase):
     """Invoke a function: an HTTP function endpoint (``url``) or a Python callable
     registered under the ``kbridge.functions`` entry-point group (``entry_point``).
 
@@ -129,7 +132,7 @@ class FunctionTarget(_TargetBase):
         return mask_url(self.url) if self.url else f"entry point {self.entry_point}"
 
 
-class KafkaTarget(_TargetBase):
+class KafkaTarget(TargetBase):
     """Copy events to a Kafka topic, on this cluster (``cluster`` unset) or another one."""
 
     kind: Literal["kafka"] = "kafka"
@@ -141,7 +144,7 @@ class KafkaTarget(_TargetBase):
         return f"{self.topic} @ {where}"
 
 
-class _ImTarget(_TargetBase):
+class _ImTarget(TargetBase):
     """Fields every IM and alert target shares (sinks in ``processor/sinks/im/``).
 
     ``oversize`` decides what happens to a message over the platform's size limit: cut with

@@ -1,0 +1,193 @@
+"""``kbridge validate``, ``kbridge apply``, ``kbridge get`` and ``kbridge schema``.
+
+Bad input never shows a traceback: configuration problems are printed one per line
+(``file: object.field: message``) and Kafka failures as one ``error:`` line, exit status 1.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from processor.config.model import KIND_OF_SECTION, SECTIONS, KbridgeConfig, ObjectKind
+from processor.config.problems import ConfigValidationError
+from processor.errors import KbridgeError
+from processor.kafka.config import KafkaClientConfig
+from processor.kafka.topics import RULES_TOPIC
+
+FILE_OPTION = typer.Option(
+    Path("kbridge.yaml"), "--file", "-f", help="The configuration file.", show_default=True
+)
+BOOTSTRAP_OPTION = typer.Option(
+    None,
+    "--bootstrap-servers",
+    "-b",
+    help="Kafka bootstrap servers (default: KBRIDGE_KAFKA__BOOTSTRAP_SERVERS or 127.0.0.1:9092).",
+)
+RULES_TOPIC_OPTION = typer.Option(
+    RULES_TOPIC, "--rules-topic", envvar="KBRIDGE_RULES_TOPIC", help="The config store topic."
+)
+TIMEOUT_OPTION = typer.Option(30.0, "--timeout", help="Seconds to wait for Kafka.")
+
+
+def _fail(lines: list[str]) -> typer.Exit:
+    for line in lines:
+        typer.echo(line, err=True)
+    return typer.Exit(1)
+
+
+def _load(path: Path) -> KbridgeConfig:
+    from processor.config.loader import load_config
+
+    try:
+        return load_config(path)
+    except ConfigValidationError as exc:
+        raise _fail(exc.lines) from None
+
+
+def _kafka(bootstrap_servers: str | None) -> tuple[KafkaClientConfig, int]:
+    from processor.settings import load_settings
+
+    settings = load_settings()
+    kafka = settings.kafka
+    if bootstrap_servers:
+        kafka = kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
+    return kafka, settings.replication_factor
+
+
+def _summary(config: KbridgeConfig) -> str:
+    counts = config.counts()
+    return ", ".join(f"{count} {section}" for section, count in counts.items())
+
+
+def validate(file: Path = FILE_OPTION) -> None:
+    """Check a configuration file offline.
+
+    Checks the syntax, every field, references between objects, patterns and transforms;
+    lists every problem and exits 1, or prints a summary.
+    """
+    config = _load(file)
+    typer.echo(f"{file}: valid ({_summary(config)})")
+    for bus in config.buses:
+        rules = config.rules_for_bus(bus.name, enabled_only=False)
+        typer.echo(f"  bus {bus.name}: {len(rules)} rule(s)")
+
+
+def apply(
+    file: Path = FILE_OPTION,
+    prune: bool = typer.Option(False, "--prune", help="Delete live objects missing from FILE."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
+    create_topics: bool = typer.Option(
+        True, "--create-topics/--no-create-topics", help="Create bus and target topics."
+    ),
+    bootstrap_servers: str | None = BOOTSTRAP_OPTION,
+    rules_topic: str = RULES_TOPIC_OPTION,
+    timeout: float = TIMEOUT_OPTION,
+) -> None:
+    """Validate a configuration file and publish it to the live configuration.
+
+    Publishes one record per changed object to the compacted kbridge.rules topic and creates
+    the bus and target topics; routers, sinks and the gateway pick the change up live.
+    """
+    from processor.config.provision import ensure_config_topics
+    from processor.config.publish import publish_config
+
+    config = _load(file)
+    kafka, replication_factor = _kafka(bootstrap_servers)
+    try:
+        plan = publish_config(
+            kafka, config, prune=prune, dry_run=dry_run, topic=rules_topic, timeout=timeout
+        )
+        created_topics: list[str] = []
+        if create_topics and not dry_run:
+            created_topics = ensure_config_topics(
+                kafka, config, replication_factor=replication_factor, timeout=timeout
+            )
+    except KbridgeError as exc:
+        raise _fail([f"error: {exc}"]) from None
+    for marks, entries, verb in (
+        ("+", plan.created, "created"),
+        ("~", plan.updated, "updated"),
+        ("-", plan.deleted, "deleted"),
+    ):
+        for kind, name in entries:
+            typer.echo(f"{marks} {kind}/{name} {verb}")
+    typer.echo(
+        f"{len(plan.created)} created, {len(plan.updated)} updated, "
+        f"{len(plan.deleted)} deleted, {len(plan.unchanged)} unchanged"
+    )
+    if dry_run:
+        typer.echo("dry run: nothing was published")
+        return
+    for topic in created_topics:
+        typer.echo(f"created topic {topic}")
+
+
+def get(
+    what: str = typer.Argument(..., help="buses | rules | targets | connections | sources"),
+    output: str = typer.Option("table", "--output", "-o", help="table | json | yaml"),
+    bootstrap_servers: str | None = BOOTSTRAP_OPTION,
+    rules_topic: str = RULES_TOPIC_OPTION,
+    timeout: float = TIMEOUT_OPTION,
+) -> None:
+    """List the live objects of one kind (secrets masked)."""
+    from processor.config.store import read_live_config
+
+    kind = _kind(what)
+    if output not in ("table", "json", "yaml"):
+        raise _fail([f"error: unknown output format {output!r} (table, json or yaml)"])
+    kafka, _ = _kafka(bootstrap_servers)
+    try:
+        live = read_live_config(kafka, topic=rules_topic, timeout=timeout)
+    except KbridgeError as exc:
+        raise _fail([f"error: {exc}"]) from None
+    objects = live.section(kind)
+    if output == "table":
+        from processor.config.tables import render_table
+
+        render_table(kind, live)
+        return
+    data: dict[str, Any] = {SECTIONS[kind]: [obj.model_dump(mode="json") for obj in objects]}
+    if output == "json":
+        typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
+    else:
+        import yaml
+
+        typer.echo(yaml.safe_dump(data, sort_keys=False, allow_unicode=True), nl=False)
+
+
+def _kind(what: str) -> ObjectKind:
+    word = what.lower()
+    if word in KIND_OF_SECTION:
+        return KIND_OF_SECTION[word]
+    for kind in SECTIONS:
+        if word == kind:
+            return kind
+    raise _fail([f"error: cannot list {what!r}: use one of {', '.join(SECTIONS.values())}"])
+
+
+def schema(
+    output: Path | None = typer.Option(
+        None, "--output", "-o", help="Write to this file instead of standard output."
+    ),
+) -> None:
+    """Print (or write) the JSON Schema of kbridge.yaml, for editors."""
+    from processor.config.schema import render_schema
+
+    text = render_schema()
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {output}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach the configuration commands to the ``kbridge`` app."""
+    app.command("validate")(validate)
+    app.command("apply")(apply)
+    app.command("get")(get)
+    app.command("schema")(schema)

@@ -1,0 +1,34 @@
+"""The JSON Schema of kbridge.yaml, for editors (YAML language servers) and CI checks.
+
+Generated from the pydantic models, never written by hand; the committed copy in
+``schemas/kbridge-config.schema.json`` is checked to be current by a unit test.
+Regenerate with ``kbridge schema -o schemas/kbridge-config.schema.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from processor.config.model import KbridgeConfig
+
+SCHEMA_ID = "https://kbridge.dev/schemas/kbridge-config.schema.json"
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "kbridge-config.schema.json"
+"""Where the committed schema lives in a source checkout."""
+
+
+def config_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a kbridge.yaml file."""
+    schema = KbridgeConfig.model_json_schema(mode="validation")
+    schema["title"] = "kbridge configuration (kbridge.yaml)"
+    schema["description"] = (
+        "Buses, connections, targets, sources and rules of a kbridge deployment. "
+        "String values may reference environment variables as ${VAR} or ${VAR:-default}."
+    )
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+
+
+def render_schema() -> str:
+    """The schema as the committed file's text (stable key order, trailing newline)."""
+    return json.dumps(config_json_schema(), indent=2, ensure_ascii=False) + "\n"
