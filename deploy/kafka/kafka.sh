@@ -12,7 +12,9 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-LIBS="${KBRIDGE_KAFKA_LIBS:-$HERE/.cache/kafka-libs}"
+# the jar cache is keyed by the pom's content, so bumping the version fetches the new jars
+POM_KEY="$(sha1sum "$HERE/pom.xml" | cut -c1-12)"
+LIBS="${KBRIDGE_KAFKA_LIBS:-$HERE/.cache/kafka-libs-$POM_KEY}"
 RUN="${KBRIDGE_KAFKA_HOME:-$HERE/.run}"
 NODES=1
 CMD="${1:-status}"; shift || true

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The one test command (`make test`): installs what is missing, starts the services the tests
+# use (Kafka, MariaDB, MQTT/AMQP/NATS brokers), runs the whole suite, and stops what it started.
+# Extra arguments go to pytest, e.g. `make test ARGS="-k patterns"`.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+started=()
+cleanup() {
+  for ((i=${#started[@]}-1; i>=0; i--)); do
+    eval "${started[$i]}" || true
+  done
+}
+trap cleanup EXIT
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "python packages"
+if ! python3 -c "import processor, pytest, hypothesis, json5" >/dev/null 2>&1 \
+   || [ "${KBRIDGE_FORCE_INSTALL:-0}" = 1 ]; then
+  python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
+fi
+
+step "Kafka"
+if ! deploy/kafka/kafka.sh status >/dev/null 2>&1; then
+  deploy/kafka/kafka.sh start
+  started+=("deploy/kafka/kafka.sh stop")
+fi
+
+step "MariaDB"
+if ! deploy/mariadb.sh status >/dev/null 2>&1; then
+  deploy/mariadb.sh start
+  started+=("deploy/mariadb.sh stop")
+fi
+
+if [ -x deploy/brokers.sh ]; then
+  step "MQTT, AMQP and NATS brokers"
+  deploy/brokers.sh install
+  if ! deploy/brokers.sh status >/dev/null 2>&1; then
+    deploy/brokers.sh start
+    started+=("deploy/brokers.sh stop")
+  fi
+fi
+
+step "pytest"
+python3 -m pytest "$@"
