@@ -123,12 +123,18 @@ class WebhookSink(Sink):
                 error = exc
             else:
                 error = outcome(response)
+                if error is None:
+                    error = await self.on_success(item, response)
             if error is not None:
                 log.debug(
                     "webhook delivery of %s failed: %s", item.where(), error,
                     extra={"where": item.where(), "event_id": item.event_id},
                 )
             return error
+
+    async def on_success(self, item: Delivery, response: httpx.Response) -> DeliveryOutcome:
+        """Hook for subclasses that use the response (function results); ``None`` = done."""
+        return None
 
     async def _request(self, item: Delivery) -> httpx.Response:
         assert self._client is not None
