@@ -7,6 +7,7 @@ can list every problem at once and the CLI never shows a traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 
 from processor.errors import ConfigError
 
+_NEWLINES = re.compile(r"\s*\n\s*")
 _UNION_SECTIONS = frozenset({"connections", "targets", "sources"})
 _NAMED_SECTIONS = frozenset({"buses", "connections", "targets", "sources", "rules"})
 
@@ -28,9 +30,10 @@ class ConfigProblem:
 
     def render(self, filename: str) -> str:
         """The problem as one line naming the file, the object and the field."""
+        message = _NEWLINES.sub(" ", self.message.strip())
         if self.location:
-            return f"{filename}: {self.location}: {self.message}"
-        return f"{filename}: {self.message}"
+            return f"{filename}: {self.location}: {message}"
+        return f"{filename}: {message}"
 
 
 class ConfigValidationError(ConfigError):
