@@ -1,0 +1,1 @@
+"""The router: one pure routing core (``core``) driven by two engines (``engines``)."""

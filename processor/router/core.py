@@ -1,0 +1,193 @@
+"""The pure routing core: one ingress record in, egress and dead-letter records out.
+
+No I/O and no clock of its own (the ingestion time is the ingress record's timestamp), so
+both engines share every routing decision and the core is unit-tested without a broker.
+Nothing here raises for a bad record: decode and transform failures become dead letters
+on ``kbridge.bus.<bus>.dlq`` carrying the original bytes, headers and the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+
+from processor.errors import KbridgeError
+from processor.events import CloudEvent, decode_json_form, encode
+from processor.events.attributes import extension_header_text
+from processor.router.records import (
+    BUS_HEADER,
+    ERROR_CODE_HEADER,
+    ERROR_MESSAGE_HEADER,
+    FAILED_STAGE_HEADER,
+    INGESTED_AT_HEADER,
+    REPLAY_HEADER,
+    REPLAY_RULE_HEADER,
+    RULE_HEADER,
+    InRecord,
+    OutRecord,
+    RouteResult,
+)
+from processor.router.table import Action, BusRoutes, RoutingTable
+from processor.transform import TransformError
+
+_NOT_ATTRIBUTES = frozenset({"data", "data_base64", "datacontenttype"})
+_STRUCTURED_JSON = b"application/cloudevents+json; charset=utf-8"
+_MAX_ERROR_CHARS = 1000
+
+
+def ingestion_time(record: InRecord) -> str:
+    """RFC 3339 time at which Kafka accepted the ingress record."""
+    millis = record.timestamp_ms if record.timestamp_ms and record.timestamp_ms > 0 else 0
+    moment = datetime.fromtimestamp(millis / 1000, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def route(table: RoutingTable, record: InRecord) -> RouteResult:
+    """Route one ingress record with ``table``; never raises for bad input."""
+    bus = table.bus_for_topic(record.topic)
+    if bus is None:
+        return RouteResult(bus=None, records=[])
+    try:
+        event = decode_json_form(record.value, record.headers)
+    except KbridgeError as exc:
+        return _dead_letter(bus, record, "decode", exc.code, exc.message)
+    except Exception as exc:  # a decoder bug must not stop the engine either
+        return _dead_letter(bus, record, "decode", "decode-failed", repr(exc))
+
+    matched = bus.index.matches(event)
+    replay_id, replay_rule = _replay_marks(record)
+    if replay_rule is not None:
+        matched = matched & {replay_rule}
+    if not matched:
+        return RouteResult(bus=bus.name, records=[])
+
+    ingested_at = ingestion_time(record)
+    records: list[OutRecord] = []
+    for rule in sorted(matched):
+        for action in bus.actions.get(rule, ()):
+            records.append(_egress(bus, action, record, event, ingested_at, replay_id))
+    return RouteResult(bus=bus.name, records=records, matched_rules=tuple(sorted(matched)))
+
+
+def _egress(
+    bus: BusRoutes,
+    action: Action,
+    record: InRecord,
+    event: dict[str, Any],
+    ingested_at: str,
+    replay_id: bytes | None,
+) -> OutRecord:
+    try:
+        payload = action.transform.apply(event, rule_name=action.rule, ingestion_time=ingested_at)
+    except TransformError as exc:
+        return _dead_letter_record(
+            bus, record, "transform", exc.code, exc.message, rule=action.rule, target=action.target
+        )
+    except Exception as exc:  # an unexpected transform failure is still one event's problem
+        return _dead_letter_record(
+            bus,
+            record,
+            "transform",
+            "transform-failed",
+            repr(exc),
+            rule=action.rule,
+            target=action.target,
+        )
+    content_type = action.transform.content_type
+    marks = [
+        (RULE_HEADER, action.rule.encode()),
+        (BUS_HEADER, bus.name.encode()),
+        (INGESTED_AT_HEADER, ingested_at.encode()),
+    ]
+    if replay_id is not None:
+        marks.append((REPLAY_HEADER, replay_id))
+    value, headers = _encode(action.format, event, payload, content_type)
+    return OutRecord(
+        topic=action.topic,
+        key=record.key,
+        value=value,
+        headers=headers + marks,
+        rule=action.rule,
+        target=action.target,
+    )
+
+
+def _encode(
+    fmt: str, event: dict[str, Any], payload: str, content_type: str
+) -> tuple[bytes, list[tuple[str, bytes]]]:
+    """The egress CloudEvent (the original attributes, the transformed payload as data)."""
+    if fmt == "binary":
+        headers = [
+            ("ce_" + name, extension_header_text(value).encode())
+            for name, value in event.items()
+            if name not in _NOT_ATTRIBUTES
+        ]
+        headers.append(("content-type", content_type.encode()))
+        return payload.encode(), headers
+    attributes = {k: v for k, v in event.items() if k not in _NOT_ATTRIBUTES}
+    data: Any = orjson.loads(payload) if content_type == "application/json" else payload
+    form = {**attributes, "datacontenttype": content_type, "data": data}
+    if fmt == "structured":
+        return orjson.dumps(form), [("content-type", _STRUCTURED_JSON)]
+    encoded = encode(CloudEvent.from_json_dict(form), "avro")
+    return encoded.value or b"", list(encoded.headers)
+
+
+def _replay_marks(record: InRecord) -> tuple[bytes | None, str | None]:
+    replay_id: bytes | None = None
+    replay_rule: str | None = None
+    for name, value in record.headers or ():
+        if name == REPLAY_HEADER and value is not None:
+            replay_id = value
+        elif name == REPLAY_RULE_HEADER and value:
+            replay_rule = value.decode("utf-8", "replace")
+    return replay_id, replay_rule
+
+
+def _dead_letter(
+    bus: BusRoutes, record: InRecord, stage: str, code: str, message: str
+) -> RouteResult:
+    letter = _dead_letter_record(bus, record, stage, code, message)
+    return RouteResult(bus=bus.name, records=[letter], error_code=code)
+
+
+def _dead_letter_record(
+    bus: BusRoutes,
+    record: InRecord,
+    stage: str,
+    code: str,
+    message: str,
+    *,
+    rule: str | None = None,
+    target: str | None = None,
+) -> OutRecord:
+    """The original bytes and headers plus why routing failed."""
+    headers = [(name, value or b"") for name, value in record.headers or ()]
+    headers += [
+        (ERROR_CODE_HEADER, code.encode()),
+        (ERROR_MESSAGE_HEADER, message[:_MAX_ERROR_CHARS].encode("utf-8", "replace")),
+        (FAILED_STAGE_HEADER, stage.encode()),
+        (BUS_HEADER, bus.name.encode()),
+        ("kbridge-source-offset", record.where().encode()),
+    ]
+    if rule is not None:
+        headers.append((RULE_HEADER, rule.encode()))
+    if target is not None:
+        headers.append(("kbridge-target", target.encode()))
+    return OutRecord(
+        topic=bus.dlq_topic,
+        key=record.key,
+        value=record.value,
+        headers=headers,
+        rule=rule,
+        target=target,
+        dead_letter=True,
+    )
+
+
+def route_many(table: RoutingTable, records: Iterable[InRecord]) -> list[RouteResult]:
+    """Route a batch in order (the engines' unit of work)."""
+    return [route(table, record) for record in records]

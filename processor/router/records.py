@@ -1,0 +1,58 @@
+"""Record shapes crossing the routing core's boundary: what came in, what goes out."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+Headers = Sequence[tuple[str, bytes | None]]
+
+RULE_HEADER = "kbridge-rule"
+BUS_HEADER = "kbridge-bus"
+TARGET_HEADER = "kbridge-target"
+INGESTED_AT_HEADER = "kbridge-ingested-at"
+REPLAY_HEADER = "kbridge-replay"
+REPLAY_RULE_HEADER = "kbridge-replay-rule"
+ERROR_CODE_HEADER = "kbridge-error-code"
+ERROR_MESSAGE_HEADER = "kbridge-error-message"
+FAILED_STAGE_HEADER = "kbridge-failed-stage"
+
+
+@dataclass(frozen=True, slots=True)
+class InRecord:
+    """An ingress record as any Kafka client hands it over."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers | None = None
+    timestamp_ms: int | None = None
+
+    def where(self) -> str:
+        """``topic[partition]@offset`` for log lines."""
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+@dataclass(frozen=True, slots=True)
+class OutRecord:
+    """A record to produce: an egress record for a target, or a dead letter for a bus."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]] = field(default_factory=list)
+    rule: str | None = None
+    target: str | None = None
+    dead_letter: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RouteResult:
+    """Everything routing one ingress record produced, plus what metrics need to know."""
+
+    bus: str | None
+    records: list[OutRecord]
+    matched_rules: tuple[str, ...] = ()
+    error_code: str | None = None
