@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 from pydantic import ValidationError
@@ -44,7 +46,7 @@ def test_source_needs_a_secret() -> None:
         FeishuSource(name="lark", bus="saas")
 
 
-def encrypted_body(payload: dict[str, object], key: str = KEY) -> bytes:
+def encrypted_body(payload: dict[str, Any], key: str = KEY) -> bytes:
     return orjson.dumps({"encrypt": feishu_encrypt(key, orjson.dumps(payload))})
 
 
@@ -91,7 +93,7 @@ def test_challenge_encrypted_with_another_key_is_rejected() -> None:
         connector().verify(request, NOW)
 
 
-V2 = {
+V2: dict[str, Any] = {
     "schema": "2.0",
     "header": {
         "event_id": "5e3702a84e847582be8db7fb73283c02",
@@ -142,7 +144,7 @@ def test_stale_signed_event_is_a_replay() -> None:
 
 
 def test_wrong_token_on_event_is_rejected() -> None:
-    forged = {**V2, "header": {**V2["header"], "token": "forged"}}  # type: ignore[dict-item]
+    forged = {**V2, "header": {**V2["header"], "token": "forged"}}
     with pytest.raises(WebhookAuthError, match="verification token"):
         connector().verify(signed(encrypted_body(forged)), NOW)
 
@@ -179,6 +181,6 @@ def test_encrypted_body_without_a_configured_key_is_malformed() -> None:
         {"event": {"type": "message"}},
     ],
 )
-def test_malformed_events(payload: dict[str, object]) -> None:
+def test_malformed_events(payload: dict[str, Any]) -> None:
     with pytest.raises(WebhookPayloadError):
         connector(encrypt_key=None).to_events(WebhookRequest.build(orjson.dumps(payload)))
