@@ -1,0 +1,219 @@
+"""The sink worker against the real broker: commits, dead letters, pauses, live config, stop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sink_support import (
+    FAST,
+    StaticConfig,
+    committed,
+    end_offsets,
+    make_topics,
+    produce,
+    read_all,
+    running,
+    until,
+)
+
+from processor.errors import BackpressureError, FatalError, RetriableError
+from processor.kafka import KafkaClientConfig
+from processor.kafka.topics import target_dlq_topic, target_topic
+from processor.sinks.base import Delivery, Sink, SinkContext
+from processor.sinks.testing import ListSink
+from processor.sinks.worker import SinkWorker
+
+pytestmark = pytest.mark.kafka
+
+
+@dataclass(frozen=True)
+class FakeTarget:
+    name: str
+    kind: str = "list"
+    label: str = "v1"
+    batch_size: int = 50
+
+
+def _setup(kafka_bootstrap: str, unique: str) -> tuple[KafkaClientConfig, str, StaticConfig]:
+    kafka = KafkaClientConfig(bootstrap_servers=kafka_bootstrap)
+    target = f"w-{unique}"
+    make_topics(kafka, target)
+    config = StaticConfig(targets={target: FakeTarget(target)})
+    config.add_rule("r1", target)
+    return kafka, target, config
+
+
+async def test_delivers_everything_and_commits_after_delivery(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    kafka, target, config = _setup(kafka_bootstrap, unique)
+    sink = ListSink()
+    produce(kafka, target_topic(target), 600)
+    worker = SinkWorker(
+        target, kafka=kafka, snapshot=lambda: config, settings=FAST, builder=lambda t, c: sink
+    )
+    async with running(worker):
+        await until(lambda: len(sink.delivered) >= 600, what="600 deliveries")
+        ends = end_offsets(kafka, target_topic(target))
+        await until(
+            lambda: (
+                worker.committed == {(target_topic(target), p): o for p, o in ends.items() if o}
+            ),
+            what="commits",
+        )
+    assert sorted(d.event_id for d in sink.delivered) == sorted(f"evt-{i}" for i in range(600))
+    assert committed(kafka, target) == ends
+    assert sink.closed
+
+
+async def test_dead_letters_keep_the_record_and_say_why(kafka_bootstrap: str, unique: str) -> None:
+    kafka, target, config = _setup(kafka_bootstrap, unique)
+    config.add_rule("r1", target, max_attempts=2)
+
+    def fail(d: Delivery, attempt: int) -> BaseException | None:
+        n = int(d.event_id.split("-")[1])
+        if n % 10 == 3:
+            return FatalError("HTTP 400 from h: bad", code="http-400")
+        if n % 10 == 7:
+            return RetriableError("HTTP 500 from h", code="http-500")
+        return None
+
+    sink = ListSink(fail)
+    produce(kafka, target_topic(target), 100)
+    worker = SinkWorker(
+        target, kafka=kafka, snapshot=lambda: config, settings=FAST, builder=lambda t, c: sink
+    )
+    async with running(worker):
+        await until(lambda: worker.delivered + worker.dead_lettered >= 100, what="all settled")
+    letters = read_all(kafka, target_dlq_topic(target), 20)
+    assert len(letters) == 20
+    by_id = {}
+    for msg in letters:
+        headers = {k: v.decode() for k, v in msg.headers()}
+        by_id[headers["ce_id"]] = (headers, msg)
+    fatal_headers, fatal_msg = by_id["evt-3"]
+    assert fatal_headers["kbridge-error-code"] == "http-400"
+    assert fatal_headers["kbridge-exhausted-condition"] == "non-retriable"
+    assert fatal_headers["kbridge-attempts"] == "1"
+    assert fatal_headers["kbridge-rule"] == "r1" and fatal_headers["kbridge-target"] == target
+    assert fatal_headers["ce_type"] == "test.created"  # original headers kept
+    assert fatal_msg.key() == b"k3" and b'"i":3' in fatal_msg.value()
+    retried_headers, _ = by_id["evt-7"]
+    assert retried_headers["kbridge-exhausted-condition"] == "attempts"
+    assert retried_headers["kbridge-attempts"] == "3"  # first attempt + max_attempts=2 retries
+    assert retried_headers["kbridge-error-message"] == "HTTP 500 from h"
+    assert len(sink.delivered) == 80
+    assert committed(kafka, target) == end_offsets(kafka, target_topic(target))
+
+
+async def test_long_backoff_pauses_only_that_partition(
+    kafka_bootstrap: str, unique: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    kafka, target, config = _setup(kafka_bootstrap, unique)
+    slow_id = "evt-0"
+    first_fail: dict[str, float] = {}
+
+    def fail(d: Delivery, attempt: int) -> BaseException | None:
+        if d.event_id == slow_id and attempt == 1:
+            first_fail["at"] = time.monotonic()
+            return BackpressureError("429", retry_after=3.0, code="http-429")
+        return None
+
+    sink = ListSink(fail)
+    produce(kafka, target_topic(target), 1)  # evt-0 lands on one partition
+    worker = SinkWorker(
+        target, kafka=kafka, snapshot=lambda: config, settings=FAST, builder=lambda t, c: sink
+    )
+    caplog.set_level(logging.INFO, logger="processor.sinks.worker")
+    async with running(worker):
+        await until(lambda: "at" in first_fail, what="first failure")
+        produce(kafka, target_topic(target), 200, start=1)
+        # other partitions keep flowing while evt-0's partition waits out its Retry-After
+        await until(lambda: len(sink.delivered) >= 100, timeout=2.5, what="other partitions")
+        await until(lambda: any(d.event_id == slow_id for d in sink.delivered), what="retry")
+        await until(lambda: len(sink.delivered) >= 201, what="everything")
+    retried_at = next(i for i, d in enumerate(sink.delivered) if d.event_id == slow_id)
+    assert retried_at > 0
+    assert any(r.getMessage().startswith("paused") for r in caplog.records)
+    assert any(r.getMessage().startswith("resumed") for r in caplog.records)
+
+
+async def test_target_config_changes_apply_live(kafka_bootstrap: str, unique: str) -> None:
+    kafka, target, config = _setup(kafka_bootstrap, unique)
+    sinks: dict[str, ListSink] = {}
+
+    def build(t: Any, c: SinkContext) -> Sink:
+        sinks[t.label] = ListSink()
+        return sinks[t.label]
+
+    worker = SinkWorker(target, kafka=kafka, snapshot=lambda: config, settings=FAST, builder=build)
+    async with running(worker):
+        produce(kafka, target_topic(target), 30)
+        await until(lambda: len(sinks.get("v1", ListSink()).delivered) == 30, what="v1")
+        config.targets[target] = FakeTarget(target, label="v2")
+        produce(kafka, target_topic(target), 30, start=30)
+        await until(lambda: len(sinks.get("v2", ListSink()).delivered) == 30, what="v2")
+    assert sinks["v1"].closed and sinks["v2"].closed
+    assert {d.event_id for d in sinks["v2"].delivered} == {f"evt-{i}" for i in range(30, 60)}
+
+
+async def test_stop_abandons_in_flight_batch_without_committing(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    kafka, target, config = _setup(kafka_bootstrap, unique)
+    slow = ListSink(delay=30.0)
+    produce(kafka, target_topic(target), 90)
+    worker = SinkWorker(
+        target, kafka=kafka, snapshot=lambda: config, settings=FAST, builder=lambda t, c: slow
+    )
+    async with running(worker):
+        await until(lambda: slow.calls > 0, what="a batch in flight")
+    assert all(offset < 0 for offset in committed(kafka, target).values())  # nothing committed
+    # the next owner of the group gets every record again
+    fresh = ListSink()
+    worker2 = SinkWorker(
+        target, kafka=kafka, snapshot=lambda: config, settings=FAST, builder=lambda t, c: fresh
+    )
+    async with running(worker2):
+        await until(lambda: len(fresh.delivered) >= 90, what="redelivery")
+    assert {d.event_id for d in fresh.delivered} == {f"evt-{i}" for i in range(90)}
+
+
+async def test_a_retrying_target_never_delays_another(kafka_bootstrap: str, unique: str) -> None:
+    kafka, slow_target, config = _setup(kafka_bootstrap, unique)
+    fast_target = f"fast-{unique}"
+    make_topics(kafka, fast_target)
+    config.targets[fast_target] = FakeTarget(fast_target)
+    failing = ListSink(lambda d, n: RetriableError("down"), delay=0.5)
+    fast = ListSink()
+    workers = [
+        SinkWorker(
+            slow_target,
+            kafka=kafka,
+            snapshot=lambda: config,
+            settings=FAST,
+            builder=lambda t, c: failing,
+        ),
+        SinkWorker(
+            fast_target,
+            kafka=kafka,
+            snapshot=lambda: config,
+            settings=FAST,
+            builder=lambda t, c: fast,
+        ),
+    ]
+    async with running(workers[0]), running(workers[1]):
+        produce(kafka, target_topic(slow_target), 300)
+        await until(lambda: failing.calls > 2, what="slow target retrying")
+        started = time.monotonic()
+        produce(kafka, target_topic(fast_target), 300)
+        await until(lambda: len(fast.delivered) >= 300, timeout=20, what="fast target")
+        elapsed = time.monotonic() - started
+    assert elapsed < 10.0
+    assert not failing.delivered
+    await asyncio.sleep(0)
