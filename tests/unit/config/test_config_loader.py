@@ -9,8 +9,6 @@ import pytest
 from processor.config import ConfigValidationError, load_config, parse_config
 from processor.errors import ConfigError
 
-EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "kbridge.yaml"
-
 MINIMAL = """
 buses: [{name: saas}]
 targets:
@@ -39,8 +37,8 @@ def test_minimal_config() -> None:
     assert config.target("survey-db").table == "survey"  # type: ignore[union-attr]
 
 
-def test_the_example_file_is_valid() -> None:
-    config = load_config(EXAMPLE, env={})
+def test_the_example_file_is_valid(example_file: Path) -> None:
+    config = load_config(example_file, env={})
     assert config.counts() == {
         "buses": 3,
         "connections": 1,
