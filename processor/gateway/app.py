@@ -1,0 +1,246 @@
+"""``create_app``: the gateway's FastAPI application, assembled from its routers.
+
+Nothing connects at import or at ``create_app``: the Kafka producer and the configuration
+store (the compacted ``kbridge.rules`` topic) start in the app's lifespan and stop with it.
+Tests pass ``known_buses`` (and may pass a producer) instead of a live store.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+
+from processor import __version__
+from processor.errors import RetriableError
+from processor.events import Mode
+from processor.gateway import awsjson, cloudevents_http, management, ops, putevents
+from processor.gateway.auth import ApiKey, KeyRing, hash_key
+from processor.gateway.context import BusCatalog, ConfigBuses, GatewayContext, StaticBuses
+from processor.gateway.errors import install_error_handlers
+from processor.gateway.metrics import GatewayMetrics
+from processor.gateway.publisher import AsyncProducer, Headers, Publisher
+from processor.kafka.topics import RULES_TOPIC
+from processor.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class ProducerSlot:
+    """The producer the app sends with, filled in when the app starts."""
+
+    def __init__(self, producer: AsyncProducer | None = None) -> None:
+        self.producer = producer
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+    ) -> tuple[int, int]:
+        """Delegate to the started producer."""
+        if self.producer is None:
+            raise RetriableError("the gateway is not started: no Kafka producer yet")
+        return await self.producer.send(topic, value, key, headers)
+
+
+def _keyring(settings: Settings, keys: KeyRing | None) -> KeyRing:
+    ring = keys or KeyRing()
+    admin = settings.gateway.admin_api_key
+    if admin is not None:
+        ring = ring.with_key(ApiKey("admin", hash_key(admin.get_secret_value()), frozenset({"*"})))
+    return ring
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    producer: AsyncProducer | None = None,
+    known_buses: Iterable[str] | None = None,
+    config_store: Any = None,
+    config_backend: management.ConfigBackend | None = None,
+    keys: KeyRing | None = None,
+    resolve_source: Callable[[str], object | None] | None = None,
+    rules_topic: str = RULES_TOPIC,
+    mode: Mode = "binary",
+) -> FastAPI:
+    """Build the gateway app.
+
+    * ``producer``: an object with ``async send(topic, value, key, headers)`` completing on
+      Kafka's acknowledgement; by default a :class:`processor.kafka.producer.Producer` is
+      created when the app starts and closed when it stops.
+    * ``known_buses``: a fixed bus list (tests); otherwise the buses, webhook sources and
+      management API come from a :class:`processor.config.store.ConfigStore` following
+      ``rules_topic`` (``config_store`` to share one that is already running).
+    * ``keys``: API keys and SigV4 access keys; ``settings.gateway.admin_api_key`` is added
+      with every scope. Keys are enforced when ``settings.gateway.auth_enabled`` (and SigV4
+      is verified whenever access keys exist).
+    """
+    settings = settings or Settings()
+    slot = ProducerSlot(producer)
+    owns_store = known_buses is None and config_store is None
+    store_holder: dict[str, Any] = {"store": config_store}
+
+    def snapshot() -> Any:
+        store = store_holder["store"]
+        if store is None:
+            raise RetriableError("the configuration store is not started")
+        return store.snapshot()
+
+    buses: BusCatalog = (
+        StaticBuses.of(known_buses) if known_buses is not None else ConfigBuses(snapshot)
+    )
+    backend = config_backend
+    if backend is None and known_buses is None:
+        backend = _LazyStoreBackend(store_holder, settings, rules_topic)
+
+    def ready() -> tuple[bool, str]:
+        if slot.producer is None:
+            return False, "Kafka producer not started"
+        raw = getattr(slot.producer, "raw", None)
+        if raw is not None:
+            try:
+                raw.list_topics(timeout=2)
+            except Exception as exc:
+                return False, f"Kafka not reachable: {exc}"
+        store = store_holder["store"]
+        if known_buses is None and (store is None or not store.caught_up):
+            return False, f"configuration not loaded yet from {rules_topic}"
+        return True, "ok"
+
+    context = GatewayContext(
+        settings=settings.gateway,
+        publisher=Publisher(slot, max_event_bytes=settings.gateway.max_event_bytes, mode=mode),
+        buses=buses,
+        keys=_keyring(settings, keys),
+        metrics=GatewayMetrics(),
+        ready=ready,
+        config=backend,
+    )
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        created = None
+        if slot.producer is None:
+            from processor.kafka.producer import Producer
+
+            created = Producer(settings.kafka)
+            slot.producer = created
+        started_store = None
+        if owns_store:
+            from processor.config.store import ConfigStore
+
+            started_store = ConfigStore(
+                settings.kafka,
+                topic=rules_topic,
+                replication_factor=settings.replication_factor,
+            )
+            started_store.start()
+            store_holder["store"] = started_store
+        logger.info(
+            "gateway started",
+            extra={"bootstrap": settings.kafka.bootstrap_servers, "rules_topic": rules_topic},
+        )
+        try:
+            yield
+        finally:
+            if started_store is not None:
+                started_store.stop()
+            if created is not None:
+                created.close()
+                slot.producer = None
+
+    app = FastAPI(
+        title="kbridge gateway",
+        version=__version__,
+        description=(
+            "PutEvents (REST and the AWS JSON 1.1 protocol), CloudEvents over HTTP, SaaS "
+            "webhooks and the management API of kbridge. Every accepted event was "
+            "acknowledged by Kafka (acks=all) before the response."
+        ),
+        lifespan=lifespan,
+    )
+    app.state.kbridge = context
+    install_error_handlers(app)
+
+    @app.middleware("http")
+    async def _timing(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        endpoint = getattr(route, "path", "unmatched")
+        context.metrics.latency.labels(endpoint, str(response.status_code)).observe(
+            time.perf_counter() - started
+        )
+        return response
+
+    app.include_router(ops.router)
+    app.include_router(putevents.router)
+    app.include_router(cloudevents_http.router)
+    app.include_router(management.router)
+    app.include_router(awsjson.router)
+    _mount_webhooks(app, slot, resolve_source, snapshot, known_buses is None, settings)
+    return app
+
+
+def _mount_webhooks(
+    app: FastAPI,
+    slot: ProducerSlot,
+    resolve_source: Callable[[str], object | None] | None,
+    snapshot: Callable[[], Any],
+    live: bool,
+    settings: Settings,
+) -> None:
+    from processor.gateway.webhooks import build_webhook_router, kafka_publisher
+
+    if resolve_source is None:
+
+        def resolve_source(name: str) -> object | None:
+            if not live:
+                return None
+            source: object | None = snapshot().source(name)
+            return source
+
+    router = build_webhook_router(
+        resolve_source,
+        kafka_publisher(slot, "binary"),
+        max_body_bytes=settings.gateway.max_event_bytes,
+    )
+    app.include_router(router)
+
+
+class _LazyStoreBackend:
+    """A :class:`management.StoreBackend` over the store the lifespan starts."""
+
+    def __init__(self, holder: dict[str, Any], settings: Settings, topic: str) -> None:
+        self._holder = holder
+        self._settings = settings
+        self._topic = topic
+
+    def _backend(self) -> management.StoreBackend:
+        store = self._holder["store"]
+        if store is None:
+            raise RetriableError("the configuration store is not started")
+        return management.StoreBackend(
+            store, self._settings.kafka, self._topic, self._settings.replication_factor
+        )
+
+    def snapshot(self) -> Any:
+        """The live configuration."""
+        return self._backend().snapshot()
+
+    def put(self, obj: Any) -> None:
+        """Publish one object."""
+        self._backend().put(obj)
+
+    def delete(self, kind: Any, name: str) -> None:
+        """Delete one object."""
+        self._backend().delete(kind, name)

@@ -1,0 +1,151 @@
+"""CloudEvents HTTP protocol binding: ``POST /v1/buses/{bus}/cloudevents``.
+
+* binary mode: attributes in ``ce-*`` headers (percent-decoded), ``Content-Type`` is
+  ``datacontenttype``, the body is the data (parsed by the same rules as on Kafka);
+* structured mode: ``application/cloudevents+json``, one event as a JSON object;
+* batch mode: ``application/cloudevents-batch+json``, a JSON array of structured events.
+
+Every event of a request is validated before anything is produced (an invalid event is a
+400 naming its index and problem); produce failures are then reported per event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import unquote
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from processor.errors import InvalidEventError
+from processor.events import CloudEvent
+from processor.events.content import parse_data
+from processor.gateway.body import parse_json, read_body
+from processor.gateway.context import GatewayContext, get_context
+from processor.gateway.errors import ApiError, error_body
+from processor.gateway.publisher import Outcome, Published
+
+router = APIRouter(tags=["events"])
+
+STRUCTURED = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+HEADER_PREFIX = "ce-"
+
+
+def media_type(content_type: str | None) -> str:
+    """The bare media type of a Content-Type header, lower-case."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def binary_event(headers: Any, body: bytes) -> CloudEvent:
+    """Read a binary-mode request; InvalidEventError naming what is wrong."""
+    attributes: dict[str, Any] = {}
+    for name, value in headers.items():
+        lowered = name.lower()
+        if lowered.startswith(HEADER_PREFIX):
+            attributes[lowered[len(HEADER_PREFIX) :]] = unquote(value)
+    if "specversion" not in attributes:
+        raise InvalidEventError(
+            "not a CloudEvent: no 'ce-specversion' header (binary mode) and Content-Type is "
+            f"not {STRUCTURED} or {BATCH}"
+        )
+    content_type = headers.get("content-type")
+    if content_type:
+        attributes["datacontenttype"] = content_type
+    data = parse_data(body, content_type or None)
+    form = dict(attributes)
+    if isinstance(data, bytes):
+        event = CloudEvent.from_json_dict(form)
+        return event.model_copy(update={"data": data})
+    if data is not None:
+        form["data"] = data
+    return CloudEvent.from_json_dict(form)
+
+
+def structured_events(body: bytes, batch: bool) -> list[CloudEvent]:
+    """Read a structured or batch request; 400 naming the failing event."""
+    document = parse_json(body)
+    if not batch:
+        return [CloudEvent.from_json_dict(document)]
+    if not isinstance(document, list):
+        raise ApiError(400, "invalid-event", f"a {BATCH} body must be a JSON array of events")
+    events = []
+    for index, item in enumerate(document):
+        try:
+            events.append(CloudEvent.from_json_dict(item))
+        except InvalidEventError as exc:
+            raise ApiError(400, "invalid-event", f"event [{index}]: {exc.message}") from None
+    return events
+
+
+def _result(outcome: Outcome) -> dict[str, Any]:
+    if isinstance(outcome, Published):
+        return {"id": outcome.event_id, "accepted": True}
+    return {"id": outcome.event_id, "accepted": False, **error_body(outcome.code, outcome.message)}
+
+
+@router.post(
+    "/v1/buses/{bus}/cloudevents",
+    summary="Publish CloudEvents (HTTP binding: binary, structured or batch)",
+    status_code=202,
+    responses={
+        202: {"description": "Every event was acknowledged by Kafka"},
+        400: {"description": "Not a valid CloudEvent"},
+        404: {"description": "Unknown bus"},
+        413: {"description": "Too large"},
+        503: {"description": "Kafka did not acknowledge; retry"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                STRUCTURED: {"schema": {"type": "object"}},
+                BATCH: {"schema": {"type": "array", "items": {"type": "object"}}},
+                "application/json": {"schema": {}},
+            },
+        }
+    },
+)
+async def put_cloudevents(
+    bus: str, request: Request, context: GatewayContext = Depends(get_context)
+) -> JSONResponse:
+    """Publish one event (binary or structured) or a batch; 202 once Kafka acknowledged."""
+    context.require_bus(bus)
+    context.authorize_put(request, bus)
+    kind = media_type(request.headers.get("content-type"))
+    batch = kind == BATCH
+    limit = context.settings.max_batch_bytes if batch else context.settings.max_event_bytes
+    body = await read_body(request, limit)
+    if batch or kind == STRUCTURED:
+        events = structured_events(body, batch)
+    else:
+        events = [binary_event(request.headers, body)]
+    if batch and len(events) > context.settings.max_batch_entries:
+        raise ApiError(
+            400,
+            "batch-too-large",
+            f"a batch may hold at most {context.settings.max_batch_entries} events, "
+            f"got {len(events)}",
+        )
+    if not events:
+        return JSONResponse({"failed": 0, "events": []}, status_code=202)
+    outcomes = await context.publisher.publish(bus, events)
+    failed = [o for o in outcomes if not isinstance(o, Published)]
+    for outcome in outcomes:
+        if isinstance(outcome, Published):
+            context.metrics.accepted.labels(bus, "cloudevents").inc()
+        else:
+            context.metrics.failed.labels(bus, "cloudevents", outcome.code).inc()
+    if not batch:
+        outcome = outcomes[0]
+        if isinstance(outcome, Published):
+            return JSONResponse({"id": outcome.event_id}, status_code=202)
+        headers = {"Retry-After": "1"} if outcome.retriable else None
+        raise ApiError(outcome.status, outcome.code, outcome.message, headers=headers)
+    status = 202
+    if failed and len(failed) == len(outcomes):
+        status = 503 if all(o.retriable for o in failed) else 400
+    elif failed:
+        status = 207
+    body_out = {"failed": len(failed), "events": [_result(o) for o in outcomes]}
+    return JSONResponse(body_out, status_code=status)
