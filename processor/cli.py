@@ -14,7 +14,11 @@ import typer
 
 from processor import __version__
 
-COMMAND_MODULES: tuple[str, ...] = ("processor.config.commands",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "processor.config.commands",
+    "processor.gateway.commands",
+    "processor.router.commands",
+)
 
 app = typer.Typer(
     name="kbridge",

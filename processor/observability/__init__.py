@@ -1,0 +1,1 @@
+"""Metrics and trace records shared by every kbridge process."""
