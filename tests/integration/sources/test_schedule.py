@@ -1,0 +1,141 @@
+"""Schedule source on real Kafka with a simulated clock: exactly one event per tick."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from processor.config.sources import ScheduleSource as ScheduleConfig
+from processor.kafka.admin import delete_topics
+from processor.kafka.config import KafkaClientConfig
+from processor.kafka.producer import Producer
+from processor.kafka.topics import bus_topic
+from processor.sources.clock import ManualClock
+from processor.sources.schedule import ScheduleSource
+
+pytestmark = [pytest.mark.kafka]
+
+START = datetime(2026, 1, 1, 0, 0, 10, tzinfo=UTC)
+EXPECTED = [START - timedelta(seconds=10) + timedelta(minutes=k) for k in range(1, 61)]
+
+
+@pytest.fixture
+def state_topic(kafka_config: KafkaClientConfig, unique: str) -> Iterator[str]:
+    name = f"kbridge.schedules.test-{unique}"
+    yield name
+    delete_topics(kafka_config, [name])
+
+
+def make(
+    bus: str, unique: str, producer: Producer, kafka: KafkaClientConfig, clock: Any, state: str
+) -> ScheduleSource:
+    config = ScheduleConfig(
+        name=f"every-minute-{unique}",
+        bus=bus,
+        expression="rate(1 minute)",
+        data={"job": "report"},
+    )
+    return ScheduleSource(config, producer, kafka=kafka, clock=clock, state_topic=state)
+
+
+async def advance(clock: ManualClock, minutes: int) -> None:
+    for _ in range(minutes):
+        await clock.advance(timedelta(minutes=1))
+        await asyncio.sleep(0.01)
+
+
+async def until_leading(*sources: ScheduleSource) -> ScheduleSource:
+    for _ in range(600):
+        for source in sources:
+            if source.leading.is_set():
+                return source
+        await asyncio.sleep(0.05)
+    raise AssertionError("no schedule source became leader within 30 s")
+
+
+def check_exactly_one_per_minute(reader: Any) -> None:
+    events = reader.events()
+    ticks = [datetime.fromisoformat(e.time) for e in events]
+    assert ticks == EXPECTED
+    assert len({e.id for e in events}) == 60
+    assert {(e.type, e.source) for e in events} == {("Scheduled Event", "kbridge.schedule")}
+    assert all(e.data == {"job": "report"} for e in events)
+
+
+async def test_rate_one_minute_over_a_simulated_hour_gives_60_events(
+    kafka_config: KafkaClientConfig,
+    bus: str,
+    unique: str,
+    producer: Producer,
+    reader: Any,
+    running: Any,
+    state_topic: str,
+) -> None:
+    clock = ManualClock(START)
+    ingress = reader(bus_topic(bus))
+    source = make(bus, unique, producer, kafka_config, clock, state_topic)
+    async with running(source):
+        await until_leading(source)
+        await advance(clock, 60)
+        await ingress.wait_for(60)
+        await ingress.settle(1.5)
+    check_exactly_one_per_minute(ingress)
+    assert {m.key() for m in ingress.messages} == {f"every-minute-{unique}".encode()}
+
+
+async def test_restart_resumes_from_the_last_tick_in_the_state_topic(
+    kafka_config: KafkaClientConfig,
+    bus: str,
+    unique: str,
+    producer: Producer,
+    reader: Any,
+    running: Any,
+    state_topic: str,
+) -> None:
+    clock = ManualClock(START)
+    ingress = reader(bus_topic(bus))
+    first = make(bus, unique, producer, kafka_config, clock, state_topic)
+    async with running(first):
+        await until_leading(first)
+        await advance(clock, 25)
+        await ingress.wait_for(25)
+    await advance(clock, 10)  # nobody running for ten minutes: caught up on restart
+    second = make(bus, unique, producer, kafka_config, clock, state_topic)
+    async with running(second):
+        await until_leading(second)
+        await advance(clock, 25)
+        await ingress.wait_for(60)
+        await ingress.settle(1.5)
+    check_exactly_one_per_minute(ingress)
+
+
+async def test_two_processes_emit_each_tick_once_across_a_leader_change(
+    kafka_config: KafkaClientConfig,
+    bus: str,
+    unique: str,
+    producer: Producer,
+    reader: Any,
+    running: Any,
+    state_topic: str,
+) -> None:
+    clock = ManualClock(START)
+    ingress = reader(bus_topic(bus))
+    a = make(bus, unique, producer, kafka_config, clock, state_topic)
+    b = make(bus, unique, producer, kafka_config, clock, state_topic)
+    async with running(a), running(b):
+        leader = await until_leading(a, b)
+        await advance(clock, 30)
+        await ingress.wait_for(30)
+        assert not (a.leading.is_set() and b.leading.is_set())
+        other = b if leader is a else a
+        await leader.stop()  # clean leave: the other takes over
+        await until_leading(other)
+        await advance(clock, 30)
+        await ingress.wait_for(60)
+        await ingress.settle(1.5)
+    check_exactly_one_per_minute(ingress)
+    assert a.published > 0 and b.published > 0
