@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 
 from processor import __version__
 from processor.errors import RetriableError
@@ -165,6 +168,7 @@ def create_app(
             "acknowledged by Kafka (acks=all) before the response."
         ),
         lifespan=lifespan,
+        generate_unique_id_function=_operation_id,
     )
     app.state.kbridge = context
     install_error_handlers(app)
@@ -185,10 +189,47 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(putevents.router)
     app.include_router(cloudevents_http.router)
-    app.include_router(management.router)
-    app.include_router(awsjson.router)
     _mount_webhooks(app, slot, resolve_source, snapshot, known_buses is None, settings)
+    app.include_router(awsjson.router)
+    app.include_router(management.router)  # last: its /v1/{section} paths are generic
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document with one operation id per (path, method).
+
+    FastAPI gives a route serving several methods (the webhook GET/POST route) the same
+    operation id for each and warns; ids are made unique by suffixing the method instead.
+    """
+    if app.openapi_schema is None:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Duplicate Operation ID")
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+        seen: set[str] = set()
+        for path_item in schema.get("paths", {}).values():
+            for method, operation in path_item.items():
+                op_id = operation.get("operationId")
+                if op_id is None:
+                    continue
+                if op_id in seen:
+                    op_id = f"{op_id}_{method}"
+                    operation["operationId"] = op_id
+                seen.add(op_id)
+        app.openapi_schema = schema
+    return app.openapi_schema
+
+
+def _operation_id(route: APIRoute) -> str:
+    """Unique operation ids, also for routes serving several methods."""
+    methods = "_".join(sorted(route.methods or ()))
+    raw = f"{route.name}_{methods}_{route.path_format}"
+    return raw.replace("/", "_").replace("{", "").replace("}", "")
 
 
 def _mount_webhooks(

@@ -188,6 +188,19 @@ async def _write(
     return JSONResponse(_public(obj), status_code=200 if existed else 201)
 
 
+@router.post("/v1/test-event-pattern", response_model=PatternTestResult, summary="Test a pattern")
+async def test_event_pattern(
+    body: PatternTest, request: Request, context: GatewayContext = Depends(get_context)
+) -> PatternTestResult:
+    """Whether ``event`` matches ``pattern`` (the router's matcher; AWS's error wording)."""
+    context.authorize_admin(request)
+    try:
+        return PatternTestResult(result=evaluate_pattern(body.pattern, body.event))
+    except PatternTestError as exc:
+        code = "invalid-pattern" if exc.kind == "pattern" else "invalid-event"
+        raise ApiError(400, code, exc.message) from None
+
+
 @router.get("/v1/{section}", summary="List objects of a section")
 async def list_objects(
     section: Section, request: Request, context: GatewayContext = Depends(get_context)
@@ -247,19 +260,6 @@ async def delete_object(
         raise _invalid(problems, status=409)
     await asyncio.to_thread(backend.delete, kind, name)
     return Response(status_code=204)
-
-
-@router.post("/v1/test-event-pattern", response_model=PatternTestResult, summary="Test a pattern")
-async def test_event_pattern(
-    body: PatternTest, request: Request, context: GatewayContext = Depends(get_context)
-) -> PatternTestResult:
-    """Whether ``event`` matches ``pattern`` (the router's matcher; AWS's error wording)."""
-    context.authorize_admin(request)
-    try:
-        return PatternTestResult(result=evaluate_pattern(body.pattern, body.event))
-    except PatternTestError as exc:
-        code = "invalid-pattern" if exc.kind == "pattern" else "invalid-event"
-        raise ApiError(400, code, exc.message) from None
 
 
 __all__ = ["ConfigBackend", "StoreBackend", "router"]
