@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from processor.kafka.config import KafkaClientConfig
+from processor.kafka.topics import RULES_TOPIC
 
 
 class GatewaySettings(BaseModel):
@@ -35,6 +36,7 @@ class Settings(BaseSettings):
     )
 
     kafka: KafkaClientConfig = Field(default_factory=KafkaClientConfig)
+    rules_topic: str = RULES_TOPIC
     metrics_port: int | None = None
     log_level: str = "INFO"
     replication_factor: int = 1

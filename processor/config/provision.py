@@ -94,7 +94,8 @@ def _sync_topic_configs(kafka: KafkaClientConfig, specs: list[TopicSpec], timeou
         )
         for spec in specs
     ]
-    futures = admin_client(kafka).incremental_alter_configs(resources, request_timeout=timeout)
+    admin = admin_client(kafka)  # keep the handle alive until every future resolved
+    futures = admin.incremental_alter_configs(resources, request_timeout=timeout)
     for resource, future in futures.items():
         try:
             future.result(timeout)
