@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 
 from processor.config.model import KINDS, SECTIONS, ConfigObject, KbridgeConfig, ObjectKind
 from processor.config.provision import rules_topic_spec
@@ -113,12 +113,14 @@ class ConfigStore:
         create_topic: bool = True,
         replication_factor: int | None = None,
         poll_timeout: float = 0.1,
+        request_timeout: float = 10.0,
     ) -> None:
         self._kafka = kafka
         self._topic = topic
         self._create_topic = create_topic
         self._replication_factor = replication_factor
         self._poll_timeout = poll_timeout
+        self._request_timeout = request_timeout
         self._state = ConfigState()
         self._lock = threading.Lock()
         self._callbacks: list[ChangeCallback] = []
@@ -126,6 +128,11 @@ class ConfigStore:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._failure: BaseException | None = None
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The last error while reading the topic (the thread keeps retrying), if any."""
+        return self._failure
 
     @property
     def topic(self) -> str:
@@ -210,14 +217,22 @@ class ConfigStore:
 
     def _follow(self) -> None:
         if self._create_topic:
-            ensure_topics(self._kafka, [rules_topic_spec(self._replication_factor, self._topic)])
+            ensure_topics(
+                self._kafka,
+                [rules_topic_spec(self._replication_factor, self._topic)],
+                timeout=self._request_timeout,
+            )
         consumer = make_consumer(
             self._kafka,
             f"kbridge-config-store-{uuid.uuid4().hex}",
-            **{"enable.partition.eof": True, "isolation.level": "read_committed"},
+            **{
+                "enable.partition.eof": True,
+                "isolation.level": "read_committed",
+                "logger": log,
+            },
         )
         try:
-            metadata = consumer.list_topics(self._topic, timeout=10)
+            metadata = consumer.list_topics(self._topic, timeout=self._request_timeout)
             topic_meta = metadata.topics.get(self._topic)
             if topic_meta is None or topic_meta.error is not None or not topic_meta.partitions:
                 raise RetriableError(f"topic {self._topic} does not exist")
@@ -236,7 +251,7 @@ class ConfigStore:
         pending = set()
         for partition in partitions:
             low, high = consumer.get_watermark_offsets(
-                TopicPartition(self._topic, partition), timeout=10
+                TopicPartition(self._topic, partition), timeout=self._request_timeout
             )
             if high > low:
                 pending.add(partition)
@@ -265,6 +280,13 @@ class ConfigStore:
             log.log(level, "%s: %s %s/%s", where, action, change.kind, change.name)
 
 
+def describe_kafka_error(exc: BaseException) -> str:
+    """A one-line reason for ``exc`` (librdkafka's text rather than the KafkaError repr)."""
+    if isinstance(exc, KafkaException) and exc.args and isinstance(exc.args[0], KafkaError):
+        return str(exc.args[0].str())
+    return str(exc)
+
+
 def read_live_config(
     kafka: KafkaClientConfig,
     *,
@@ -276,12 +298,14 @@ def read_live_config(
 
     Raises :class:`RetriableError` when the topic cannot be read within ``timeout``.
     """
-    store = ConfigStore(kafka, topic=topic, create_topic=create_topic)
+    store = ConfigStore(
+        kafka, topic=topic, create_topic=create_topic, request_timeout=max(timeout / 2, 1.0)
+    )
     store.start()
     try:
         started = time.monotonic()
         if not store.wait_until_caught_up(timeout):
-            reason = f": {store._failure}" if store._failure else ""
+            reason = f": {describe_kafka_error(store.failure)}" if store.failure else ""
             raise RetriableError(
                 f"could not read {topic} from {kafka.bootstrap_servers} "
                 f"within {time.monotonic() - started:.0f}s{reason}"
