@@ -22,7 +22,7 @@ from __future__ import annotations
 import enum
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from processor.transform.base import JSON, TEXT, Transform, dumps
@@ -56,6 +56,29 @@ _EVENT_ATTRIBUTES_EXCLUDED: Final = frozenset({"data", "data_base64"})
 
 def _now_iso8601() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _as_json_value(value: Any) -> str:
+    return "null" if value is MISSING else dumps(value)
+
+
+def _as_text_in_json_string(value: Any) -> str:
+    if value is MISSING:
+        return ""
+    return dumps(value if isinstance(value, str) else dumps(value))[1:-1]
+
+
+def _as_text(value: Any) -> str:
+    if value is MISSING:
+        return ""
+    return value if isinstance(value, str) else dumps(value)
+
+
+_RENDERERS: Final[dict[Mode, Callable[[Any], str]]] = {
+    Mode.VALUE: _as_json_value,
+    Mode.IN_STRING: _as_text_in_json_string,
+    Mode.TEXT: _as_text,
+}
 
 
 def _compile_paths(input_paths: object) -> dict[str, JsonPath]:
@@ -109,29 +132,36 @@ class TemplateTransform(Transform):
         self.template = input_template
         self.content_type = JSON if parsed.is_json else TEXT
 
-        slots: dict[str, int] = {}
-        self._sources: list[tuple[_Source, JsonPath | None]] = []
+        # Path variables take the first slots so that one list comprehension selects them
+        # all; reserved variables follow and are computed only when the template uses them.
+        names = list(dict.fromkeys(hole.name for hole in parsed.holes))
+        sources = {name: self._source_of(name, paths) for name in names}
+        for hole in parsed.holes:
+            self._check_position(hole, sources[hole.name][0])
+        names.sort(key=lambda name: sources[name][0] is not _Source.PATH)
+        slots = {name: slot for slot, name in enumerate(names)}
+        selected = [(name, *sources[name]) for name in names]
+        self._selects = [path.select for _, _, path in selected if path is not None]
+        self._reserved = [source for _, source, path in selected if path is None]
+
         self._parts: list[str] = []
-        self._holes: list[tuple[int, int, Mode, str]] = []
+        self._holes: list[tuple[int, int, Callable[[Any], str], str]] = []
         for part in parsed.parts:
             if isinstance(part, str):
                 self._parts.append(part)
-                continue
-            slot = slots.get(part.name)
-            if slot is None:
-                slot = slots[part.name] = len(self._sources)
-                self._sources.append(self._source_of(part, paths))
-            self._check_position(part, self._sources[slot][0])
-            self._holes.append((len(self._parts), slot, part.mode, part.name))
-            self._parts.append("")
+            else:
+                self._holes.append(
+                    (len(self._parts), slots[part.name], _RENDERERS[part.mode], part.name)
+                )
+                self._parts.append("")
 
     @staticmethod
-    def _source_of(hole: Hole, paths: Mapping[str, JsonPath]) -> tuple[_Source, JsonPath | None]:
-        if hole.name in paths:
-            return _Source.PATH, paths[hole.name]
-        if hole.name in _RESERVED:
-            return _RESERVED[hole.name], None
-        raise TransformSpecError(f"input_template contains invalid placeholder {hole.name}")
+    def _source_of(name: str, paths: Mapping[str, JsonPath]) -> tuple[_Source, JsonPath | None]:
+        if name in paths:
+            return _Source.PATH, paths[name]
+        if name in _RESERVED:
+            return _RESERVED[name], None
+        raise TransformSpecError(f"input_template contains invalid placeholder {name}")
 
     @staticmethod
     def _check_position(hole: Hole, source: _Source) -> None:
@@ -144,11 +174,9 @@ class TemplateTransform(Transform):
     def _values(
         self, event: Mapping[str, Any], rule_name: str, ingestion_time: str | None
     ) -> list[Any]:
-        values: list[Any] = []
-        for source, path in self._sources:
-            if path is not None:
-                values.append(path.select(event))
-            elif source is _Source.RULE_NAME:
+        values = [select(event) for select in self._selects]
+        for source in self._reserved:
+            if source is _Source.RULE_NAME:
                 values.append(rule_name)
             elif source is _Source.INGESTION_TIME:
                 values.append(ingestion_time if ingestion_time is not None else _now_iso8601())
@@ -163,24 +191,16 @@ class TemplateTransform(Transform):
     def apply(
         self, event: Mapping[str, Any], *, rule_name: str, ingestion_time: str | None = None
     ) -> str:
-        values = self._values(event, rule_name, ingestion_time)
+        values = self._values(event, rule_name, ingestion_time) if self._holes else []
         out = self._parts.copy()
-        for position, slot, mode, name in self._holes:
-            value = values[slot]
-            try:
-                if mode is Mode.VALUE:
-                    out[position] = "null" if value is MISSING else dumps(value)
-                elif value is MISSING:
-                    continue
-                elif mode is Mode.IN_STRING:
-                    text = value if isinstance(value, str) else dumps(value)
-                    out[position] = dumps(text)[1:-1]
-                else:
-                    out[position] = value if isinstance(value, str) else dumps(value)
-            except TypeError as exc:  # orjson.JSONEncodeError: bad Unicode, huge int, depth
-                raise TransformError(
-                    f"variable {name} cannot be rendered as JSON: {exc}", rule_name=rule_name
-                ) from exc
+        name = ""
+        try:
+            for position, slot, render, name in self._holes:  # noqa: B007 (name: for errors)
+                out[position] = render(values[slot])
+        except TypeError as exc:  # orjson.JSONEncodeError: bad Unicode, huge int, depth
+            raise TransformError(
+                f"variable {name} cannot be rendered as JSON: {exc}", rule_name=rule_name
+            ) from exc
         return "".join(out)
 
     def __repr__(self) -> str:
