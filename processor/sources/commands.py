@@ -1,0 +1,84 @@
+"""``kbridge source <name>``: run one MQTT, AMQP, NATS, Kafka or schedule source."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Any
+
+import typer
+
+log = logging.getLogger(__name__)
+
+
+def source(
+    name: str = typer.Argument(..., help="the source's name in kbridge.yaml"),
+    file: Path | None = typer.Option(
+        None,
+        "-f",
+        "--file",
+        help="read the source from this kbridge.yaml instead of the live kbridge.rules topic",
+    ),
+) -> None:
+    """Run a non-HTTP source: its events go to its bus's ingress topic (acks=all)."""
+    from processor.config.loader import load_config
+    from processor.config.provision import topic_specs
+    from processor.errors import KbridgeError
+    from processor.kafka.admin import ensure_topics
+    from processor.kafka.topics import bus_dlq_topic, bus_topic
+    from processor.settings import load_settings
+    from processor.sources.runner import SourceRunner, run_until_signalled
+
+    settings = load_settings()
+    store: Any = None
+    try:
+        if file is not None:
+            config = load_config(file)
+        else:
+            from processor.config.store import ConfigStore
+
+            store = ConfigStore(settings.kafka)
+            store.start()
+            if not store.wait_until_caught_up(30):
+                raise typer.BadParameter(
+                    f"cannot read the live configuration from {settings.kafka.bootstrap_servers}"
+                    " (or pass -f kbridge.yaml)"
+                )
+            config = store.snapshot()
+        definition = config.source(name)
+        if definition is None:
+            typer.echo(f"kbridge source: no source named {name!r}", err=True)
+            raise typer.Exit(2)
+        wanted = {bus_topic(definition.bus), bus_dlq_topic(definition.bus)}
+        ensure_topics(settings.kafka, [s for s in topic_specs(config) if s.name in wanted])
+        typer.echo(
+            f"kbridge source {name}: kind={definition.kind} bus={definition.bus} "
+            f"from={definition.origin()} kafka={settings.kafka.bootstrap_servers}",
+            err=True,
+        )
+
+        async def main() -> None:
+            runner = SourceRunner(name, definition, settings.kafka)
+            if store is not None:
+                loop = asyncio.get_running_loop()
+
+                def on_change(change: Any) -> None:
+                    if change.kind == "source" and change.name == name:
+                        loop.call_soon_threadsafe(runner.replace, change.new)
+
+                store.subscribe(on_change)
+            await run_until_signalled(runner)
+
+        asyncio.run(main())
+    except KbridgeError as exc:
+        typer.echo(f"kbridge source {name}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        if store is not None:
+            store.stop()
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``kbridge source`` to the CLI."""
+    app.command("source")(source)
