@@ -32,9 +32,7 @@ from processor.gateway.webhooks.signing import (
 
 def dingtalk_signature(secret: str, timestamp: str) -> str:
     """The ``sign`` header DingTalk sends with ``timestamp`` (ms)."""
-    return encode_digest(
-        hmac_digest(secret.encode(), f"{timestamp}\n{secret}".encode()), "base64"
-    )
+    return encode_digest(hmac_digest(secret.encode(), f"{timestamp}\n{secret}".encode()), "base64")
 
 
 @register_connector

@@ -28,8 +28,10 @@ from processor.gateway.webhooks.signing import (
 
 def hmac_signature(options: HmacSource, body: bytes, timestamp: str | None) -> str:
     """The header value a correctly signing sender puts into ``options.header``."""
-    message = body if timestamp is None else (
-        timestamp.encode() + options.timestamp_separator.encode() + body
+    message = (
+        body
+        if timestamp is None
+        else (timestamp.encode() + options.timestamp_separator.encode() + body)
     )
     digest = hmac_digest(options.secret.get_secret_value().encode(), message, options.algorithm)
     return options.prefix + encode_digest(digest, options.encoding)

@@ -51,9 +51,7 @@ def test_vector() -> None:
 
 def test_url_encoded_sign_is_not_what_dingtalk_sends_here() -> None:
     with pytest.raises(WebhookAuthError, match="does not match"):
-        connector().verify(
-            request(sign="hmPWwU%2B7lVdm3ZZz0r9tSfx0L4Q26jWOZr9%2BGs6EZQM%3D"), NOW
-        )
+        connector().verify(request(sign="hmPWwU%2B7lVdm3ZZz0r9tSfx0L4Q26jWOZr9%2BGs6EZQM%3D"), NOW)
 
 
 def test_within_an_hour_accepted_beyond_rejected() -> None:

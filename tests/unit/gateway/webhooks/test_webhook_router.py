@@ -44,13 +44,19 @@ SOURCES: dict[str, Any] = {
     "slack": SlackSource(name="slack", bus="chat", secret=SLACK_SECRET),
     "lark": FeishuSource(name="lark", bus="chat", encrypt_key="test key"),
     "wj": TokenSource(
-        name="wj", bus="surveys", platform="questionnaire", token=TOKEN,
+        name="wj",
+        bus="surveys",
+        platform="questionnaire",
+        token=TOKEN,
         ip_allowlist=["203.0.113.0/24"],
     ),
     "wecom": WecomSource(
-        name="wecom", bus="chat", token="QDG6eK",
+        name="wecom",
+        bus="chat",
+        token="QDG6eK",
         encoding_aes_key="jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
-        corp_id="wx5823bf96d3bd56c7", tolerance_seconds=None,
+        corp_id="wx5823bf96d3bd56c7",
+        tolerance_seconds=None,
     ),
     "sensors": MqttSource(name="sensors", bus="iot", url="mqtt://127.0.0.1", topics=["#"]),
 }
@@ -77,15 +83,11 @@ def recorder() -> Recorder:
     return Recorder()
 
 
-def make_client(
-    recorder: Recorder, client_ip: str = "203.0.113.7", **kw: Any
-) -> httpx.AsyncClient:
+def make_client(recorder: Recorder, client_ip: str = "203.0.113.7", **kw: Any) -> httpx.AsyncClient:
     kw.setdefault("clock", lambda: NOW)
     app = FastAPI()
     app.include_router(build_webhook_router(SOURCES.get, recorder, **kw))
-    transport = httpx.ASGITransport(
-        app=app, raise_app_exceptions=False, client=(client_ip, 50000)
-    )
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(client_ip, 50000))
     return httpx.AsyncClient(transport=transport, base_url="http://kbridge.test")
 
 
@@ -137,9 +139,7 @@ def slack_request(body: bytes, ts: str) -> dict[str, str]:
 
 
 async def test_stale_timestamp_is_401_replay(client: httpx.AsyncClient, recorder: Recorder) -> None:
-    body = orjson.dumps(
-        {"type": "event_callback", "event_id": "Ev1", "event": {"type": "message"}}
-    )
+    body = orjson.dumps({"type": "event_callback", "event_id": "Ev1", "event": {"type": "message"}})
     response = await client.post(
         "/v1/webhooks/slack", content=body, headers=slack_request(body, str(int(NOW) - 600))
     )
@@ -282,9 +282,16 @@ async def test_real_clock_is_the_default(recorder: Recorder) -> None:
 
 FUZZ = settings(max_examples=150, deadline=None)
 FUZZ_HEADERS = [
-    "X-Hub-Signature-256", "X-GitHub-Event", "X-GitHub-Delivery", "X-Slack-Request-Timestamp",
-    "X-Slack-Signature", "X-Lark-Signature", "X-Lark-Request-Timestamp", "X-Lark-Request-Nonce",
-    "Content-Type", "Stripe-Signature",
+    "X-Hub-Signature-256",
+    "X-GitHub-Event",
+    "X-GitHub-Delivery",
+    "X-Slack-Request-Timestamp",
+    "X-Slack-Signature",
+    "X-Lark-Signature",
+    "X-Lark-Request-Timestamp",
+    "X-Lark-Request-Nonce",
+    "Content-Type",
+    "Stripe-Signature",
 ]
 
 
@@ -298,8 +305,10 @@ async def _post(path: str, body: bytes, headers: dict[str, str]) -> tuple[int, R
 @FUZZ
 @given(
     name=st.sampled_from(["gh", "slack", "lark", "wecom", "wj", "sensors", "x"]),
-    token=st.one_of(st.none(), st.text(st.characters(min_codepoint=48, max_codepoint=122),
-                                       min_size=1, max_size=20)),
+    token=st.one_of(
+        st.none(),
+        st.text(st.characters(min_codepoint=48, max_codepoint=122), min_size=1, max_size=20),
+    ),
     body=st.binary(max_size=300),
     headers=st.dictionaries(
         st.sampled_from(FUZZ_HEADERS),
