@@ -17,7 +17,7 @@ JSON: Final = "application/json"
 TEXT: Final = "text/plain"
 
 
-def _default(value: Any) -> Any:
+def json_default(value: Any) -> Any:
     """orjson serialises only ``dict``; events built from other mappings still encode."""
     if isinstance(value, Mapping):
         return dict(value)
@@ -32,7 +32,7 @@ def dumps(value: Any) -> str:
     orjson escapes quotes, backslashes and control characters and rejects strings that are
     not valid Unicode (lone surrogates), so what it returns always parses as JSON.
     """
-    return orjson.dumps(value, default=_default).decode()
+    return orjson.dumps(value, default=json_default).decode()
 
 
 class Transform(ABC):

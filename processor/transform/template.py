@@ -25,7 +25,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from processor.transform.base import JSON, TEXT, Transform, dumps
+import orjson
+
+from processor.transform.base import JSON, TEXT, Transform, json_default
 from processor.transform.errors import TransformError, TransformSpecError
 from processor.transform.jsonpath import MISSING, InvalidPathError, JsonPath, compile_path
 from processor.transform.template_syntax import Hole, Mode, parse_template
@@ -58,20 +60,28 @@ def _now_iso8601() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
+# The renderers call orjson directly (not base.dumps) because they run once per hole per
+# event; base.dumps documents the encoding contract they share.
+
+
 def _as_json_value(value: Any) -> str:
-    return "null" if value is MISSING else dumps(value)
+    if value is MISSING:
+        return "null"
+    return orjson.dumps(value, default=json_default).decode()
 
 
 def _as_text_in_json_string(value: Any) -> str:
     if value is MISSING:
         return ""
-    return dumps(value if isinstance(value, str) else dumps(value))[1:-1]
+    if not isinstance(value, str):
+        value = orjson.dumps(value, default=json_default).decode()
+    return orjson.dumps(value).decode()[1:-1]
 
 
 def _as_text(value: Any) -> str:
     if value is MISSING:
         return ""
-    return value if isinstance(value, str) else dumps(value)
+    return value if isinstance(value, str) else orjson.dumps(value, default=json_default).decode()
 
 
 _RENDERERS: Final[dict[Mode, Callable[[Any], str]]] = {
