@@ -59,14 +59,14 @@ class Schedule(abc.ABC):
     expression: str
 
     @abc.abstractmethod
-    def next_after(self, instant: datetime) -> datetime:
-        """The first tick strictly after ``instant`` (an aware datetime), in UTC."""
+    def next_after(self, instant: datetime) -> datetime | None:
+        """The first tick strictly after ``instant`` (aware), in UTC; None when none is left."""
 
     def ticks_between(self, start: datetime, end: datetime) -> list[datetime]:
         """Every tick ``t`` with ``start < t <= end``, oldest first."""
         ticks: list[datetime] = []
         tick = self.next_after(start)
-        while tick <= end:
+        while tick is not None and tick <= end:
             ticks.append(tick)
             tick = self.next_after(tick)
         return ticks
@@ -146,17 +146,22 @@ class CronSchedule(Schedule):
     day_rule: _DayRule
     timezone: ZoneInfo
 
-    def next_after(self, instant: datetime) -> datetime:
+    def next_after(self, instant: datetime) -> datetime | None:
         _require_aware(instant)
         after = instant.astimezone(UTC)
         day = after.astimezone(self.timezone).date() - timedelta(days=1)  # DST slack
-        while day.year <= _MAX_YEAR:
+        years = self.day_rule.years
+        last_year = max(years) if years else _MAX_YEAR
+        while day.year <= last_year:
+            if years is not None and day.year not in years:
+                day = date(day.year + 1, 1, 1)
+                continue
             if self.day_rule.matches(day):
                 for tick in self._ticks_of(day):
                     if tick > after:
                         return tick
             day += timedelta(days=1)
-        raise ScheduleExpressionError(f"{self.expression}: no tick after {instant.isoformat()}")
+        return None
 
     def _ticks_of(self, day: date) -> list[datetime]:
         ticks = []

@@ -247,7 +247,11 @@ class ScheduleSource(Source):
                     self.published += len(due)
                     continue
                 lock.changed.clear()
-                await self.clock.sleep_until(self.schedule.next_after(last), lock.changed)
+                upcoming = self.schedule.next_after(last)
+                if upcoming is None:  # a cron year range that has ended
+                    await self._wait(lock.changed)
+                    continue
+                await self.clock.sleep_until(upcoming, lock.changed)
         except LeadershipLost as exc:
             log.warning(
                 "schedule leadership fenced", extra={"source": self.name, "error": str(exc)}
