@@ -4,16 +4,17 @@
 sources; ``GET`` on both for platforms that verify the endpoint with a GET) resolves the
 source by name, builds its connector, verifies, answers handshakes, maps the delivery to
 CloudEvents and awaits ``publish`` for each before answering, so a 2xx means Kafka
-acknowledged. Errors are JSON ``{"error": <code>, "message": <text>}``:
+acknowledged. Errors use the gateway's body, ``{"error": {"code": ..., "message": ...}}``:
 
 =====  ==========================================================================
 400    malformed body (``malformed``)
 401    missing/wrong signature or token (``unauthorized``), stale timestamp (``replay``)
 403    client address outside the source's IP allowlist (``forbidden``)
-404    no webhook source of that name (``not_found``)
-405    GET on a source whose platform never sends one (``method_not_allowed``)
-413    body above ``max_body_bytes`` (``too_large``)
-503    Kafka did not acknowledge (``unavailable``); the platform's retry will dedupe
+404    no webhook source of that name (``not-found``)
+405    GET on a source whose platform never sends one (``method-not-allowed``)
+413    body above ``max_body_bytes`` (``request-too-large``)
+503    Kafka did not acknowledge (``unavailable``, ``Retry-After: 1``); the platform's
+       retry carries the same delivery id, so it deduplicates downstream
 =====  ==========================================================================
 
 Nothing is published for a rejected delivery. Auth failures are logged at WARNING with the
@@ -54,12 +55,15 @@ class _TooLarge(Exception):
     pass
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    """The JSON error body every webhook failure uses."""
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response:
+    """The gateway's JSON error body (see ``processor/gateway/errors.py``)."""
     return Response(
-        content=orjson.dumps({"error": code, "message": message}),
+        content=orjson.dumps({"error": {"code": code, "message": message}}),
         status_code=status,
         media_type="application/json",
+        headers=headers,
     )
 
 
@@ -106,17 +110,17 @@ def build_webhook_router(
             logger.error("webhook source %s is misconfigured: %s", name, exc.message)
             return error_response(500, "misconfigured", f"webhook source {name!r} is misconfigured")
         if found is None or (token is not None and not found[1].uses_path_token):
-            return error_response(404, "not_found", f"no webhook source named {name!r}")
+            return error_response(404, "not-found", f"no webhook source named {name!r}")
         source, connector = found
         if request.method == "GET" and not connector.accepts_get:
             return error_response(
-                405, "method_not_allowed", f"webhook source {name!r} accepts POST only"
+                405, "method-not-allowed", f"webhook source {name!r} accepts POST only"
             )
         try:
             body = await _read_body(request, max_body_bytes)
         except _TooLarge:
             return error_response(
-                413, "too_large", f"body exceeds the limit of {max_body_bytes} bytes"
+                413, "request-too-large", f"body exceeds the limit of {max_body_bytes} bytes"
             )
         delivery = WebhookRequest.build(
             body,
@@ -149,9 +153,10 @@ def build_webhook_router(
                 return error_response(400, exc.code, exc.message)
             except KbridgeError as exc:
                 logger.warning("webhook %s: publishing %s failed: %s", name, event.id, exc)
-                status = 503 if exc.retriable else 500
-                code = "unavailable" if exc.retriable else exc.code
-                return error_response(status, code, f"event {event.id} was not stored: {exc}")
+                message = f"event {event.id} was not stored: {exc}"
+                if exc.retriable:
+                    return error_response(503, "unavailable", message, {"Retry-After": "1"})
+                return error_response(500, exc.code, message)
         logger.debug("webhook %s: published %d event(s) to bus %s", name, len(events), bus)
         answer = connector.acknowledge(events)
         return Response(answer.body, answer.status, media_type=answer.media_type)

@@ -125,8 +125,8 @@ async def test_wrong_signature_is_401_and_nothing_published(
 ) -> None:
     response = await client.post("/v1/webhooks/gh", content=PUSH, headers=gh_headers(PUSH, "wrong"))
     assert response.status_code == 401
-    assert response.json()["error"] == "unauthorized"
-    assert "X-Hub-Signature-256" in response.json()["message"]
+    assert response.json()["error"]["code"] == "unauthorized"
+    assert "X-Hub-Signature-256" in response.json()["error"]["message"]
     assert recorder.published == []
 
 
@@ -144,8 +144,8 @@ async def test_stale_timestamp_is_401_replay(client: httpx.AsyncClient, recorder
         "/v1/webhooks/slack", content=body, headers=slack_request(body, str(int(NOW) - 600))
     )
     assert response.status_code == 401
-    assert response.json()["error"] == "replay"
-    assert "replay" in response.json()["message"]
+    assert response.json()["error"]["code"] == "replay"
+    assert "replay" in response.json()["error"]["message"]
     assert recorder.published == []
     fresh = await client.post(
         "/v1/webhooks/slack", content=body, headers=slack_request(body, str(int(NOW)))
@@ -196,7 +196,7 @@ async def test_wecom_get_url_verification(client: httpx.AsyncClient, recorder: R
 async def test_get_is_405_for_platforms_that_only_post(client: httpx.AsyncClient) -> None:
     response = await client.get("/v1/webhooks/gh")
     assert response.status_code == 405
-    assert response.json()["error"] == "method_not_allowed"
+    assert response.json()["error"]["code"] == "method-not-allowed"
 
 
 ANSWER = orjson.dumps({"id": "a-1", "action": "answer.create", "payload": {"survey_id": 1}})
@@ -221,7 +221,7 @@ async def test_ip_allowlist_is_403(recorder: Recorder) -> None:
     client = make_client(recorder, client_ip="198.51.100.1")
     response = await client.post(f"/v1/webhooks/wj/{TOKEN}", content=ANSWER)
     assert response.status_code == 403
-    assert "allowlist" in response.json()["message"]
+    assert "allowlist" in response.json()["error"]["message"]
     assert recorder.published == []
 
 
@@ -234,15 +234,17 @@ async def test_path_token_on_a_signed_source_is_404(client: httpx.AsyncClient) -
 async def test_unknown_or_non_webhook_source_is_404(client: httpx.AsyncClient, name: str) -> None:
     response = await client.post(f"/v1/webhooks/{name}", content=b"{}")
     assert response.status_code == 404
-    assert response.json() == {"error": "not_found", "message": f"no webhook source named '{name}'"}
+    assert response.json() == {
+        "error": {"code": "not-found", "message": f"no webhook source named '{name}'"}
+    }
 
 
 async def test_malformed_body_is_400(client: httpx.AsyncClient, recorder: Recorder) -> None:
     body = b'{"ref": '
     response = await client.post("/v1/webhooks/gh", content=body, headers=gh_headers(body))
     assert response.status_code == 400
-    assert response.json()["error"] == "malformed"
-    assert "JSON" in response.json()["message"]
+    assert response.json()["error"]["code"] == "malformed"
+    assert "JSON" in response.json()["error"]["message"]
     assert recorder.published == []
 
 
@@ -251,7 +253,7 @@ async def test_body_over_the_limit_is_413(recorder: Recorder) -> None:
     body = orjson.dumps({"ref": "x" * 100})
     response = await client.post("/v1/webhooks/gh", content=body, headers=gh_headers(body))
     assert response.status_code == 413
-    assert "64 bytes" in response.json()["message"]
+    assert "64 bytes" in response.json()["error"]["message"]
 
 
 @pytest.mark.parametrize(
@@ -268,7 +270,10 @@ async def test_publish_failures(
     recorder.fail = error
     response = await client.post("/v1/webhooks/gh", content=PUSH, headers=gh_headers(PUSH))
     assert response.status_code == status
-    assert "not stored" in response.json()["message"] or status == 400
+    assert recorder.published == []
+    if status == 503:
+        assert response.headers["Retry-After"] == "1"
+        assert "not stored" in response.json()["error"]["message"]
 
 
 async def test_real_clock_is_the_default(recorder: Recorder) -> None:
