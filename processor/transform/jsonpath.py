@@ -1,9 +1,10 @@
 """The JSONPath subset that EventBridge input paths use, compiled once into a list of steps.
 
-Why not jsonpath-ng: ``bench/transform.py`` measures both on the same events; selecting a
-field with jsonpath-ng's ``find`` costs tens of microseconds (it builds a ``DatumInContext``
-tree per match), this compiled subset well under one, and every path the router evaluates
-is on the per-event hot path. The subset is what AWS documents for input transformers:
+Why not jsonpath-ng: ``bench/transform.py`` measures both on the same 1 KB events in the
+same run. jsonpath-ng's ``find`` builds a ``DatumInContext`` chain per match and took 5-18 µs
+per selection, this compiled subset 0.25-0.7 µs on definite paths (17-21x faster) and 3 µs
+on a ``[*]`` path (6x), and every path runs once per variable per matched event in the
+router. The subset is what AWS documents for input transformers:
 
 * ``$`` (the whole document), ``.name`` and ``['name']`` / ``["name"]`` member access;
   names in dot notation may hold letters (any script), digits, ``_``, ``-``, ``/``, ``:``,
@@ -14,6 +15,8 @@ A path without a wildcard is *definite*: it selects one value or nothing (:data:
 A path with a wildcard selects every match, in document order, as a list (possibly empty),
 because the number of matches depends on the event and downstream code needs one shape.
 Recursive descent (``..``), filters, slices and unions are rejected with a clear message.
+Where jsonpath-ng departs from RFC 9535 (``.*`` on an array selects nothing, ``[*]`` on a
+scalar yields the scalar), this subset follows the RFC.
 """
 
 from __future__ import annotations
