@@ -18,6 +18,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "processor.config.commands",
     "processor.gateway.commands",
     "processor.router.commands",
+    "processor.sinks.commands",
     "processor.sources.commands",
 )
 

@@ -1,0 +1,157 @@
+"""``kbridge sink <target>`` and ``kbridge dlq list|redrive <target>``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import signal
+from pathlib import Path
+from typing import Any
+
+import typer
+
+log = logging.getLogger(__name__)
+
+dlq_app = typer.Typer(help="Inspect and redrive a target's dead letters.", no_args_is_help=True)
+
+
+def sink(
+    target: str = typer.Argument(..., help="the target's name"),
+    file: Path | None = typer.Option(
+        None,
+        "-f",
+        "--file",
+        help="read targets and rules from this kbridge.yaml instead of the live kbridge.rules",
+    ),
+) -> None:
+    """Run a sink worker for one target (group kbridge-sink-<target>); SIGTERM stops it."""
+    from processor.config.loader import load_config
+    from processor.errors import KbridgeError
+    from processor.kafka.admin import TopicSpec, ensure_topics
+    from processor.kafka.topics import target_dlq_topic, target_topic
+    from processor.settings import load_settings
+    from processor.sinks.worker import SinkWorker
+
+    settings = load_settings()
+    store: Any = None
+    try:
+        if file is not None:
+            static = load_config(file)
+
+            def snapshot() -> Any:
+                return static
+        else:
+            from processor.config.store import ConfigStore
+
+            store = ConfigStore(settings.kafka)
+            store.start()
+            if not store.wait_until_caught_up(30):
+                raise typer.BadParameter(
+                    f"cannot read the live configuration from {settings.kafka.bootstrap_servers}"
+                    " (or pass -f kbridge.yaml)"
+                )
+            snapshot = store.snapshot
+        definition = snapshot().target(target)
+        if definition is None:
+            typer.echo(f"kbridge sink: no target named {target!r} (yet); waiting for it", err=True)
+        partitions = getattr(definition, "partitions", 3)
+        ensure_topics(
+            settings.kafka,
+            [TopicSpec(target_topic(target), partitions), TopicSpec(target_dlq_topic(target), 1)],
+        )
+
+        async def main() -> None:
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for signum in (signal.SIGTERM, signal.SIGINT):
+                loop.add_signal_handler(signum, stop.set)
+            worker = SinkWorker(target, kafka=settings.kafka, snapshot=snapshot)
+            await worker.run(stop)
+
+        asyncio.run(main())
+    except KbridgeError as exc:
+        typer.echo(f"kbridge sink {target}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        if store is not None:
+            store.stop()
+
+
+@dlq_app.command("list")
+def dlq_list(
+    target: str = typer.Argument(..., help="the target's name"),
+    limit: int = typer.Option(100, "--limit", "-n", help="show at most this many"),
+    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
+) -> None:
+    """Show the dead letters of a target: event id, rule, error code, condition, attempts."""
+    from processor.errors import KbridgeError
+    from processor.settings import load_settings
+    from processor.sinks.dlq import list_dead_letters
+
+    try:
+        records = list_dead_letters(load_settings().kafka, target, limit=limit)
+    except KbridgeError as exc:
+        typer.echo(f"kbridge dlq list {target}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    if as_json:
+        for record in records:
+            typer.echo(json.dumps(record.summary(), ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"dead letters of {target} ({len(records)})")
+    for column in (
+        "p@offset",
+        "failed at",
+        "event id",
+        "rule",
+        "code",
+        "condition",
+        "tries",
+        "message",
+    ):
+        table.add_column(column)
+    for record in records:
+        row = record.summary()
+        table.add_row(
+            f"{row['partition']}@{row['offset']}",
+            str(row["failed_at"]),
+            str(row["event_id"]),
+            str(row["rule"]),
+            str(row["code"]),
+            str(row["condition"]),
+            str(row["attempts"]),
+            str(row["message"])[:80],
+        )
+    Console().print(table)
+
+
+@dlq_app.command("redrive")
+def dlq_redrive(
+    target: str = typer.Argument(..., help="the target's name"),
+    since: str | None = typer.Option(
+        None,
+        "--since",
+        help="from this time (ISO 8601) or age (90m, 24h); default: not yet redriven",
+    ),
+) -> None:
+    """Send dead letters back to the target's egress topic for delivery."""
+    from processor.errors import KbridgeError
+    from processor.settings import load_settings
+    from processor.sinks.dlq import parse_since, redrive
+
+    try:
+        start = parse_since(since) if since else None
+        sent = redrive(load_settings().kafka, target, since=start)
+    except KbridgeError as exc:
+        typer.echo(f"kbridge dlq redrive {target}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"redrove {sent} dead letters to {target}")
+
+
+def register(app: typer.Typer) -> None:
+    """Attach ``kbridge sink`` and ``kbridge dlq`` to the CLI."""
+    app.command("sink")(sink)
+    app.add_typer(dlq_app, name="dlq")
