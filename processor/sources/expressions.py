@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import abc
 import calendar
+import functools
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -163,7 +164,10 @@ class CronSchedule(Schedule):
             day += timedelta(days=1)
         return None
 
-    def _ticks_of(self, day: date) -> list[datetime]:
+    def _ticks_of(self, day: date) -> tuple[datetime, ...]:
+        return _day_ticks(self, day)
+
+    def _compute_ticks_of(self, day: date) -> tuple[datetime, ...]:
         ticks = []
         for hour in self.hours:
             for minute in self.minutes:
@@ -173,7 +177,13 @@ class CronSchedule(Schedule):
                 if as_utc.astimezone(self.timezone).replace(tzinfo=None) != naive:
                     continue  # inside the spring-forward gap: this local time never happens
                 ticks.append(as_utc)
-        return ticks
+        return tuple(ticks)
+
+
+@functools.lru_cache(maxsize=64)
+def _day_ticks(schedule: CronSchedule, day: date) -> tuple[datetime, ...]:
+    """The ticks of one local day, cached: consecutive ``next_after`` calls share a day."""
+    return schedule._compute_ticks_of(day)
 
 
 def parse_schedule(expression: str, timezone: str = "UTC") -> Schedule:
