@@ -43,7 +43,7 @@ _PATHS = ["$", "$.data", "$.data.k1", "$.data[0]", "$.data.*", "$.k1", "$.k1[*]"
 _VARIABLES = ["v0", "v1", "v2", "v-3", "kbridge.rule-name", "aws.events.rule-name"]
 # Literal template text never holds '<', so it cannot form a placeholder by accident.
 _literal_text = st.text(
-    st.characters(blacklist_characters="<", blacklist_categories=("Cs",)), max_size=8
+    st.characters(exclude_characters="<", exclude_categories=("Cs",)), max_size=8
 )
 
 
