@@ -35,7 +35,7 @@ import hashlib
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
 import orjson
@@ -284,6 +284,22 @@ def build_connector(source: Any) -> WebhookConnector[Any]:
         name = source.get("name") if isinstance(source, Mapping) else getattr(source, "name", "?")
         raise ConfigError(f"webhook source {name!r} (kind {kind}): {exc}") from exc
     return cls(options)
+
+
+def epoch_time(value: object, *, millis: bool = False) -> datetime | None:
+    """A platform's Unix timestamp (int, or a string of ASCII digits) as an aware datetime.
+
+    Anything else, or a value outside the datetime range, gives None: the event time is
+    informative, and a bogus one must not turn a delivery into a 500.
+    """
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000 if millis else value, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def digest_id(*parts: bytes | str) -> str:

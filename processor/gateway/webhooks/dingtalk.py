@@ -11,14 +11,13 @@ Mapping: ``id`` = ``msgId``, ``type`` = ``msgtype`` (``text``, ``richText``, ``p
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from processor.config.sources import DingtalkSource
 from processor.gateway.webhooks.base import (
     WebhookConnector,
     WebhookEvent,
     WebhookPayloadError,
     WebhookRequest,
+    epoch_time,
     register_connector,
 )
 from processor.gateway.webhooks.signing import (
@@ -59,11 +58,7 @@ class DingtalkConnector(WebhookConnector[DingtalkSource]):
             raise WebhookPayloadError("DingTalk message has no msgtype")
         conversation = payload.get("conversationId")
         created = payload.get("createAt")
-        time = (
-            datetime.fromtimestamp(created / 1000, UTC)
-            if isinstance(created, int) and not isinstance(created, bool)
-            else None
-        )
+        time = epoch_time(created, millis=True)
         return [
             WebhookEvent(
                 id=msg_id,

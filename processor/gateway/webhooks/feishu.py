@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -34,6 +33,7 @@ from processor.gateway.webhooks.base import (
     WebhookPayloadError,
     WebhookRequest,
     WebhookResponse,
+    epoch_time,
     register_connector,
 )
 from processor.gateway.webhooks.signing import check_window, parse_timestamp, require_match
@@ -142,9 +142,7 @@ def _v2_event(payload: dict[str, Any], header: dict[str, Any]) -> WebhookEvent:
     data = dict(payload)
     data["header"] = {k: v for k, v in header.items() if k != "token"}
     created = header.get("create_time")
-    time = None
-    if isinstance(created, str) and created.isdigit():
-        time = datetime.fromtimestamp(int(created) / 1000, UTC)
+    time = epoch_time(created, millis=True)
     event = payload.get("event")
     message = event.get("message") if isinstance(event, dict) else None
     chat = message.get("chat_id") if isinstance(message, dict) else None

@@ -15,7 +15,6 @@ field is dropped from the data so it never reaches Kafka.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,6 +28,7 @@ from processor.gateway.webhooks.base import (
     WebhookRequest,
     WebhookResponse,
     digest_id,
+    epoch_time,
     register_connector,
 )
 from processor.gateway.webhooks.signing import (
@@ -102,11 +102,7 @@ def _callback_event(payload: dict[str, Any]) -> WebhookEvent:
         raise WebhookPayloadError("event_callback without an event_id")
     subject = event.get("channel") or payload.get("team_id")
     event_time = payload.get("event_time")
-    time = (
-        datetime.fromtimestamp(event_time, UTC)
-        if isinstance(event_time, int) and not isinstance(event_time, bool)
-        else None
-    )
+    time = epoch_time(event_time)
     return WebhookEvent(
         id=event_id,
         type=event["type"],

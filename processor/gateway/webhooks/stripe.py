@@ -9,8 +9,6 @@ official libraries default). Source: stripe-python ``_webhook.py``.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from processor.config.sources import StripeSource
 from processor.gateway.webhooks.base import (
     WebhookAuthError,
@@ -18,6 +16,7 @@ from processor.gateway.webhooks.base import (
     WebhookEvent,
     WebhookPayloadError,
     WebhookRequest,
+    epoch_time,
     register_connector,
 )
 from processor.gateway.webhooks.signing import (
@@ -82,11 +81,7 @@ class StripeConnector(WebhookConnector[StripeSource]):
         obj = data.get("object") if isinstance(data, dict) else None
         subject = obj.get("id") if isinstance(obj, dict) else None
         created = payload.get("created")
-        time = (
-            datetime.fromtimestamp(created, UTC)
-            if isinstance(created, int) and not isinstance(created, bool)
-            else None
-        )
+        time = epoch_time(created)
         return [
             WebhookEvent(
                 id=event_id,

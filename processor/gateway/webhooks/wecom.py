@@ -24,7 +24,6 @@ import base64
 import binascii
 import hashlib
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
 
 from processor.config.sources import WecomSource
 from processor.events import CloudEvent
@@ -37,6 +36,7 @@ from processor.gateway.webhooks.base import (
     WebhookRequest,
     WebhookResponse,
     digest_id,
+    epoch_time,
     register_connector,
 )
 from processor.gateway.webhooks.signing import check_window, parse_timestamp, require_match
@@ -137,7 +137,7 @@ class WecomConnector(WebhookConnector[WecomSource]):
         if not event_type:
             raise WebhookPayloadError("event message has no Event")
         created = fields.get("CreateTime", "")
-        time = datetime.fromtimestamp(int(created), UTC) if created.isdigit() else None
+        time = epoch_time(created)
         return [
             WebhookEvent(
                 id=fields.get("MsgId") or digest_id(self.options.corp_id, message),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from processor.gateway.webhooks.aes import aes_cbc_decrypt, pkcs7_unpad
@@ -9,6 +11,7 @@ from processor.gateway.webhooks.base import (
     WebhookAuthError,
     WebhookPayloadError,
     WebhookReplayError,
+    epoch_time,
 )
 from processor.gateway.webhooks.signing import (
     check_window,
@@ -85,3 +88,12 @@ def test_pkcs7_unpad_rejects_bad_padding(data: bytes) -> None:
 def test_aes_decrypt_rejects_partial_blocks() -> None:
     with pytest.raises(WebhookPayloadError, match="length"):
         aes_cbc_decrypt(b"k" * 32, b"i" * 16, b"x" * 17, 16)
+
+
+def test_epoch_time_tolerates_bogus_values() -> None:
+    assert epoch_time(1700000000) == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
+    assert epoch_time("1608725989000", millis=True) == datetime(
+        2020, 12, 23, 12, 19, 49, tzinfo=UTC
+    )
+    for bogus in (10**20, -(10**20), "²", "١٢", "12a", True, None, 1.5, "-5"):
+        assert epoch_time(bogus) is None

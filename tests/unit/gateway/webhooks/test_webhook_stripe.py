@@ -93,3 +93,9 @@ def test_maps_event() -> None:
 def test_malformed(body: bytes) -> None:
     with pytest.raises(WebhookPayloadError):
         connector().to_events(request("", body))
+
+
+def test_out_of_range_created_is_dropped_not_a_500() -> None:
+    payload = {"id": "evt_1", "type": "x.y", "created": 10**18}
+    [event] = connector().to_events(request("", orjson.dumps(payload)))
+    assert event.time is None
