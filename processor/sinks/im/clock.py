@@ -68,6 +68,9 @@ class ManualClock:
     async def sleep(self, seconds: float) -> None:
         seconds = max(0.0, seconds)
         self.sleeps.append(seconds)
+        if seconds == 0:
+            await asyncio.sleep(0)
+            return
         if self.auto_advance:
             self._now += seconds
             self._wake()

@@ -43,13 +43,14 @@ class DigestWindow:
         """Add ``batch`` to the open window (opening one if needed); wait for its outcome."""
         if self._result is None:
             self._result = asyncio.get_running_loop().create_future()
-            self._timer = asyncio.create_task(self._close_later())
+            deadline = self._clock.monotonic() + self.window_seconds
+            self._timer = asyncio.create_task(self._close_later(deadline))
         result = self._result
         self._items.extend(batch)
         return await asyncio.shield(result)
 
-    async def _close_later(self) -> None:
-        await self._clock.sleep(self.window_seconds)
+    async def _close_later(self, deadline: float) -> None:
+        await self._clock.sleep(deadline - self._clock.monotonic())
         self._timer = None
         await self.flush()
 

@@ -59,7 +59,8 @@ def render_subject(template: str, headers: Mapping[str, str]) -> str:
 
 
 class _TextExtractor(HTMLParser):
-    _BREAKS = frozenset({"br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "hr"})
+    _BLOCKS = frozenset({"p", "div", "tr", "table", "ul", "ol", "h1", "h2", "h3", "h4", "h5", "h6"})
+    _BREAKS = _BLOCKS | {"br", "li", "hr"}
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -75,7 +76,7 @@ class _TextExtractor(HTMLParser):
     def handle_endtag(self, tag: str) -> None:
         if tag in ("script", "style") and self._skip:
             self._skip -= 1
-        elif tag in self._BREAKS:
+        elif tag in self._BLOCKS:
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
