@@ -20,6 +20,7 @@ from pydantic import AfterValidator, Field, model_validator
 
 from processor.config._base import ConfigModel, Description, Name, Secret, mask_url
 from processor.kafka.config import KafkaClientConfig
+from processor.sources.expressions import ScheduleExpressionError, parse_schedule
 
 _RATE = re.compile(r"^rate\(\s*(\d+)\s+(minute|minutes|hour|hours|day|days)\s*\)$")
 _CRON = re.compile(r"^cron\((.*)\)$")
@@ -131,11 +132,33 @@ class KafkaSource(SourceBase):
         return f"{self.cluster.bootstrap_servers} {' '.join(self.topics)}"
 
 
+def _check_schedule(value: str) -> str:
+    """``rate()``/``cron()`` as EventBridge Scheduler, or a bare Unix five-field cron line.
+
+    Beyond the syntax check above, the expression is parsed the way the schedule source will
+    run it, so out-of-range values or a misplaced ``?`` are rejected at validation time.
+    """
+    if value.strip().lower().startswith(("rate", "cron")):
+        check_schedule_expression(value)
+    elif len(value.split()) != 5:
+        raise ValueError(
+            "must be rate(<n> minutes|hours|days), cron(<6 fields>) or a five-field cron line"
+        )
+    try:
+        parse_schedule(value)
+    except ScheduleExpressionError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
 class ScheduleSource(SourceBase):
     """Emit an event on a schedule; ``data`` becomes the event's data."""
 
+    # expression: rate(5 minutes), AWS six-field cron(0 12 * * ? *) with ? L W #, or a
+    # standard five-field cron line (*/5 9-17 * * 1-5); ticks are computed in ``timezone``.
+
     kind: Literal["schedule"] = "schedule"
-    expression: Annotated[str, AfterValidator(check_schedule_expression)]
+    expression: Annotated[str, AfterValidator(_check_schedule)]
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
     data: dict[str, Any] = Field(default_factory=dict)
 
