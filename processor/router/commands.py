@@ -51,7 +51,7 @@ def router(
 
     settings = load_settings()
     live = LiveTable()
-    live.follow(ConfigStore(settings.kafka))
+    live.follow(ConfigStore(settings.kafka, topic=settings.rules_topic))
     metrics = RouterMetrics()
     serve_metrics(metrics_port)
     typer.echo(

@@ -30,7 +30,7 @@ class LiveTable:
         self._rebuild()
 
     def _on_change(self, change: ConfigChange) -> None:
-        log.info("config changed", extra={"kind": change.kind, "name": change.name})
+        log.info("config changed", extra={"kind": change.kind, "object": change.name})
         self._rebuild()
 
     def _rebuild(self) -> None:

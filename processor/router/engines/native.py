@@ -106,7 +106,9 @@ class NativeRouter:
         for msg in messages:
             err = msg.error()
             if err is not None:
-                if err.code() != KafkaError._PARTITION_EOF:
+                if err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    log.debug("consume: %s", err.str())  # a bus topic deleted meanwhile
+                elif err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume error: %s", err.str())
                 continue
             records.append(
