@@ -81,7 +81,7 @@ def tick_event(name: str, tick: datetime, data: Any) -> CloudEvent:
     )
 
 
-class _TickWriter:
+class TickWriter:
     """Transactional writes of ticks + state; blocking (run in a thread)."""
 
     def __init__(self, kafka: KafkaClientConfig, transactional_id: str) -> None:
@@ -226,7 +226,7 @@ class ScheduleSource(Source):
             change.cancel()
 
     async def _lead(self, lock: KafkaLeaderLock) -> None:
-        writer = await asyncio.to_thread(_TickWriter, self.kafka, self.group_id)
+        writer = await asyncio.to_thread(TickWriter, self.kafka, self.group_id)
         try:
             last = await asyncio.to_thread(read_last_tick, self.kafka, self.state_topic, self.name)
             if last is None:

@@ -10,12 +10,13 @@ from typing import Any
 import pytest
 
 from processor.config.sources import ScheduleSource as ScheduleConfig
+from processor.events import encode
 from processor.kafka.admin import delete_topics
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.producer import Producer
 from processor.kafka.topics import bus_topic
 from processor.sources.clock import ManualClock
-from processor.sources.schedule import ScheduleSource
+from processor.sources.schedule import LeadershipLost, ScheduleSource, TickWriter, tick_event
 
 pytestmark = [pytest.mark.kafka]
 
@@ -139,3 +140,36 @@ async def test_two_processes_emit_each_tick_once_across_a_leader_change(
         await ingress.settle(1.5)
     check_exactly_one_per_minute(ingress)
     assert a.published > 0 and b.published > 0
+
+
+async def test_a_new_leader_fences_the_old_one_out_of_kafka(
+    kafka_config: KafkaClientConfig,
+    bus: str,
+    unique: str,
+    reader: Any,
+    state_topic: str,
+) -> None:
+    """A paused ex-leader that wakes up after a takeover cannot write a late tick."""
+    from processor.kafka.admin import TopicSpec, ensure_topics
+
+    ensure_topics(kafka_config, [TopicSpec.compacted(state_topic)])
+    ingress = reader(bus_topic(bus))
+    transactional_id = f"kbridge-schedule-fence-{unique}"
+
+    def record(minute: int) -> Any:
+        tick = START + timedelta(minutes=minute)
+        event = tick_event(f"fence-{unique}", tick, {})
+        encoded = encode(event, "binary")
+        return (bus_topic(bus), encoded.key, encoded.value, list(encoded.headers))
+
+    old = await asyncio.to_thread(TickWriter, kafka_config, transactional_id)
+    await asyncio.to_thread(old.write, [record(1)])
+    new = await asyncio.to_thread(TickWriter, kafka_config, transactional_id)
+    with pytest.raises(LeadershipLost):
+        await asyncio.to_thread(old.write, [record(2)])
+    await asyncio.to_thread(new.write, [record(2)])
+    await ingress.wait_for(2)
+    await ingress.settle(1.0)
+    minutes = [datetime.fromisoformat(e.time) - START for e in ingress.events()]
+    assert minutes == [timedelta(minutes=1), timedelta(minutes=2)]
+    await asyncio.to_thread(new.close)
