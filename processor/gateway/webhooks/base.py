@@ -281,8 +281,12 @@ def build_connector(source: Any) -> WebhookConnector[Any]:
         else:
             options = cls.options_model.model_validate(source, from_attributes=True)
     except ValidationError as exc:
+        # Not str(exc): pydantic echoes the input, which holds the source's secrets.
         name = source.get("name") if isinstance(source, Mapping) else getattr(source, "name", "?")
-        raise ConfigError(f"webhook source {name!r} (kind {kind}): {exc}") from exc
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'source'}: {e['msg']}" for e in exc.errors()
+        )
+        raise ConfigError(f"webhook source {name!r} (kind {kind}): {problems}") from None
     return cls(options)
 
 

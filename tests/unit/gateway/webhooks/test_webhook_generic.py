@@ -164,5 +164,10 @@ def test_build_connector_from_a_mapping_and_errors() -> None:
     assert isinstance(connector, TokenConnector)
     with pytest.raises(ConfigError, match="unknown webhook source kind"):
         build_connector({"name": "x", "kind": "mqtt"})
-    with pytest.raises(ConfigError, match="'wj'"):
+    with pytest.raises(ConfigError, match=r"'wj'.*token: Field required"):
         build_connector({"name": "wj", "bus": "saas", "kind": "token", "platform": "q"})
+    with pytest.raises(ConfigError, match="16 characters") as caught:
+        build_connector(
+            {"name": "wj", "bus": "saas", "kind": "token", "platform": "q", "token": "leaky"}
+        )
+    assert "leaky" not in str(caught.value)
