@@ -7,6 +7,7 @@ Bad input never shows a traceback: configuration problems are printed one per li
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,9 @@ BOOTSTRAP_OPTION = typer.Option(
     help="Kafka bootstrap servers (default: KBRIDGE_KAFKA__BOOTSTRAP_SERVERS or 127.0.0.1:9092).",
 )
 RULES_TOPIC_OPTION = typer.Option(
-    RULES_TOPIC, "--rules-topic", envvar="KBRIDGE_RULES_TOPIC", help="The config store topic."
+    None,
+    "--rules-topic",
+    help=f"The config store topic (default: KBRIDGE_RULES_TOPIC or {RULES_TOPIC}).",
 )
 TIMEOUT_OPTION = typer.Option(30.0, "--timeout", help="Seconds to wait for Kafka.")
 
@@ -48,14 +51,23 @@ def _load(path: Path) -> KbridgeConfig:
         raise _fail(exc.lines) from None
 
 
-def _kafka(bootstrap_servers: str | None) -> tuple[KafkaClientConfig, int]:
+@dataclass(frozen=True)
+class _Target:
+    """Where the commands talk to: the cluster, the config topic, the replication factor."""
+
+    kafka: KafkaClientConfig
+    rules_topic: str
+    replication_factor: int
+
+
+def _connect(bootstrap_servers: str | None, rules_topic: str | None) -> _Target:
     from processor.settings import load_settings
 
     settings = load_settings()
     kafka = settings.kafka
     if bootstrap_servers:
         kafka = kafka.model_copy(update={"bootstrap_servers": bootstrap_servers})
-    return kafka, settings.replication_factor
+    return _Target(kafka, rules_topic or settings.rules_topic, settings.replication_factor)
 
 
 def _summary(config: KbridgeConfig) -> str:
@@ -84,7 +96,7 @@ def apply(
         True, "--create-topics/--no-create-topics", help="Create bus and target topics."
     ),
     bootstrap_servers: str | None = BOOTSTRAP_OPTION,
-    rules_topic: str = RULES_TOPIC_OPTION,
+    rules_topic: str | None = RULES_TOPIC_OPTION,
     timeout: float = TIMEOUT_OPTION,
 ) -> None:
     """Validate a configuration file and publish it to the live configuration.
@@ -96,15 +108,23 @@ def apply(
     from processor.config.publish import publish_config
 
     config = _load(file)
-    kafka, replication_factor = _kafka(bootstrap_servers)
+    where = _connect(bootstrap_servers, rules_topic)
     try:
         plan = publish_config(
-            kafka, config, prune=prune, dry_run=dry_run, topic=rules_topic, timeout=timeout
+            where.kafka,
+            config,
+            prune=prune,
+            dry_run=dry_run,
+            topic=where.rules_topic,
+            timeout=timeout,
         )
         created_topics: list[str] = []
         if create_topics and not dry_run:
             created_topics = ensure_config_topics(
-                kafka, config, replication_factor=replication_factor, timeout=timeout
+                where.kafka,
+                config,
+                replication_factor=where.replication_factor,
+                timeout=timeout,
             )
     except KbridgeError as exc:
         raise _fail([f"error: {exc}"]) from None
@@ -130,7 +150,7 @@ def get(
     what: str = typer.Argument(..., help="buses | rules | targets | connections | sources"),
     output: str = typer.Option("table", "--output", "-o", help="table | json | yaml"),
     bootstrap_servers: str | None = BOOTSTRAP_OPTION,
-    rules_topic: str = RULES_TOPIC_OPTION,
+    rules_topic: str | None = RULES_TOPIC_OPTION,
     timeout: float = TIMEOUT_OPTION,
 ) -> None:
     """List the live objects of one kind (secrets masked)."""
@@ -139,9 +159,9 @@ def get(
     kind = _kind(what)
     if output not in ("table", "json", "yaml"):
         raise _fail([f"error: unknown output format {output!r} (table, json or yaml)"])
-    kafka, _ = _kafka(bootstrap_servers)
+    where = _connect(bootstrap_servers, rules_topic)
     try:
-        live = read_live_config(kafka, topic=rules_topic, timeout=timeout)
+        live = read_live_config(where.kafka, topic=where.rules_topic, timeout=timeout)
     except KbridgeError as exc:
         raise _fail([f"error: {exc}"]) from None
     objects = live.section(kind)

@@ -11,9 +11,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from processor.config.model import KINDS, ConfigObject, KbridgeConfig, ObjectKind
+from processor.config.provision import rules_topic_spec
 from processor.config.records import encode_object, kind_of, object_key
 from processor.config.store import read_live_config
 from processor.errors import RetriableError
+from processor.kafka.admin import ensure_topics
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.producer import Producer
 from processor.kafka.topics import RULES_TOPIC
@@ -69,13 +71,18 @@ def publish_records(
     *,
     topic: str = RULES_TOPIC,
     timeout: float = 30.0,
+    create_topic: bool = True,
+    replication_factor: int | None = None,
 ) -> None:
     """Write ``(key, value)`` records to the config topic and wait for acks=all.
 
+    The compacted topic is created first when missing (unless ``create_topic`` is false).
     Raises the first delivery error (a :class:`~processor.errors.KbridgeError`).
     """
     if not records:
         return
+    if create_topic:
+        ensure_topics(kafka, [rules_topic_spec(replication_factor, topic)], timeout=timeout)
     producer = Producer(kafka)
     try:
         outcomes = producer.send_batch(
