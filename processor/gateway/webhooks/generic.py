@@ -3,7 +3,9 @@
 The ``hmac`` and ``token`` kinds serve SaaS that kbridge has no dedicated module for
 (questionnaire tools such as 腾讯问卷, form builders, internal systems). Their events cannot
 be mapped by convention, so the source declares where the event name, delivery id and
-subject live: a header, or a dotted path into the JSON body. Without a delivery id the
+subject live: a header, or a dotted path into the JSON body. A field declared in kbridge.yaml
+must be present (400 otherwise); a kind's default field is used when present, else the
+``event_type`` default and the body digest stand in. Without a delivery id the
 CloudEvent id is the SHA-256 of the body, so a platform retrying the same bytes still
 deduplicates downstream. The options live in
 :class:`processor.config.sources.MappedWebhookSource`.
@@ -83,21 +85,26 @@ def map_generic(options: MappedWebhookSource, request: WebhookRequest) -> Webhoo
     """Build the event draft of a generic delivery from the source's mapping options."""
     data = body_data(request)
 
-    def pick(header: str | None, dotted: str | None, what: str) -> str | None:
+    explicit = options.model_fields_set
+
+    def pick(header: str | None, field: str, what: str) -> str | None:
+        """From the header, else the body field; required only when set in kbridge.yaml
+        (a kind's default field, such as the token kind's ``action``, is a best guess)."""
         if header is not None:
             value = request.header(header)
             if not value:
                 raise WebhookPayloadError(f"missing header {header} (the {what})")
             return value
-        if dotted is not None:
-            value = _scalar(lookup(data, dotted))
-            if value is None:
-                raise WebhookPayloadError(f"body has no {dotted} (the {what})")
-            return value
-        return None
+        dotted: str | None = getattr(options, field)
+        if dotted is None:
+            return None
+        value = _scalar(lookup(data, dotted))
+        if value is None and field in explicit:
+            raise WebhookPayloadError(f"body has no {dotted} (the {what})")
+        return value
 
-    event_type = pick(options.event_type_header, options.event_type_field, "event type")
-    event_id = pick(options.id_header, options.id_field, "delivery id")
+    event_type = pick(options.event_type_header, "event_type_field", "event type")
+    event_id = pick(options.id_header, "id_field", "delivery id")
     subject = _scalar(lookup(data, options.subject_field)) if options.subject_field else None
     return WebhookEvent(
         id=event_id or digest_id(options.name, request.body),

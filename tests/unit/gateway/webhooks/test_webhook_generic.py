@@ -171,3 +171,14 @@ def test_build_connector_from_a_mapping_and_errors() -> None:
             {"name": "wj", "bus": "saas", "kind": "token", "platform": "q", "token": "leaky"}
         )
     assert "leaky" not in str(caught.value)
+
+
+def test_token_defaults_fall_back_when_the_body_has_no_action() -> None:
+    body = orjson.dumps({"type": "questionnaire.response", "survey_id": 7})
+    [event] = token_connector().to_events(WebhookRequest.build(body))
+    assert event.type == "webhook"
+    assert len(event.id) == 64  # the body digest
+    [explicit] = token_connector(event_type_field="type").to_events(WebhookRequest.build(body))
+    assert explicit.type == "questionnaire.response"
+    with pytest.raises(WebhookPayloadError, match="body has no action"):
+        token_connector(event_type_field="action").to_events(WebhookRequest.build(body))
