@@ -217,3 +217,38 @@ async def test_a_retrying_target_never_delays_another(kafka_bootstrap: str, uniq
     assert elapsed < 10.0
     assert not failing.delivered
     await asyncio.sleep(0)
+
+
+async def test_two_workers_share_a_target_through_rebalances(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    kafka, target, config = _setup(kafka_bootstrap, unique)
+    config.targets[target] = FakeTarget(target, batch_size=10)
+    first, second = ListSink(delay=0.1), ListSink(delay=0.1)  # ~300 events/s in all
+    produce(kafka, target_topic(target), 300)
+    w1 = SinkWorker(
+        target, kafka=kafka, snapshot=lambda: config, settings=FAST, builder=lambda t, c: first
+    )
+    w2 = SinkWorker(
+        target, kafka=kafka, snapshot=lambda: config, settings=FAST, builder=lambda t, c: second
+    )
+    async with running(w1):
+        await until(lambda: len(first.delivered) >= 50, what="first worker started")
+        async with running(w2):
+            produce(kafka, target_topic(target), 300, start=300)
+            await until(lambda: bool(second.delivered), what="the second worker's partitions")
+            await until(
+                lambda: len({d.event_id for d in first.delivered + second.delivered}) >= 600,
+                what="600 distinct events",
+            )
+        # w2 left: w1 takes its partitions back and goes on
+        produce(kafka, target_topic(target), 60, start=600)
+        await until(
+            lambda: len({d.event_id for d in first.delivered + second.delivered}) >= 660,
+            what="after the second worker left",
+        )
+        ends = end_offsets(kafka, target_topic(target))
+        await until(lambda: committed(kafka, target) == ends, timeout=30, what="all committed")
+    assert second.delivered  # the second worker really got partitions
+    ids = {d.event_id for d in first.delivered + second.delivered}
+    assert ids == {f"evt-{i}" for i in range(660)}
