@@ -22,12 +22,13 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
 Answer = tuple[int, dict[str, str], bytes]
+SIGN_MISMATCH = "sign match fail or timestamp is not within one hour from current time"
 
 
 @dataclass
@@ -79,7 +80,7 @@ class PlatformServer:
         platform = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", "0"))
                 parts = urlsplit(self.path)
                 request = Received(
@@ -169,7 +170,7 @@ class DingTalkServer(PlatformServer):
 class WeComServer(PlatformServer):
     """``POST /cgi-bin/webhook/send?key=K``: WeCom's group robot."""
 
-    LIMITS = {"text": 2048, "markdown": 4096}
+    LIMITS: ClassVar[dict[str, int]] = {"text": 2048, "markdown": 4096}
 
     def __init__(self, key: str) -> None:
         super().__init__()
@@ -221,10 +222,7 @@ class FeishuServer(PlatformServer):
             if not fresh or not hmac.compare_digest(str(body.get("sign", "")), expected):
                 return _json_answer(
                     200,
-                    {
-                        "code": 19021,
-                        "msg": "sign match fail or timestamp is not within one hour from current time",
-                    },
+                    {"code": 19021, "msg": SIGN_MISMATCH},
                 )
             self.signed_at.append(float(ts))
         if body.get("msg_type") not in ("text", "post", "image", "share_chat", "interactive"):

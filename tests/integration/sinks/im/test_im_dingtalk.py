@@ -140,7 +140,7 @@ async def test_throttled_robot_stops_the_batch_and_pauses(dingtalk_server: DingT
 async def test_oversized_markdown_is_truncated_within_the_body_limit(
     dingtalk_server: DingTalkServer,
 ) -> None:
-    text = "| 主机 | 状态 |\n" + "| db-1 | \"磁盘满\" |\n" * 2000
+    text = "| 主机 | 状态 |\n" + '| db-1 | "磁盘满" |\n' * 2000
     sink = DingTalkSink(target(dingtalk_server), clock=ManualClock())
     assert await deliver(sink, [event(text)]) == [None]
     request = dingtalk_server.received[0]
@@ -150,7 +150,7 @@ async def test_oversized_markdown_is_truncated_within_the_body_limit(
 
 
 async def test_oversized_markdown_can_be_split(dingtalk_server: DingTalkServer) -> None:
-    lines = [f"- host db-{i}: 磁盘满 \"98%\"" for i in range(1500)]
+    lines = [f'- host db-{i}: 磁盘满 "98%"' for i in range(1500)]
     sink = DingTalkSink(target(dingtalk_server, oversize="split"), clock=ManualClock())
     assert await deliver(sink, [event("\n".join(lines))]) == [None]
     texts = [r.json()["markdown"]["text"] for r in dingtalk_server.received]
@@ -168,7 +168,9 @@ async def test_digest_turns_a_storm_into_one_message(dingtalk_server: DingTalkSe
     await sink.setup()
     first = asyncio.create_task(sink.deliver([event(f"disk full {i}", i) for i in range(100)]))
     await asyncio.sleep(0.05)
-    second = asyncio.create_task(sink.deliver([event(f"disk full {i}", i) for i in range(100, 150)]))
+    second = asyncio.create_task(
+        sink.deliver([event(f"disk full {i}", i) for i in range(100, 150)])
+    )
     await asyncio.sleep(0.05)
     assert dingtalk_server.received == [] and not first.done()
     clock.advance(60)
