@@ -5,6 +5,7 @@ Public API::
     from processor.gateway.webhooks import build_webhook_router, kafka_publisher
     router = build_webhook_router(resolve_source, kafka_publisher(producer), clock=time.time)
     app.include_router(router)          # POST /v1/webhooks/{name}[/{token}]
+    install_token_filter()              # keep URL tokens out of uvicorn's access log
 
 Importing this package registers every connector kind: github, slack, stripe, feishu,
 dingtalk, wecom, hmac, token.
@@ -38,6 +39,7 @@ from processor.gateway.webhooks.base import (
     register_connector,
 )
 from processor.gateway.webhooks.publish import Publish, kafka_publisher
+from processor.gateway.webhooks.redact import WebhookTokenFilter, install_token_filter
 from processor.gateway.webhooks.router import build_webhook_router
 
 __all__ = [
@@ -51,10 +53,12 @@ __all__ = [
     "WebhookReplayError",
     "WebhookRequest",
     "WebhookResponse",
+    "WebhookTokenFilter",
     "build_connector",
     "build_webhook_router",
     "connector_class",
     "connector_kinds",
+    "install_token_filter",
     "kafka_publisher",
     "register_connector",
 ]

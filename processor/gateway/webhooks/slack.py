@@ -3,7 +3,8 @@
 Slack signs ``"v0=" + hex(HMAC_SHA256(signing_secret, f"v0:{ts}:{raw_body}"))`` and sends
 ``ts`` in ``X-Slack-Request-Timestamp``; deliveries more than ``tolerance_seconds`` (300 by
 Slack's guidance) from our clock are rejected as replays. ``url_verification`` is signed
-too, so it is answered only after verification.
+too, so it is answered only after verification, as is the ``ssl_check`` probe Slack sends to
+slash-command URLs.
 Source: Slack "Verifying requests from Slack"; python-slack-sdk ``slack_sdk/signature``.
 
 Mapping: Events API callbacks become ``type`` = the inner event's type (``app_mention``,
@@ -63,7 +64,9 @@ class SlackConnector(WebhookConnector[SlackSource]):
 
     def handshake(self, request: WebhookRequest) -> WebhookResponse | None:
         if _is_form(request):
-            return None
+            # Slack probes slash-command URLs with ``ssl_check=1``; it expects a bare 200.
+            fields = parse_qs(request.body.decode("utf-8", "replace"))
+            return WebhookResponse.text("") if fields.get("ssl_check") == ["1"] else None
         payload = request.json_object()
         if payload.get("type") != "url_verification":
             return None

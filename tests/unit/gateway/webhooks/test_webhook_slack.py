@@ -166,3 +166,11 @@ def test_interactivity_payload() -> None:
 def test_malformed_payloads(body: bytes, content_type: str) -> None:
     with pytest.raises(WebhookPayloadError):
         connector().to_events(signed(body, content_type=content_type))
+
+
+def test_ssl_check_probe_gets_a_bare_200() -> None:
+    request = signed(b"ssl_check=1&token=legacy", content_type=FORM)
+    connector().verify(request, now=float(TS))
+    answer = connector().handshake(request)
+    assert answer is not None
+    assert (answer.status, answer.body) == (200, b"")
