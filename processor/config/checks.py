@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 
-from processor.config.model import SECTIONS, KbridgeConfig
+from processor.config.model import SECTIONS, ConfigObject, KbridgeConfig, ObjectKind
 from processor.config.problems import ConfigProblem
 from processor.config.rules import Rule
 from processor.config.sources import AnySource
@@ -114,3 +114,42 @@ def check_rule_compiles(rule: Rule) -> list[ConfigProblem]:
         except ValueError as exc:  # TransformSpecError
             problems.append(ConfigProblem(f"{where}.targets[{index}].transform", str(exc)))
     return problems
+
+
+def check_object(
+    kind: ObjectKind, obj: ConfigObject, live: KbridgeConfig, *, compile_rules: bool = True
+) -> list[ConfigProblem]:
+    """Problems of putting ``obj`` into the ``live`` configuration (the management API's
+    check before it publishes one object): its references, and a rule's pattern/transforms."""
+    others = [(k, o) for k, o in live.objects() if not (k == kind and o.name == obj.name)]
+    merged = KbridgeConfig.unchecked([*others, (kind, obj)])
+    where = f"{SECTIONS[kind]}[{obj.name}]"
+    problems = [
+        problem
+        for problem in _references(merged)
+        if problem.location == where or problem.location.startswith((f"{where}.", f"{where}["))
+    ]
+    if compile_rules and isinstance(obj, Rule):
+        problems.extend(check_rule_compiles(obj))
+    return problems
+
+
+def dependents(config: KbridgeConfig, kind: ObjectKind, name: str) -> list[str]:
+    """``<kind>/<name>`` of every object of ``config`` that refers to ``kind``/``name``
+    (deleting it would leave them dangling)."""
+    found: list[str] = []
+    for rule in config.rules:
+        if (kind == "bus" and rule.bus == name) or (
+            kind == "target" and name in rule.target_names()
+        ):
+            found.append(f"rule/{rule.name}")
+    for target in config.targets:
+        if (
+            kind == "connection" and isinstance(target, WebhookTarget) and target.connection == name
+        ) or (
+            kind == "bus" and isinstance(target, FunctionTarget) and target.publish_to_bus == name
+        ):
+            found.append(f"target/{target.name}")
+    if kind == "bus":
+        found.extend(f"source/{source.name}" for source in config.sources if source.bus == name)
+    return found

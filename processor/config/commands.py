@@ -104,20 +104,16 @@ def apply(
     Publishes one record per changed object to the compacted kbridge.rules topic and creates
     the bus and target topics; routers, sinks and the gateway pick the change up live.
     """
+    from confluent_kafka import KafkaException
+
     from processor.config.provision import ensure_config_topics
     from processor.config.publish import publish_config
+    from processor.config.store import describe_kafka_error
 
     config = _load(file)
     where = _connect(bootstrap_servers, rules_topic)
     try:
-        plan = publish_config(
-            where.kafka,
-            config,
-            prune=prune,
-            dry_run=dry_run,
-            topic=where.rules_topic,
-            timeout=timeout,
-        )
+        # Topics first: a router that sees a new rule can produce to its targets at once.
         created_topics: list[str] = []
         if create_topics and not dry_run:
             created_topics = ensure_config_topics(
@@ -126,8 +122,19 @@ def apply(
                 replication_factor=where.replication_factor,
                 timeout=timeout,
             )
+        plan = publish_config(
+            where.kafka,
+            config,
+            prune=prune,
+            dry_run=dry_run,
+            topic=where.rules_topic,
+            timeout=timeout,
+        )
     except KbridgeError as exc:
         raise _fail([f"error: {exc}"]) from None
+    except KafkaException as exc:
+        reason = describe_kafka_error(exc)
+        raise _fail([f"error: Kafka at {where.kafka.bootstrap_servers}: {reason}"]) from None
     for marks, entries, verb in (
         ("+", plan.created, "created"),
         ("~", plan.updated, "updated"),
@@ -154,7 +161,9 @@ def get(
     timeout: float = TIMEOUT_OPTION,
 ) -> None:
     """List the live objects of one kind (secrets masked)."""
-    from processor.config.store import read_live_config
+    from confluent_kafka import KafkaException
+
+    from processor.config.store import describe_kafka_error, read_live_config
 
     kind = _kind(what)
     if output not in ("table", "json", "yaml"):
@@ -164,6 +173,9 @@ def get(
         live = read_live_config(where.kafka, topic=where.rules_topic, timeout=timeout)
     except KbridgeError as exc:
         raise _fail([f"error: {exc}"]) from None
+    except KafkaException as exc:
+        reason = describe_kafka_error(exc)
+        raise _fail([f"error: Kafka at {where.kafka.bootstrap_servers}: {reason}"]) from None
     objects = live.section(kind)
     if output == "table":
         from processor.config.tables import render_table

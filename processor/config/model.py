@@ -9,7 +9,7 @@ the ``kbridge.rules`` topic may briefly hold a rule whose target has not arrived
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Literal, TypeAlias
+from typing import Any, Literal, TypeAlias
 
 from processor.config._base import ConfigModel
 from processor.config.buses import Bus
@@ -58,6 +58,15 @@ class KbridgeConfig(ConfigModel):
         for kind, obj in objects:
             sections[SECTIONS[kind]].append(obj)
         return cls.model_validate(sections)
+
+    @classmethod
+    def unchecked(cls, objects: Iterable[tuple[ObjectKind, ConfigObject]]) -> KbridgeConfig:
+        """Assemble already-validated objects without validating again (live snapshots)."""
+        sections: dict[str, list[ConfigObject]] = {section: [] for section in SECTIONS.values()}
+        for kind, obj in objects:
+            sections[SECTIONS[kind]].append(obj)
+        fields: dict[str, Any] = {section: tuple(objs) for section, objs in sections.items()}
+        return cls.model_construct(**fields)
 
     def section(self, kind: ObjectKind) -> tuple[ConfigObject, ...]:
         """All objects of ``kind``."""

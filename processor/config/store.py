@@ -22,7 +22,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 
-from processor.config.model import KINDS, SECTIONS, ConfigObject, KbridgeConfig, ObjectKind
+from processor.config.model import ConfigObject, KbridgeConfig, ObjectKind
 from processor.config.provision import rules_topic_spec
 from processor.config.records import decode_object, parse_key
 from processor.errors import RetriableError
@@ -79,12 +79,10 @@ class ConfigState:
     def snapshot(self) -> KbridgeConfig:
         """The current configuration (cached until the next change)."""
         if self._snapshot is None:
-            sections: dict[str, list[ConfigObject]] = {SECTIONS[kind]: [] for kind in KINDS}
-            for (kind, _), obj in self._objects.items():
-                sections[SECTIONS[kind]].append(obj)
             # Objects were validated one by one; cross-object consistency is not required.
-            fields: dict[str, Any] = {section: tuple(objs) for section, objs in sections.items()}
-            self._snapshot = KbridgeConfig.model_construct(**fields)
+            self._snapshot = KbridgeConfig.unchecked(
+                (kind, obj) for (kind, _), obj in self._objects.items()
+            )
         return self._snapshot
 
 
