@@ -105,6 +105,13 @@ loopback_users = none
 EOF
   (
     rabbit_env
+    # Erlang's port mapper, started here (loopback only) so that `stop` can end it by PID;
+    # an epmd someone else runs on 4369 is left alone and used.
+    if ! alive "$dir/epmd.pid" && ! (exec 3<>/dev/tcp/127.0.0.1/4369) 2>/dev/null; then
+      epmd -address 127.0.0.1 -port 4369 >>"$dir/epmd.log" 2>&1 &
+      echo $! >"$dir/epmd.pid"
+      wait_port 127.0.0.1 4369 10
+    fi
     /usr/lib/rabbitmq/bin/rabbitmq-server >>"$dir/stdout.log" 2>&1 &
     echo $! >"$dir/pid"
     wait_port 127.0.0.1 5672 90
@@ -148,6 +155,10 @@ stop_one() { # name
     sleep 0.5
   fi
   rm -f "$dir/pid" "$dir/beam.pid"
+  if [[ $1 == rabbitmq ]] && alive "$dir/epmd.pid"; then
+    kill -TERM "$(cat "$dir/epmd.pid")" 2>/dev/null || true
+    rm -f "$dir/epmd.pid"
+  fi
   log "$1 stopped"
 }
 
