@@ -13,7 +13,7 @@ from processor.sinks.dlq import parse_since
 def _letter(raw: list[tuple[str, bytes]]) -> DeadLetter:
     delivery = Delivery(
         value=b"v",
-        headers={k: v.decode() for k, v in raw},
+        headers={k: v.decode("utf-8", "replace") for k, v in raw},
         raw_headers=raw,
         topic="kbridge.target.t",
         partition=2,
