@@ -130,3 +130,26 @@ async def test_broker_restart_mid_stream_loses_nothing(
         device.disconnect()
     seen = {e.data["n"] for e in ingress.events()}
     assert seen == set(range(total))
+
+
+async def test_messages_published_while_the_source_is_down_wait_for_it(
+    bus: str, unique: str, producer: Producer, reader: Any, running: Any, broker: Any
+) -> None:
+    broker.require("mosquitto")
+    ingress = reader(bus_topic(bus))
+    device = publisher(f"dev-{unique}")
+    try:
+        async with running(MqttSource(config(bus, unique, f"off{unique}"), producer)):
+            await asyncio.sleep(1.0)  # persistent session and subscription exist now
+            for i in range(10):
+                device.publish(f"off{unique}", json.dumps({"n": i}), qos=1).wait_for_publish(10)
+            await ingress.wait_for(10)
+        for i in range(10, 30):  # nobody connected: the broker queues them for our session
+            device.publish(f"off{unique}", json.dumps({"n": i}), qos=1).wait_for_publish(10)
+        async with running(MqttSource(config(bus, unique, f"off{unique}"), producer)):
+            await ingress.wait_for(30)
+            await ingress.settle(1.0)
+    finally:
+        device.loop_stop()
+        device.disconnect()
+    assert [e.data["n"] for e in ingress.events()] == list(range(30))
