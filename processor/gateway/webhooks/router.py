@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
@@ -49,6 +50,32 @@ DEFAULT_MAX_BODY_BYTES = 256 * 1024
 
 SourceResolver = Callable[[str], object | None]
 """Returns the configured source of that name (any kind), or None."""
+
+
+_ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": "Published (after Kafka acknowledged), or a handshake answer"},
+    **{
+        status: {"description": text, "content": {"application/json": {"schema": _ERROR_SCHEMA}}}
+        for status, text in [
+            (400, "Malformed body"),
+            (401, "Missing or wrong signature or token; stale timestamp (replay)"),
+            (403, "Client address not in the IP allowlist"),
+            (404, "No webhook source of that name"),
+            (405, "GET on a source whose platform only POSTs"),
+            (413, "Body over the size limit"),
+            (503, "Kafka did not acknowledge; retry"),
+        ]
+    },
+}
 
 
 class _TooLarge(Exception):
@@ -161,14 +188,31 @@ def build_webhook_router(
         answer = connector.acknowledge(events)
         return Response(answer.body, answer.status, media_type=answer.media_type)
 
-    @router.api_route("/{name}", methods=["POST", "GET"], summary="Receive a SaaS webhook")
-    async def receive(request: Request, name: str) -> Response:
+    post = "Receive a SaaS webhook delivery"
+    get = "Answer the platform's URL verification (WeCom echostr)"
+
+    # One route per method, so every operation has its own stable OpenAPI operation id.
+    @router.post("/{name}", operation_id="receive_webhook", summary=post, responses=_RESPONSES)
+    async def receive_webhook(request: Request, name: str) -> Response:
         return await handle(request, name, None)
 
-    @router.api_route(
-        "/{name}/{token}", methods=["POST", "GET"], summary="Receive a token-authenticated webhook"
+    @router.get("/{name}", operation_id="verify_webhook_url", summary=get, responses=_RESPONSES)
+    async def verify_webhook_url(request: Request, name: str) -> Response:
+        return await handle(request, name, None)
+
+    @router.post(
+        "/{name}/{token}", operation_id="receive_token_webhook", summary=post, responses=_RESPONSES
     )
-    async def receive_with_token(request: Request, name: str, token: str) -> Response:
+    async def receive_token_webhook(request: Request, name: str, token: str) -> Response:
+        return await handle(request, name, token)
+
+    @router.get(
+        "/{name}/{token}",
+        operation_id="verify_token_webhook_url",
+        summary=get,
+        responses=_RESPONSES,
+    )
+    async def verify_token_webhook_url(request: Request, name: str, token: str) -> Response:
         return await handle(request, name, token)
 
     return router
