@@ -148,3 +148,30 @@ async def test_factory_resolves_connection_from_context() -> None:
     sink = build_sink("webhook", Target(), SinkContext(connections={"ops": connection}))
     assert isinstance(sink, WebhookSink)
     assert sink.connection is connection and sink.body == "structured"
+
+
+async def test_rate_limit_method_and_static_headers() -> None:
+    import time
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(202)
+
+    sink = WebhookSink(
+        "http://limited.test/put",
+        method="put",
+        headers={"X-Team": "ops"},
+        body="raw",
+        rate_limit=20.0,
+        transport=httpx.MockTransport(handler),
+        allow_private_network=True,
+    )
+    started = time.monotonic()
+    assert await sink.deliver(_items(30)) == [None] * 30
+    elapsed = time.monotonic() - started
+    await sink.close()
+    assert elapsed >= 0.45  # a burst of 20, then 10 more at 20/s
+    assert {r.method for r in seen} == {"PUT"}
+    assert seen[0].headers["X-Team"] == "ops" and "ce-id" not in seen[0].headers
