@@ -5,9 +5,10 @@ acknowledged the event; ``prefetch`` caps how many are unacknowledged at once, w
 how many publishes are in flight. A broken connection abandons the unacknowledged ones and
 RabbitMQ redelivers them (``redelivered`` set) on the next session.
 
-The queue is declared durable (idempotent for an existing durable queue with the same
-arguments). With only ``exchange``, a durable queue ``kbridge.<source name>`` is declared and
-bound with ``routing_key``, so messages published while kbridge is away wait for it.
+An existing queue is used as it is (passive declare, whatever its type and arguments); a
+missing one is declared durable. With only ``exchange``, a durable queue
+``kbridge.<source name>`` is declared and bound with ``routing_key``, so messages published
+while kbridge is away wait for it.
 
 Mapping: ``id`` is the AMQP ``message_id`` when set (redeliveries then deduplicate), ``source``
 ``amqp://host:port/vhost``, ``subject`` the routing key, ``type`` the AMQP ``type`` property
@@ -24,7 +25,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import aio_pika
-from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
+from aiormq.exceptions import ChannelNotFoundEntity
 
 from processor.events import CloudEvent
 from processor.sources.base import AckWindow, Publisher, Source, register_source
@@ -52,9 +59,15 @@ class AmqpSource(Source):
     async def session(self) -> None:
         connection = await aio_pika.connect(self.config.url, timeout=10)
         async with connection:
-            channel = await connection.channel()
-            await channel.set_qos(prefetch_count=self.config.prefetch)
-            queue = await self._queue(channel)
+            channel = await self._channel(connection)
+            try:
+                queue = await channel.declare_queue(self.queue_name, passive=True)
+            except ChannelNotFoundEntity:  # the broker closed that channel; declare it anew
+                channel = await self._channel(connection)
+                queue = await channel.declare_queue(self.queue_name, durable=True)
+            if self.config.exchange:
+                exchange = await channel.get_exchange(self.config.exchange, ensure=True)
+                await queue.bind(exchange, routing_key=self.config.routing_key)
             self.backoff.reset()
             log.info(
                 "amqp source connected",
@@ -63,12 +76,10 @@ class AmqpSource(Source):
             window = AckWindow(limit=self.config.prefetch)
             await self.pump(self._consume(queue, window), window)
 
-    async def _queue(self, channel: aio_pika.abc.AbstractChannel) -> AbstractQueue:
-        queue = await channel.declare_queue(self.queue_name, durable=True)
-        if self.config.exchange:
-            exchange = await channel.get_exchange(self.config.exchange, ensure=True)
-            await queue.bind(exchange, routing_key=self.config.routing_key)
-        return queue
+    async def _channel(self, connection: AbstractConnection) -> AbstractChannel:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=self.config.prefetch)
+        return channel
 
     async def _consume(self, queue: AbstractQueue, window: AckWindow) -> None:
         async with queue.iterator() as messages:

@@ -91,3 +91,26 @@ async def test_exchange_binding_and_broker_restart_lose_nothing(
     seen = [e.data["n"] for e in ingress.events()]
     assert set(seen) == set(range(total))
     assert {e.subject for e in ingress.events()} == {"orders.created", "orders.paid"}
+
+
+async def test_an_existing_quorum_queue_is_consumed_as_declared(
+    bus: str, unique: str, producer: Producer, reader: Any, running: Any, broker: Any
+) -> None:
+    broker.require("rabbitmq")
+    queue = f"quorum-{unique}"
+    connection = await aio_pika.connect(URL)
+    async with connection:
+        channel = await connection.channel()
+        await channel.declare_queue(queue, durable=True, arguments={"x-queue-type": "quorum"})
+    await publish("", queue, [json.dumps({"n": i}).encode() for i in range(10)])
+    ingress = reader(bus_topic(bus))
+    config = AmqpConfig(name=f"amqp-{unique}", bus=bus, url=URL, queue=queue)
+    async with running(AmqpSource(config, producer)):
+        await ingress.wait_for(10)
+    assert [e.data["n"] for e in ingress.events()] == list(range(10))
+    connection = await aio_pika.connect(URL)
+    async with connection:
+        channel = await connection.channel()
+        remaining = await channel.declare_queue(queue, passive=True)
+        assert remaining.declaration_result.message_count == 0
+        await channel.queue_delete(queue)
