@@ -17,7 +17,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
@@ -45,6 +45,16 @@ class ConfigChange:
 
 
 ChangeCallback = Callable[[ConfigChange], None]
+
+
+@dataclass
+class _Replay:
+    """Progress of one read of the topic from its beginning."""
+
+    pending: set[int]
+    """Partitions not yet read to the end they had when the read started."""
+    seen: set[tuple[ObjectKind, str]] = field(default_factory=set)
+    done: bool = False
 
 
 class ConfigState:
@@ -75,6 +85,10 @@ class ConfigState:
         self._objects[(kind, name)] = new
         self._snapshot = None
         return ConfigChange(kind, name, old, new)
+
+    def object_keys(self) -> list[tuple[ObjectKind, str]]:
+        """``(kind, name)`` of every live object."""
+        return list(self._objects)
 
     def snapshot(self) -> KbridgeConfig:
         """The current configuration (cached until the next change)."""
@@ -235,13 +249,13 @@ class ConfigStore:
             if topic_meta is None or topic_meta.error is not None or not topic_meta.partitions:
                 raise RetriableError(f"topic {self._topic} does not exist")
             partitions = sorted(topic_meta.partitions)
-            pending = self._partitions_with_data(consumer, partitions)
-            if not pending:
-                self._caught_up.set()
+            replay = _Replay(self._partitions_with_data(consumer, partitions))
+            if not replay.pending:
+                self._replayed(replay)
             consumer.assign([TopicPartition(self._topic, p, OFFSET_BEGINNING) for p in partitions])
             while not self._stopping.is_set():
                 for message in consumer.consume(500, self._poll_timeout):
-                    self._handle(message, pending)
+                    self._handle(message, replay)
         finally:
             consumer.close()
 
@@ -255,15 +269,26 @@ class ConfigStore:
                 pending.add(partition)
         return pending
 
-    def _handle(self, message: Message, pending: set[int]) -> None:
+    def _replayed(self, replay: _Replay) -> None:
+        """The topic was read to its end: forget objects the replay did not contain (after a
+        reconnect, deletions whose tombstones were compacted away), then report caught up."""
+        replay.done = True
+        with self._lock:
+            stale = [key for key in self._state.object_keys() if key not in replay.seen]
+        for kind, name in stale:
+            self.apply_record(f"{kind}/{name}", None)
+        if not self._caught_up.is_set():
+            log.info("config store caught up with %s", self._topic)
+            self._caught_up.set()
+
+    def _handle(self, message: Message, replay: _Replay) -> None:
         error = message.error()
         where = f"{message.topic()}[{message.partition()}]@{message.offset()}"
         if error is not None:
             if error.code() == KafkaError._PARTITION_EOF:
-                pending.discard(message.partition() or 0)
-                if not pending and not self._caught_up.is_set():
-                    log.info("config store caught up with %s", self._topic)
-                    self._caught_up.set()
+                replay.pending.discard(message.partition() or 0)
+                if not replay.pending and not replay.done:
+                    self._replayed(replay)
                 return
             log.warning("%s: consume error: %s", where, error.str())
             return
@@ -272,6 +297,12 @@ class ConfigStore:
         except ValueError as exc:
             log.warning("%s: ignoring invalid config record %r: %s", where, message.key(), exc)
             return
+        if not replay.done:
+            key = parse_key(message.key())
+            if message.value() is None:
+                replay.seen.discard(key)
+            else:
+                replay.seen.add(key)
         if change is not None:
             action = "deleted" if change.new is None else "applied"
             level = logging.INFO if self._caught_up.is_set() else logging.DEBUG

@@ -151,3 +151,19 @@ rules:
             env={},
         )
         assert plan_apply(desired, live).updated == (("source", "gh"),)
+
+
+def test_a_replay_after_reconnect_forgets_objects_it_no_longer_contains() -> None:
+    from processor.config.store import _Replay
+
+    store = ConfigStore(KafkaClientConfig(), topic="unused")
+    store.apply_record(b"bus/saas", encode_object(BUS))
+    store.apply_record(b"target/hook", encode_object(TARGET))
+    seen: list[ConfigChange] = []
+    store.subscribe(seen.append)
+    # The topic, read again from the start, only holds the bus now (the target's record and
+    # its tombstone were compacted away while the store was disconnected).
+    store._replayed(_Replay(pending=set(), seen={("bus", "saas")}))
+    assert seen == [ConfigChange("target", "hook", TARGET, None)]
+    assert store.snapshot().buses == (BUS,) and store.snapshot().targets == ()
+    assert store.caught_up
