@@ -16,6 +16,7 @@ authentication are not.
 from __future__ import annotations
 
 import html
+import logging
 import re
 import ssl
 from collections.abc import Mapping, Sequence
@@ -35,6 +36,8 @@ from processor.sinks.im.digest import delivery_text
 from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.ssrf import check_host
 from processor.sinks.im.textlimit import truncate, utf8_len
+
+logger = logging.getLogger(__name__)
 
 _PLACEHOLDER = re.compile(r"\{([A-Za-z0-9_.\-]+)\}")
 _ALIASES = {
@@ -192,7 +195,7 @@ class EmailSink(ImSink):
         message = self.build(text, context)
         await self.take_slot()
         try:
-            await aiosmtplib.send(
+            refused, _ = await aiosmtplib.send(
                 message,
                 sender=t.from_addr,
                 recipients=[*t.to, *t.cc],
@@ -210,3 +213,15 @@ class EmailSink(ImSink):
             if isinstance(error, BackpressureError):
                 self.throttled(error)
             raise error from None
+        if refused:  # some recipients refused, the rest accepted: delivered, but say so
+            logger.warning(
+                "SMTP refused %d of %d recipients of %s",
+                len(refused),
+                len(t.to) + len(t.cc),
+                context.where(),
+                extra={
+                    "target": self.name,
+                    "record": context.where(),
+                    "refused": {addr: r.code for addr, r in refused.items()},
+                },
+            )
