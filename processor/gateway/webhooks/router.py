@@ -13,8 +13,9 @@ acknowledged. Errors use the gateway's body, ``{"error": {"code": ..., "message"
 404    no webhook source of that name (``not-found``)
 405    GET on a source whose platform never sends one (``method-not-allowed``)
 413    body above ``max_body_bytes`` (``request-too-large``)
-503    Kafka did not acknowledge (``unavailable``, ``Retry-After: 1``); the platform's
-       retry carries the same delivery id, so it deduplicates downstream
+503    Kafka did not acknowledge, or the configuration is not loaded yet (``unavailable``,
+       ``Retry-After: 1``); the platform's retry carries the same delivery id, so it
+       deduplicates downstream
 =====  ==========================================================================
 
 Nothing is published for a rejected delivery. Auth failures are logged at WARNING with the
@@ -136,6 +137,12 @@ def build_webhook_router(
         except ConfigError as exc:
             logger.error("webhook source %s is misconfigured: %s", name, exc.message)
             return error_response(500, "misconfigured", f"webhook source {name!r} is misconfigured")
+        except KbridgeError as exc:
+            if not exc.retriable:
+                raise
+            # The configuration is not loaded yet (gateway starting): the platform retries.
+            logger.warning("webhook %s: source lookup failed: %s", name, exc)
+            return error_response(503, "unavailable", exc.message, {"Retry-After": "1"})
         if found is None or (token is not None and not found[1].uses_path_token):
             return error_response(404, "not-found", f"no webhook source named {name!r}")
         source, connector = found

@@ -283,6 +283,20 @@ async def test_publish_failures(
         assert "not stored" in response.json()["error"]["message"]
 
 
+async def test_configuration_not_loaded_is_503(recorder: Recorder) -> None:
+    def not_ready(name: str) -> object | None:
+        raise RetriableError("the configuration store is not started")
+
+    app = FastAPI()
+    app.include_router(build_webhook_router(not_ready, recorder))
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://kbridge.test") as c:
+        response = await c.post("/v1/webhooks/gh", content=PUSH, headers=gh_headers(PUSH))
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert response.json()["error"]["code"] == "unavailable"
+
+
 async def test_real_clock_is_the_default(recorder: Recorder) -> None:
     client = make_client(recorder, clock=time.time)
     body = orjson.dumps({"type": "event_callback", "event_id": "Ev9", "event": {"type": "m"}})
