@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 from webhook_helpers import wecom_encrypt
 
@@ -166,3 +168,32 @@ def test_parse_xml_flattens_children() -> None:
 def test_encoding_aes_key_is_validated() -> None:
     with pytest.raises(ValidationError, match="EncodingAESKey"):
         WecomSource(name="w", bus="b", token="t", encoding_aes_key="short", corp_id=CORP)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    inner=st.one_of(
+        st.binary(max_size=120),
+        st.builds(
+            lambda tags: (
+                "<xml>" + "".join(f"<{t}>{v}</{t}>" for t, v in tags.items()) + "</xml>"
+            ).encode(),
+            st.dictionaries(
+                st.sampled_from(["MsgType", "Event", "MsgId", "CreateTime", "FromUserName"]),
+                st.text(st.characters(min_codepoint=48, max_codepoint=122), max_size=12),
+            ),
+        ),
+    )
+)
+def test_authentic_arbitrary_messages_map_or_are_malformed(inner: bytes) -> None:
+    encrypted = wecom_encrypt(AES_KEY, inner, CORP)
+    body = f"<xml><Encrypt>{encrypted}</Encrypt></xml>".encode()
+    sig = wecom_signature(TOKEN, MSG_TS, MSG_NONCE, encrypted)
+    request = message_request(body, sig)
+    connector().verify(request, float(MSG_TS))
+    try:
+        [event] = connector().to_events(request)
+    except WebhookPayloadError:
+        return
+    assert event.source == "saas.wecom"
+    assert event.type
