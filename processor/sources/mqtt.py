@@ -76,18 +76,32 @@ class MqttSource(Source):
         paho = client._client
         async for message in client.messages:
             topic = message.topic.value
-            payload = bytes(message.payload) if message.payload is not None else b""
-            if isinstance(message.payload, str):
-                payload = message.payload.encode()
-
-            def build(payload: bytes = payload, topic: str = topic) -> Any:
-                return payload_event(payload, source=self.origin, type=EVENT_TYPE, subject=topic)
 
             def ack(mid: int = message.mid, qos: int = message.qos) -> None:
                 if qos > 0:
                     paho.ack(mid, qos)
 
+            if not any(message.topic.matches(f) for f in self.config.topics):
+                # A subscription left in our persistent session by an earlier definition of
+                # this source: not wanted any more, so acknowledge and drop it.
+                log.debug("mqtt message on an unconfigured topic", extra={"topic": topic})
+                await window.submit(_done(), ack)
+                continue
+            payload = message.payload
+            if isinstance(payload, str):
+                payload = payload.encode()
+            elif not isinstance(payload, bytes | bytearray):
+                payload = b"" if payload is None else str(payload).encode()
+            raw = bytes(payload)
+
+            def build(raw: bytes = raw, topic: str = topic) -> Any:
+                return payload_event(raw, source=self.origin, type=EVENT_TYPE, subject=topic)
+
             await window.submit(
-                self.forward(build, payload, key=topic.encode(), headers=[("mqtt-topic", topic)]),
+                self.forward(build, raw, key=topic.encode(), headers=[("mqtt-topic", topic)]),
                 ack,
             )
+
+
+async def _done() -> None:
+    """A publish that has nothing to do (keeps the ack in order behind earlier ones)."""
