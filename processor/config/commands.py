@@ -155,12 +155,13 @@ def apply(
 
 def get(
     what: str = typer.Argument(..., help="buses | rules | targets | connections | sources"),
+    name: str | None = typer.Argument(None, help="Show only the object with this name."),
     output: str = typer.Option("table", "--output", "-o", help="table | json | yaml"),
     bootstrap_servers: str | None = BOOTSTRAP_OPTION,
     rules_topic: str | None = RULES_TOPIC_OPTION,
     timeout: float = TIMEOUT_OPTION,
 ) -> None:
-    """List the live objects of one kind (secrets masked)."""
+    """List the live objects of one kind, or show one (secrets masked)."""
     from confluent_kafka import KafkaException
 
     from processor.config.store import describe_kafka_error, read_live_config
@@ -176,11 +177,13 @@ def get(
     except KafkaException as exc:
         reason = describe_kafka_error(exc)
         raise _fail([f"error: Kafka at {where.kafka.bootstrap_servers}: {reason}"]) from None
-    objects = live.section(kind)
+    objects = [obj for obj in live.section(kind) if name is None or obj.name == name]
+    if name is not None and not objects:
+        raise _fail([f"error: {kind} {name!r} is not live"])
     if output == "table":
         from processor.config.tables import render_table
 
-        render_table(kind, live)
+        render_table(kind, live, name=name)
         return
     data: dict[str, Any] = {SECTIONS[kind]: [obj.model_dump(mode="json") for obj in objects]}
     if output == "json":

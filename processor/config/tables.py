@@ -28,12 +28,14 @@ _COLUMNS: dict[ObjectKind, tuple[str, ...]] = {
 }
 
 
-def rows(kind: ObjectKind, config: KbridgeConfig) -> list[tuple[str, ...]]:
-    """The table rows of ``kind`` (pure; the tests read these)."""
+def rows(kind: ObjectKind, config: KbridgeConfig, name: str | None = None) -> list[tuple[str, ...]]:
+    """The table rows of ``kind`` (only ``name``'s when given; pure, the tests read these)."""
     result: list[tuple[str, ...]] = []
     buses = frozenset(bus.name for bus in config.buses)
     targets = frozenset(target.name for target in config.targets)
     for obj in config.section(kind):
+        if name is not None and obj.name != name:
+            continue
         if isinstance(obj, Bus):
             result.append(
                 (
@@ -77,11 +79,11 @@ def _shorten(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def render_table(kind: ObjectKind, config: KbridgeConfig) -> None:
-    """Print the live objects of ``kind`` as a table on standard output."""
+def render_table(kind: ObjectKind, config: KbridgeConfig, name: str | None = None) -> None:
+    """Print the live objects of ``kind`` (or the one called ``name``) as a table."""
     width = max(shutil.get_terminal_size((160, 24)).columns, 120)
     console = Console(width=width, soft_wrap=False)
-    data = rows(kind, config)
+    data = rows(kind, config, name)
     if not data:
         console.print(f"no {SECTIONS[kind]}")
         return

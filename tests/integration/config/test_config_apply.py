@@ -115,6 +115,11 @@ def test_apply_get_and_prune(tmp_path: Path, names: dict[str, str], kafka_bootst
     assert names["bus"] in out and "2d" in out
     code, out, _ = cli("get", "rules", *common)
     assert names["rule"] in out and " ok" in out
+    code, out, err = cli("get", "rule", names["rule"], "-o", "yaml", *common)
+    assert code == 0, err
+    assert out.startswith(f"rules:\n- name: {names['rule']}\n")
+    code, out, err = cli("get", "rules", "no-such-rule", *common)
+    assert (code, err) == (1, "error: rule 'no-such-rule' is not live\n")
 
     code, out, err = cli("apply", "-f", str(path), *common)
     assert code == 0, err

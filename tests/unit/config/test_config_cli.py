@@ -112,3 +112,19 @@ def test_schema_prints_or_writes_the_schema(tmp_path: Path) -> None:
     result = runner.invoke(build_app(), ["schema", "-o", str(out)])
     assert result.exit_code == 0
     assert out.read_text() == render_schema()
+
+
+def test_the_installed_command_validates_the_example(example_file: Path) -> None:
+    """The way users run it: a separate process, exit status and output."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "processor", "validate", "-f", str(example_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"{example_file}: valid (3 buses,")

@@ -52,3 +52,9 @@ def test_long_patterns_are_shortened() -> None:
 
 def test_empty_config_has_no_rows() -> None:
     assert rows("rule", KbridgeConfig()) == []
+
+
+def test_rows_of_one_named_object(example_file: Path) -> None:
+    config = load_config(example_file, env={})
+    assert [row[0] for row in rows("target", config, "ops-slack")] == ["ops-slack"]
+    assert rows("target", config, "nothing") == []
