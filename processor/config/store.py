@@ -105,7 +105,7 @@ class ConfigStore:
 
     Typical use::
 
-        store = ConfigStore(settings.kafka)
+        store = ConfigStore(settings.kafka, topic=settings.rules_topic)
         store.start()
         if not store.wait_until_caught_up(30):
             raise SystemExit("kbridge.rules not readable")
@@ -205,10 +205,12 @@ class ConfigStore:
         """Apply one record and notify subscribers (the thread calls this for each record)."""
         with self._lock:
             change = self._state.apply(key, value)
-            callbacks = list(self._callbacks) if change is not None else []
+            callbacks = list(self._callbacks)
+        if change is None:
+            return None
         for callback in callbacks:
             try:
-                callback(change)  # type: ignore[arg-type]
+                callback(change)
             except Exception:
                 log.exception("config change callback %r failed", callback)
         return change
@@ -223,7 +225,12 @@ class ConfigStore:
                 return
             except Exception as exc:
                 self._failure = exc
-                log.warning("reading %s failed (%s); retrying in %.1fs", self._topic, exc, backoff)
+                log.warning(
+                    "reading %s failed (%s); retrying in %.1fs",
+                    self._topic,
+                    describe_kafka_error(exc),
+                    backoff,
+                )
                 self._stopping.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
 
