@@ -163,6 +163,13 @@ async def until(predicate: Callable[[], bool], timeout: float = 60.0, what: str 
 Behaviour = Callable[["Receiver", BaseHTTPRequestHandler, bytes], tuple[int, dict[str, str], bytes]]
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Connections the client drops at shutdown are expected, not worth a traceback."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        return
+
+
 class Receiver:
     """A threaded HTTP/1.1 server on 127.0.0.1 recording what it accepted (by ce-id)."""
 
@@ -202,7 +209,7 @@ class Receiver:
 
             do_POST = do_PUT = do_GET = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
