@@ -10,14 +10,14 @@ from __future__ import annotations
 import logging
 import time
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import Response
 from fastapi.routing import APIRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processor import __version__
 from processor.errors import RetriableError
@@ -51,6 +51,27 @@ class ProducerSlot:
         if self.producer is None:
             raise RetriableError("the gateway is not started: no Kafka producer yet")
         return await self.producer.send(topic, value, key, headers)
+
+    def can_produce(self) -> bool:
+        """Whether records can be queued with callbacks (else ``send`` is used per record)."""
+        return self.producer is None or hasattr(self.producer, "produce")
+
+    def produce(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None,
+        headers: Headers | None,
+        on_delivery: Callable[[Any, Any], None],
+    ) -> None:
+        """Queue a record with a delivery callback (batched sends; see ``send_many``)."""
+        producer = self.producer
+        if producer is None:
+            raise RetriableError("the gateway is not started: no Kafka producer yet")
+        produce = getattr(producer, "produce", None)
+        if produce is None:
+            raise RetriableError("the producer cannot queue records with callbacks")
+        produce(topic, value, key, headers, on_delivery)
 
 
 def _keyring(settings: Settings, keys: KeyRing | None) -> KeyRing:
@@ -173,18 +194,7 @@ def create_app(
     app.state.kbridge = context
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def _timing(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        endpoint = getattr(route, "path", "unmatched")
-        context.metrics.latency.labels(endpoint, str(response.status_code)).observe(
-            time.perf_counter() - started
-        )
-        return response
+    app.add_middleware(TimingMiddleware, metrics=context.metrics)
 
     app.include_router(ops.router)
     app.include_router(putevents.router)
@@ -223,6 +233,34 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 seen.add(op_id)
         app.openapi_schema = schema
     return app.openapi_schema
+
+
+class TimingMiddleware:
+    """Request latency per route template and status (plain ASGI: no per-request task)."""
+
+    def __init__(self, app: ASGIApp, metrics: GatewayMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+
+        async def send_and_record(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_and_record)
+        finally:
+            endpoint = getattr(scope.get("route"), "path", "unmatched")
+            self.metrics.latency.labels(endpoint, str(status["code"])).observe(
+                time.perf_counter() - started
+            )
 
 
 def _operation_id(route: APIRoute) -> str:

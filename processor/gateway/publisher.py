@@ -10,17 +10,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
-from processor.errors import KbridgeError, is_retriable
-from processor.events import CloudEvent, Mode, encode
+from processor.errors import KbridgeError, RetriableError, is_retriable
+from processor.events import CloudEvent, KafkaRecord, Mode, encode
+from processor.kafka.producer import delivery_error
 from processor.kafka.topics import bus_topic
 
 logger = logging.getLogger(__name__)
 
 Headers = Sequence[tuple[str, bytes | str | None]]
+Ack = tuple[int, int]
 
 
 class AsyncProducer(Protocol):
@@ -76,34 +79,94 @@ class Publisher:
     async def publish(self, bus: str, events: Sequence[CloudEvent]) -> list[Outcome]:
         """Produce ``events`` to the bus; one outcome per event, in order."""
         topic = bus_topic(bus)
-        return list(await asyncio.gather(*(self._publish_one(topic, e) for e in events)))
+        outcomes: list[Outcome | None] = [None] * len(events)
+        pending: list[tuple[int, CloudEvent, KafkaRecord]] = []
+        for index, event in enumerate(events):
+            try:
+                record = encode(event, self._mode)
+            except KbridgeError as exc:
+                outcomes[index] = Rejected(event.id, exc.code, exc.message, retriable=False)
+                continue
+            size = record_size(record.value, record.headers)
+            if size > self._max_event_bytes:
+                outcomes[index] = Rejected(
+                    event.id,
+                    "event-too-large",
+                    f"event {event.id!r} is {size} bytes; the limit is {self._max_event_bytes}",
+                    retriable=False,
+                    status=413,
+                )
+                continue
+            pending.append((index, event, record))
+        if pending:
+            acks = await send_many(self._producer, topic, [record for _, _, record in pending])
+            for (index, event, _), ack in zip(pending, acks, strict=True):
+                outcomes[index] = self._outcome(topic, event, ack)
+        return [o for o in outcomes if o is not None]
 
-    async def _publish_one(self, topic: str, event: CloudEvent) -> Outcome:
+    @staticmethod
+    def _outcome(topic: str, event: CloudEvent, ack: Ack | BaseException) -> Outcome:
+        if not isinstance(ack, BaseException):
+            return Published(event.id, ack[0], ack[1])
+        retriable = is_retriable(ack)
+        code = ack.code if isinstance(ack, KbridgeError) else "kafka-error"
+        logger.warning(
+            "produce failed",
+            extra={"topic": topic, "event_id": event.id, "error": str(ack), "code": code},
+        )
+        return Rejected(
+            event.id, code, str(ack), retriable=retriable, status=503 if retriable else 400
+        )
+
+
+async def send_many(
+    producer: AsyncProducer, topic: str, records: Sequence[KafkaRecord]
+) -> list[Ack | BaseException]:
+    """Produce ``records`` and wait for every acknowledgement; one result per record.
+
+    With a producer exposing ``produce(..., on_delivery=...)`` (kbridge's ``Producer``)
+    the event loop is woken once for the whole batch instead of once per record.
+    """
+    produce = getattr(producer, "produce", None)
+    can_produce = getattr(producer, "can_produce", None)
+    if produce is None or (can_produce is not None and not can_produce()):
+        return list(
+            await asyncio.gather(
+                *(producer.send(topic, r.value, r.key, r.headers) for r in records),
+                return_exceptions=True,
+            )
+        )
+    loop = asyncio.get_running_loop()
+    finished: asyncio.Future[None] = loop.create_future()
+    results: list[Ack | BaseException | None] = [None] * len(records)
+    remaining = [len(records)]
+    lock = threading.Lock()
+
+    def settle() -> None:
+        if not finished.done():
+            finished.set_result(None)
+
+    def record_result(index: int, result: Ack | BaseException) -> None:
+        results[index] = result
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if last:
+            loop.call_soon_threadsafe(settle)
+
+    def on_delivery_for(index: int) -> Callable[[Any, Any], None]:
+        def on_delivery(err: Any, msg: Any) -> None:
+            if err is not None:
+                record_result(index, delivery_error(err))
+            else:
+                record_result(index, (msg.partition() or 0, msg.offset() or 0))
+
+        return on_delivery
+
+    for index, record in enumerate(records):
         try:
-            record = encode(event, self._mode)
-        except KbridgeError as exc:
-            return Rejected(event.id, exc.code, exc.message, retriable=False)
-        size = record_size(record.value, record.headers)
-        if size > self._max_event_bytes:
-            return Rejected(
-                event.id,
-                "event-too-large",
-                f"event {event.id!r} is {size} bytes; the limit is {self._max_event_bytes}",
-                retriable=False,
-                status=413,
-            )
-        try:
-            partition, offset = await self._producer.send(
-                topic, record.value, record.key, record.headers
-            )
-        except Exception as exc:
-            retriable = is_retriable(exc)
-            code = exc.code if isinstance(exc, KbridgeError) else "kafka-error"
-            logger.warning(
-                "produce failed",
-                extra={"topic": topic, "event_id": event.id, "error": str(exc), "code": code},
-            )
-            return Rejected(
-                event.id, code, str(exc), retriable=retriable, status=503 if retriable else 400
-            )
-        return Published(event.id, partition, offset)
+            produce(topic, record.value, record.key, record.headers, on_delivery_for(index))
+        except Exception as exc:  # a local refusal (e.g. record too large for librdkafka)
+            record_result(index, exc)
+    await finished
+    return [r if r is not None else RetriableError("no acknowledgement") for r in results]
