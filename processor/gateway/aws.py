@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
+from processor.errors import InvalidEventError
 from processor.events import CloudEvent
+from processor.events.attributes import format_time
 
 BUS_ARN_MARKER = "event-bus/"
 DEFAULT_BUS = "default"
@@ -130,21 +131,20 @@ def entry_to_event(
         if not isinstance(trace, str):
             return _invalid("TraceHeader", "TraceHeader must be a string.")
         extensions["traceheader"] = trace
+    form: dict[str, Any] = {
+        "specversion": "1.0",
+        "id": new_id(),
+        "source": fields["Source"],
+        "type": fields["DetailType"],
+        "time": time or format_time(now()),
+        "datacontenttype": "application/json",
+        "data": detail,
+        **extensions,
+    }
     try:
-        return CloudEvent(
-            id=new_id(),
-            source=fields["Source"],
-            type=fields["DetailType"],
-            time=time or now(),
-            datacontenttype="application/json",
-            data=detail,
-            extensions=extensions,
-        )
-    except ValidationError as exc:
-        reason = "; ".join(
-            str(e.get("msg", "")).removeprefix("Value error, ") for e in exc.errors()
-        )
-        return _invalid("Entry", f"{reason}.")
+        return CloudEvent.from_json_dict(form)
+    except InvalidEventError as exc:
+        return _invalid("Entry", f"{exc.message}.")
 
 
 def result_body(results: list[dict[str, str]]) -> dict[str, Any]:
