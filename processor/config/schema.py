@@ -13,7 +13,6 @@ from typing import Any
 
 from processor.config.model import KbridgeConfig
 
-SCHEMA_ID = "https://kbridge.dev/schemas/kbridge-config.schema.json"
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "kbridge-config.schema.json"
 """Where the committed schema lives in a source checkout."""
 
@@ -26,7 +25,7 @@ def config_json_schema() -> dict[str, Any]:
         "Buses, connections, targets, sources and rules of a kbridge deployment. "
         "String values may reference environment variables as ${VAR} or ${VAR:-default}."
     )
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
 
 
 def render_schema() -> str:
