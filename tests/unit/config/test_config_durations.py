@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from processor.config import RetryPolicy
 from processor.config.durations import format_duration, parse_duration
 
 
@@ -40,3 +43,13 @@ def test_parse_duration_rejects_other_input(bad: object) -> None:
 def test_format_duration_is_the_shortest_exact_form(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
     assert parse_duration(format_duration(seconds)) == seconds
+
+
+@given(st.integers(min_value=0, max_value=10 * 365 * 86400))
+def test_format_then_parse_is_the_identity(seconds: int) -> None:
+    assert parse_duration(format_duration(seconds)) == seconds
+
+
+@given(st.integers(min_value=60, max_value=86400))
+def test_retry_max_age_accepts_every_formatted_duration_in_range(seconds: int) -> None:
+    assert RetryPolicy.model_validate({"max_age": format_duration(seconds)}).max_age == seconds
