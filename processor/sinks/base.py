@@ -99,6 +99,7 @@ class SinkContext:
     kafka: Any = None
     publish: Publish | None = None
 
+
 _REGISTRY: dict[str, SinkFactory] = {}
 
 

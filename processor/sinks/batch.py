@@ -140,7 +140,10 @@ async def run_batch(
                 if isinstance(step, GiveUp):
                     log.warning(
                         "giving up on %s after %d attempts (%s): %s",
-                        item.delivery.where(), item.attempts, step.condition, outcome,
+                        item.delivery.where(),
+                        item.attempts,
+                        step.condition,
+                        outcome,
                         extra={**extra, "condition": step.condition},
                     )
                     result.dead_letters.append(
@@ -149,7 +152,10 @@ async def run_batch(
                 else:
                     log.info(
                         "delivery of %s failed (attempt %d), retrying in %.2fs: %s",
-                        item.delivery.where(), item.attempts, step.delay, outcome,
+                        item.delivery.where(),
+                        item.attempts,
+                        step.delay,
+                        outcome,
                         extra={**extra, "delay": step.delay},
                     )
                     item.due = now + step.delay

@@ -188,8 +188,12 @@ class EntryPointFunctionSink(Sink):
             return [error] * len(batch)
         except Exception as exc:  # the function's own errors decide retry via `retriable`
             log.warning(
-                "function %s failed on %d events from %s: %s", self.target, len(batch),
-                batch[0].where(), exc, extra={"where": batch[0].where()},
+                "function %s failed on %d events from %s: %s",
+                self.target,
+                len(batch),
+                batch[0].where(),
+                exc,
+                extra={"where": batch[0].where()},
             )
             return [exc] * len(batch)
         return [None] * len(batch)

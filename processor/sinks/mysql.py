@@ -252,7 +252,9 @@ class MysqlSink(Sink):
             except sa_exc.DBAPIError as exc:
                 outcomes[index] = _classify(exc)
                 log.warning(
-                    "row for %s rejected: %s", batch[index].where(), outcomes[index],
+                    "row for %s rejected: %s",
+                    batch[index].where(),
+                    outcomes[index],
                     extra={"where": batch[index].where(), "event_id": row["id"]},
                 )
         return outcomes

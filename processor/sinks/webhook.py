@@ -127,7 +127,9 @@ class WebhookSink(Sink):
                     error = await self.on_success(item, response)
             if error is not None:
                 log.debug(
-                    "webhook delivery of %s failed: %s", item.where(), error,
+                    "webhook delivery of %s failed: %s",
+                    item.where(),
+                    error,
                     extra={"where": item.where(), "event_id": item.event_id},
                 )
             return error

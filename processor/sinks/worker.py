@@ -180,9 +180,7 @@ class SinkWorker:
             self.kafka, group_id(self.target), **self.settings.consumer_overrides
         )
         self._consumer = consumer
-        consumer.subscribe(
-            [self.topic], on_revoke=self._on_revoke, on_lost=self._on_lost
-        )
+        consumer.subscribe([self.topic], on_revoke=self._on_revoke, on_lost=self._on_lost)
         log.info("sink worker for %s started", self.target, extra={"topic": self.topic})
         try:
             while not stop.is_set():
@@ -253,7 +251,8 @@ class SinkWorker:
             consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:
             log.warning(
-                "commit failed (records will be redelivered): %s", exc,
+                "commit failed (records will be redelivered): %s",
+                exc,
                 extra={"topic": self.topic},
             )
             return
@@ -365,19 +364,25 @@ class SinkWorker:
                 return_exceptions=True,
             )
             failed = [
-                letter for letter, r in zip(pending, results, strict=True)
+                letter
+                for letter, r in zip(pending, results, strict=True)
                 if isinstance(r, BaseException)
             ]
             for letter, r in zip(pending, results, strict=True):
                 if isinstance(r, BaseException):
                     log.error(
                         "dead letter for %s not acknowledged, retrying: %s",
-                        letter.delivery.where(), r, extra={"where": letter.delivery.where()},
+                        letter.delivery.where(),
+                        r,
+                        extra={"where": letter.delivery.where()},
                     )
                 else:
                     log.warning(
-                        "dead-lettered %s to %s (%s, %d attempts)", letter.delivery.where(),
-                        self.dlq_topic, letter.condition, letter.attempts,
+                        "dead-lettered %s to %s (%s, %d attempts)",
+                        letter.delivery.where(),
+                        self.dlq_topic,
+                        letter.condition,
+                        letter.attempts,
                         extra={
                             "where": letter.delivery.where(),
                             "event_id": letter.delivery.event_id,
@@ -431,7 +436,10 @@ class SinkWorker:
                         except Exception as exc:  # setup failed: try again, never drop records
                             log.error(
                                 "cannot set up sink for %s: %s; retrying in %.1fs",
-                                self.target, exc, delay, extra={"topic": self.topic},
+                                self.target,
+                                exc,
+                                delay,
+                                extra={"topic": self.topic},
                             )
                             await asyncio.sleep(delay)
                             delay = min(delay * 2, 30.0)
@@ -473,5 +481,8 @@ class SinkWorker:
             await asyncio.to_thread(self._producer.close, 10.0)
         log.info(
             "sink worker for %s stopped (%d delivered, %d dead-lettered)",
-            self.target, self.delivered, self.dead_lettered, extra={"topic": self.topic},
+            self.target,
+            self.delivered,
+            self.dead_lettered,
+            extra={"topic": self.topic},
         )
