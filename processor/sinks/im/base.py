@@ -19,7 +19,13 @@ from processor.errors import BackpressureError
 from processor.sinks.base import Delivery, DeliveryOutcome, Sink
 from processor.sinks.im.clock import SYSTEM_CLOCK, Clock
 from processor.sinks.im.config import Digest
-from processor.sinks.im.digest import DigestWindow, delivery_text, render_digest
+from processor.sinks.im.digest import (
+    PLAIN,
+    DigestStyle,
+    DigestWindow,
+    delivery_text,
+    render_digest,
+)
 from processor.sinks.im.ratelimit import RateLimiter, Window, limiter_for
 
 logger = logging.getLogger(__name__)
@@ -31,8 +37,8 @@ DEFAULT_THROTTLE_SECONDS = 60.0
 class ImSink(Sink, abc.ABC):
     """Base of the DingTalk, WeCom, Feishu, Slack and email sinks."""
 
-    #: Whether digests are rendered as markdown for this target.
-    markdown: bool = False
+    #: How digests render on this target (plain text unless the sink says otherwise).
+    digest_style: DigestStyle = PLAIN
 
     def __init__(
         self,
@@ -130,9 +136,9 @@ class ImSink(Sink, abc.ABC):
         )
 
     def digest_text(self, items: Sequence[Delivery]) -> str:
-        """The text of one digest message (markdown or plain, per :attr:`markdown`)."""
+        """The text of one digest message, in :attr:`digest_style`."""
         max_items = self.digest.max_items if self.digest else len(items)
-        return render_digest(items, max_items, markdown=self.markdown)
+        return render_digest(items, max_items, self.digest_style)
 
     async def close(self) -> None:
         if self._window is not None:

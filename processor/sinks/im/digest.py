@@ -20,6 +20,7 @@ import contextlib
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from processor.errors import RetriableError
 from processor.sinks.base import Delivery
@@ -93,20 +94,30 @@ def delivery_text(delivery: Delivery) -> str:
     return text
 
 
-def render_digest(items: Sequence[Delivery], max_items: int, *, markdown: bool) -> str:
+@dataclass(frozen=True, slots=True)
+class DigestStyle:
+    """How a digest looks on one platform's renderer."""
+
+    heading: str = "{}"
+    """Format of the first line (``"### {}"`` for markdown, ``"*{}*"`` for Slack mrkdwn)."""
+    separator: str = "\n――――――――\n"
+    """Between items; markdown needs blank lines around ``---`` (else it makes a heading)."""
+
+
+PLAIN = DigestStyle()
+MARKDOWN = DigestStyle(heading="### {}", separator="\n\n---\n\n")
+
+
+def render_digest(items: Sequence[Delivery], max_items: int, style: DigestStyle = PLAIN) -> str:
     """The digest message: count, breakdown by event type, then the first ``max_items`` texts."""
     count = len(items)
     types = Counter(item.headers.get("ce_type", "") or "(no type)" for item in items)
-    heading = f"kbridge digest: {count} event{'s' if count != 1 else ''}"
-    lines = [f"### {heading}" if markdown else heading]
+    heading = style.heading.format(f"kbridge digest: {count} event{'s' if count != 1 else ''}")
     breakdown = ", ".join(f"{name} × {n}" for name, n in types.most_common(5))
     if len(types) > 5:
         breakdown += f", … ({len(types) - 5} more types)"
-    lines.append(breakdown)
-    separator = "\n---\n" if markdown else "\n----\n"
     shown = [delivery_text(item).strip() for item in items[:max_items]]
-    body = separator.join(shown)
-    text = "\n".join(lines) + separator + body
+    text = f"{heading}\n{breakdown}{style.separator}{style.separator.join(shown)}"
     if count > max_items:
-        text += f"{separator}… and {count - max_items} more"
+        text += f"{style.separator}… and {count - max_items} more"
     return text

@@ -26,6 +26,7 @@ from processor.errors import BackpressureError, FatalError, KbridgeError, Retria
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import DingtalkTarget, coerce_target
+from processor.sinks.im.digest import MARKDOWN, PLAIN
 from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import fit_text, json_len
 from processor.sinks.im.webhook import WebhookSink, dump_json, http_status_error, json_object
@@ -95,7 +96,7 @@ class DingTalkSink(WebhookSink):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.target = coerce_target(DingtalkTarget, target)
-        self.markdown = self.target.msgtype != "text"
+        self.digest_style = MARKDOWN if self.target.msgtype != "text" else PLAIN
         super().__init__(
             name=self.target.name,
             url=self.target.url,

@@ -25,9 +25,13 @@ from processor.errors import BackpressureError, FatalError, KbridgeError, Retria
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import FeishuTarget, coerce_target
+from processor.sinks.im.digest import PLAIN, DigestStyle
 from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import fit_text, json_len
 from processor.sinks.im.webhook import WebhookSink, dump_json, http_status_error, json_object
+
+FEISHU_CARD = DigestStyle(heading="**{}**", separator="\n\n---\n\n")
+"""Card markdown has no headings; bold stands in."""
 
 SIGNATURE_RESERVE = 96
 """Bytes kept free in the body limit for the ``timestamp`` and ``sign`` fields."""
@@ -74,7 +78,7 @@ class FeishuSink(WebhookSink):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.target = coerce_target(FeishuTarget, target)
-        self.markdown = self.target.msgtype == "interactive"
+        self.digest_style = FEISHU_CARD if self.target.msgtype == "interactive" else PLAIN
         super().__init__(
             name=self.target.name,
             url=self.target.url,

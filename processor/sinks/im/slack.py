@@ -22,9 +22,13 @@ from processor.errors import FatalError
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import SlackTarget, coerce_target
+from processor.sinks.im.digest import DigestStyle
 from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import chunks, fit_text, truncate
 from processor.sinks.im.webhook import WebhookSink, http_status_error
+
+SLACK_MRKDWN = DigestStyle(heading="*{}*", separator="\n――――――――\n")
+"""mrkdwn has neither headings nor rules: bold and a drawn line."""
 
 SECTION_CHARS = 3000
 MAX_BLOCKS = 50
@@ -43,7 +47,7 @@ class SlackSink(WebhookSink):
     """Posts each event's text to a Slack incoming webhook."""
 
     platform = "Slack"
-    markdown = True
+    digest_style = SLACK_MRKDWN
 
     def __init__(
         self,

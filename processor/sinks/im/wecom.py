@@ -18,6 +18,7 @@ from processor.errors import BackpressureError, FatalError, KbridgeError, Retria
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import WecomTarget, coerce_target
+from processor.sinks.im.digest import MARKDOWN, PLAIN
 from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import fit_text, utf8_len
 from processor.sinks.im.webhook import WebhookSink, http_status_error, json_object
@@ -61,7 +62,7 @@ class WeComSink(WebhookSink):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.target = coerce_target(WecomTarget, target)
-        self.markdown = self.target.msgtype == "markdown"
+        self.digest_style = MARKDOWN if self.target.msgtype == "markdown" else PLAIN
         super().__init__(
             name=self.target.name,
             url=self.target.url,
@@ -85,10 +86,19 @@ class WeComSink(WebhookSink):
             return {"msgtype": "text", "text": text}
         return {"msgtype": "markdown", "markdown": {"content": content}}
 
+    def _markdown_mentions(self, text: str) -> str:
+        """Markdown has no mention lists; ``<@userid>`` in the content mentions instead."""
+        if self.target.msgtype != "markdown":
+            return ""
+        tags = [f"<@{u}>" for u in self.target.mentioned_list if u != "@all"]
+        missing = [tag for tag in tags if tag not in text]
+        return "\n" + " ".join(missing) if missing else ""
+
     def messages(self, text: str, context: Delivery) -> list[dict[str, Any]]:
-        limit = CONTENT_LIMITS[self.target.msgtype]
+        suffix = self._markdown_mentions(text)
+        limit = CONTENT_LIMITS[self.target.msgtype] - utf8_len(suffix)
         parts = fit_text(text, limit, measure=utf8_len, oversize=self.target.oversize)
-        return [self._build(part) for part in parts]
+        return [self._build(part + suffix) for part in parts]
 
     def check_response(self, response: httpx.Response) -> None:
         if response.status_code != 200:

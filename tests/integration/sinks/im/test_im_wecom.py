@@ -107,3 +107,11 @@ async def test_twenty_per_minute(wecom_server: WeComServer) -> None:
     sink = WeComSink(target(wecom_server, max_wait_seconds=60), clock=clock)
     assert await deliver(sink, [event(str(i), i) for i in range(21)]) == [None] * 21
     assert clock.sleeps == [60.0]
+
+
+async def test_markdown_mentions_travel_in_the_content(wecom_server: WeComServer) -> None:
+    sink = WeComSink(target(wecom_server, mentioned_list=["wangqing", "@all"]), clock=ManualClock())
+    assert await deliver(sink, [event("磁盘" * 3000)]) == [None]
+    content = wecom_server.received[0].json()["markdown"]["content"]
+    assert content.endswith("\n<@wangqing>") and len(content.encode()) <= 4096
+    assert "…[truncated by kbridge]" in content

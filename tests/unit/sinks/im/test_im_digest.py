@@ -7,7 +7,7 @@ import asyncio
 from processor.errors import RetriableError
 from processor.sinks.base import Delivery
 from processor.sinks.im.clock import ManualClock
-from processor.sinks.im.digest import DigestWindow, delivery_text, render_digest
+from processor.sinks.im.digest import MARKDOWN, DigestWindow, delivery_text, render_digest
 
 
 def event(i: int, kind: str = "alarm.critical") -> Delivery:
@@ -16,15 +16,17 @@ def event(i: int, kind: str = "alarm.critical") -> Delivery:
 
 def test_render_digest_counts_and_samples() -> None:
     items = [event(i) for i in range(7)] + [event(9, "alarm.warning")]
-    text = render_digest(items, 3, markdown=True)
+    text = render_digest(items, 3, MARKDOWN)
     assert text.startswith("### kbridge digest: 8 events\n")
+    # A rule needs blank lines around it, or markdown turns the line above into a heading.
+    assert "\n\n---\n\n" in text
     assert "alarm.critical × 7, alarm.warning × 1" in text
     assert "host-0" in text and "host-2" in text and "host-3" not in text
     assert text.endswith("… and 5 more")
 
 
 def test_render_digest_plain_single_event() -> None:
-    text = render_digest([event(1)], 5, markdown=False)
+    text = render_digest([event(1)], 5)
     assert text.startswith("kbridge digest: 1 event\n")
     assert "more" not in text
 
