@@ -114,7 +114,8 @@ async def put_cloudevents(
     context.authorize_put(request, bus)
     kind = media_type(request.headers.get("content-type"))
     batch = kind == BATCH
-    limit = context.settings.max_batch_bytes if batch else context.settings.max_event_bytes
+    event_limit = context.event_limit(bus)
+    limit = context.settings.max_batch_bytes if batch else event_limit
     body = await read_body(request, limit)
     if batch or kind == STRUCTURED:
         events = structured_events(body, batch)
@@ -129,7 +130,7 @@ async def put_cloudevents(
         )
     if not events:
         return JSONResponse({"failed": 0, "events": []}, status_code=202)
-    outcomes = await context.publisher.publish(bus, events)
+    outcomes = await context.publisher.publish(bus, events, max_event_bytes=event_limit)
     failed = [o for o in outcomes if not isinstance(o, Published)]
     for outcome in outcomes:
         if isinstance(outcome, Published):

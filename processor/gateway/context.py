@@ -25,6 +25,8 @@ class BusCatalog(Protocol):
 
     def exists(self, bus: str) -> bool: ...
 
+    def max_event_bytes(self, bus: str) -> int | None: ...
+
 
 @dataclass(frozen=True)
 class StaticBuses:
@@ -41,6 +43,10 @@ class StaticBuses:
         """Whether ``bus`` is one of the names."""
         return bus in self.names
 
+    def max_event_bytes(self, bus: str) -> int | None:
+        """No per-bus limit: the gateway setting applies."""
+        return None
+
 
 @dataclass(frozen=True)
 class ConfigBuses:
@@ -51,6 +57,11 @@ class ConfigBuses:
     def exists(self, bus: str) -> bool:
         """Whether the live configuration declares ``bus``."""
         return self.snapshot().bus(bus) is not None
+
+    def max_event_bytes(self, bus: str) -> int | None:
+        """The bus's own ``max_event_bytes`` from kbridge.yaml."""
+        declared = self.snapshot().bus(bus)
+        return None if declared is None else declared.max_event_bytes
 
 
 @dataclass
@@ -66,6 +77,11 @@ class GatewayContext:
     config: Any = None
     """The management back end (:class:`processor.gateway.management.ConfigBackend`)."""
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def event_limit(self, bus: str) -> int:
+        """The per-event size limit of ``bus`` (its config, else the gateway setting)."""
+        limit = self.buses.max_event_bytes(bus)
+        return self.settings.max_event_bytes if limit is None else limit
 
     def require_bus(self, bus: str) -> None:
         """404 unless ``bus`` is declared."""

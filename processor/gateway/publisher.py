@@ -76,9 +76,12 @@ class Publisher:
         self._max_event_bytes = max_event_bytes
         self._mode: Mode = mode
 
-    async def publish(self, bus: str, events: Sequence[CloudEvent]) -> list[Outcome]:
+    async def publish(
+        self, bus: str, events: Sequence[CloudEvent], *, max_event_bytes: int | None = None
+    ) -> list[Outcome]:
         """Produce ``events`` to the bus; one outcome per event, in order."""
         topic = bus_topic(bus)
+        limit = self._max_event_bytes if max_event_bytes is None else max_event_bytes
         outcomes: list[Outcome | None] = [None] * len(events)
         pending: list[tuple[int, CloudEvent, KafkaRecord]] = []
         for index, event in enumerate(events):
@@ -88,11 +91,11 @@ class Publisher:
                 outcomes[index] = Rejected(event.id, exc.code, exc.message, retriable=False)
                 continue
             size = record_size(record.value, record.headers)
-            if size > self._max_event_bytes:
+            if size > limit:
                 outcomes[index] = Rejected(
                     event.id,
                     "event-too-large",
-                    f"event {event.id!r} is {size} bytes; the limit is {self._max_event_bytes}",
+                    f"event {event.id!r} is {size} bytes; the limit is {limit}",
                     retriable=False,
                     status=413,
                 )

@@ -100,14 +100,16 @@ async def put_entries(
         if isinstance(target, EntryError):
             results[index] = target.as_result()
             continue
-        mapped = entry_to_event(entry, target, max_event_bytes=context.settings.max_event_bytes)
+        mapped = entry_to_event(entry, target, max_event_bytes=context.event_limit(target))
         if isinstance(mapped, EntryError):
             results[index] = mapped.as_result()
             context.metrics.failed.labels(target, endpoint, mapped.code).inc()
         else:
             by_bus.setdefault(target, []).append((index, mapped))
     for bus, pending in by_bus.items():
-        outcomes = await context.publisher.publish(bus, [event for _, event in pending])
+        outcomes = await context.publisher.publish(
+            bus, [event for _, event in pending], max_event_bytes=context.event_limit(bus)
+        )
         for (index, _), outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, Published):
                 results[index] = {"EventId": outcome.event_id}

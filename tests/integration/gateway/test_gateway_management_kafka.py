@@ -40,7 +40,9 @@ def test_management_crud_and_live_buses(
             assert http.get("/readyz").json()["status"] == "ready"
             assert http.post(f"/v1/buses/{bus}/events", json={"Entries": []}).status_code == 404
 
-            created = http.post("/v1/buses", json={"name": bus, "partitions": 2})
+            created = http.post(
+                "/v1/buses", json={"name": bus, "partitions": 2, "max_event_bytes": 2048}
+            )
             assert created.status_code == 201, created.text
             assert created.json()["partitions"] == 2
             assert http.post("/v1/buses", json={"name": bus}).status_code == 409
@@ -50,6 +52,9 @@ def test_management_crud_and_live_buses(
             entry = {"Source": "acme.app", "DetailType": "t", "Detail": '{"k": 1}'}
             sent = http.post(f"/v1/buses/{bus}/events", json={"Entries": [entry]}).json()
             assert sent["FailedEntryCount"] == 0, sent
+            big = {**entry, "Detail": '{"k": "' + "x" * 3000 + '"}'}
+            refused_big = http.post(f"/v1/buses/{bus}/events", json={"Entries": [big]}).json()
+            assert "exceeds the limit of 2048 bytes" in refused_big["Entries"][0]["ErrorMessage"]
             [record] = read_back(bus_topic(bus), 1)
             assert decode(record.value(), record.headers()).id == sent["Entries"][0]["EventId"]
 
