@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from processor.config.targets import (
     Digest,
@@ -41,8 +41,13 @@ def coerce_target(model: type[T], target: Any) -> T:
     if isinstance(target, Mapping):
         try:
             return model.model_validate(dict(target))
-        except ValueError as exc:
+        except ValidationError as exc:
+            # Without input values: a rejected URL or secret must not reach a log line.
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}"
+                for err in exc.errors(include_input=False, include_url=False)
+            )
             raise ConfigError(
-                f"target {target.get('name')!r}: invalid {model.__name__}: {exc}"
-            ) from exc
+                f"target {target.get('name')!r}: invalid {model.__name__}: {problems}"
+            ) from None
     raise ConfigError(f"expected a {model.__name__}, got {type(target).__name__}")

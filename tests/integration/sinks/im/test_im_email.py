@@ -260,7 +260,7 @@ async def test_untrusted_certificate_is_fatal(starttls_server: SmtpServer) -> No
         clock=ManualClock(),
     )
     [outcome] = await deliver(sink, [event("x")])
-    assert isinstance(outcome, FatalError | RetriableError)
+    assert isinstance(outcome, FatalError) and outcome.code == "smtp-tls"
     assert starttls_server.mailbox.messages == []
 
 
