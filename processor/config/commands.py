@@ -171,7 +171,9 @@ def get(
         raise _fail([f"error: unknown output format {output!r} (table, json or yaml)"])
     where = _connect(bootstrap_servers, rules_topic)
     try:
-        live = read_live_config(where.kafka, topic=where.rules_topic, timeout=timeout)
+        live = read_live_config(
+            where.kafka, topic=where.rules_topic, timeout=timeout, create_topic=False
+        )
     except KbridgeError as exc:
         raise _fail([f"error: {exc}"]) from None
     except KafkaException as exc:

@@ -112,7 +112,7 @@ def publish_config(
     ``config``: run :func:`processor.config.check_config` first.
     """
     if live is None:
-        live = read_live_config(kafka, topic=topic, timeout=timeout)
+        live = read_live_config(kafka, topic=topic, timeout=timeout, create_topic=not dry_run)
     plan = plan_apply(config, live, prune=prune)
     if not dry_run:
         publish_records(kafka, plan.records, topic=topic, timeout=timeout)

@@ -253,6 +253,13 @@ class ConfigStore:
         try:
             metadata = consumer.list_topics(self._topic, timeout=self._request_timeout)
             topic_meta = metadata.topics.get(self._topic)
+            missing = topic_meta is None or (
+                topic_meta.error is not None
+                and topic_meta.error.code() == KafkaError.UNKNOWN_TOPIC_OR_PART
+            )
+            if missing and not self._create_topic:
+                # Nothing was ever applied: an empty configuration until the topic appears.
+                self._replayed(_Replay(set()))
             if topic_meta is None or topic_meta.error is not None or not topic_meta.partitions:
                 raise RetriableError(f"topic {self._topic} does not exist")
             partitions = sorted(topic_meta.partitions)

@@ -81,7 +81,9 @@ def cli(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_apply_get_and_prune(tmp_path: Path, names: dict[str, str], kafka_bootstrap: str) -> None:
+def test_apply_get_and_prune(
+    tmp_path: Path, names: dict[str, str], kafka_bootstrap: str, kafka: KafkaClientConfig
+) -> None:
     common = ["-b", kafka_bootstrap, "--rules-topic", names["topic"]]
     path = write_config(tmp_path, names)
 
@@ -91,6 +93,8 @@ def test_apply_get_and_prune(tmp_path: Path, names: dict[str, str], kafka_bootst
     assert "dry run: nothing was published" in out
     code, out, err = cli("get", "rules", "-o", "json", *common)
     assert (code, json.loads(out)) == (0, {"rules": []}), err
+    # Neither a dry run nor a read creates the config topic.
+    assert names["topic"] not in admin_client(kafka).list_topics(timeout=10).topics
 
     code, out, err = cli("apply", "-f", str(path), *common)
     assert code == 0, err
