@@ -107,3 +107,46 @@ def test_management_crud_and_live_buses(
         assert live.rule(f"r-{unique}") is None
     finally:
         delete_topics(gateway_settings.kafka, [bus_topic(bus), bus_dlq_topic(bus)])
+
+
+def test_webhook_source_declared_through_the_api_receives_deliveries(
+    gateway_settings: Settings, rules_topic: str, unique: str, read_back: ReadBack
+) -> None:
+    """The gateway mounts the webhook router over the live configuration: a GitHub source
+    created through the management API verifies and publishes deliveries at once."""
+    from processor.gateway.webhooks.github import github_signature
+
+    bus = f"wh-{unique}"
+    secret = "It's a Secret to Everybody"
+    try:
+        app = create_app(gateway_settings, rules_topic=rules_topic)
+        with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+            assert http.put(f"/v1/buses/{bus}", json={"name": bus}).status_code == 201
+            source = {"name": f"gh-{unique}", "kind": "github", "bus": bus, "secret": secret}
+            created = http.put(f"/v1/sources/gh-{unique}", json=source)
+            assert created.status_code == 201, created.text
+            assert created.json()["secret"] == "**********"
+            push = b'{"ref": "refs/heads/main", "repository": {"full_name": "octo/hello"}}'
+            headers = {
+                "Content-Type": "application/json",
+                "X-GitHub-Event": "push",
+                "X-GitHub-Delivery": f"delivery-{unique}",
+                "X-Hub-Signature-256": github_signature(secret.encode(), push),
+            }
+            forged = http.post(
+                f"/v1/webhooks/gh-{unique}",
+                content=push,
+                headers={**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64},
+            )
+            assert forged.status_code == 401
+            delivered = http.post(f"/v1/webhooks/gh-{unique}", content=push, headers=headers)
+            assert delivered.status_code == 200, delivered.text
+            assert http.post("/v1/webhooks/nobody", content=push).status_code == 404
+        [record] = read_back(bus_topic(bus), 1)  # the forged delivery produced nothing
+        event = decode(record.value(), record.headers())
+        assert event.source == "saas.github"
+        assert event.type == "push"
+        assert event.id == f"delivery-{unique}"
+        assert event.data["ref"] == "refs/heads/main"
+    finally:
+        delete_topics(gateway_settings.kafka, [bus_topic(bus), bus_dlq_topic(bus)])
