@@ -24,7 +24,7 @@ from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import SlackTarget, coerce_target
 from processor.sinks.im.digest import DigestStyle
 from processor.sinks.im.ratelimit import Window
-from processor.sinks.im.textlimit import chunks, fit_text, truncate
+from processor.sinks.im.textlimit import TRUNCATION_MARKER, chunks, fit_text, prefix, truncate
 from processor.sinks.im.webhook import WebhookSink, http_status_error
 
 SLACK_MRKDWN = DigestStyle(heading="*{}*", separator="\n――――――――\n")
@@ -83,9 +83,13 @@ class SlackSink(WebhookSink):
         return fit_text(text, max_chars, measure=len, oversize=self.target.oversize)
 
     def _blocks_message(self, text: str) -> dict[str, Any]:
+        pieces = chunks(text, SECTION_CHARS, len)
+        if len(pieces) > MAX_BLOCKS:  # breaks at newlines made the pieces shorter: cut, visibly
+            pieces = pieces[:MAX_BLOCKS]
+            room = SECTION_CHARS - len(TRUNCATION_MARKER)
+            pieces[-1] = prefix(pieces[-1], room, len) + TRUNCATION_MARKER
         sections = [
-            {"type": "section", "text": {"type": "mrkdwn", "text": piece}}
-            for piece in chunks(text, SECTION_CHARS, len)
+            {"type": "section", "text": {"type": "mrkdwn", "text": piece}} for piece in pieces
         ]
         return {"text": truncate(text, FALLBACK_CHARS, len), "blocks": sections}
 

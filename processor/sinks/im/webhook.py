@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import abc
 import json
+import logging
 from collections.abc import Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -81,6 +82,32 @@ def json_object(response: httpx.Response, platform: str) -> dict[str, Any]:
     return body
 
 
+class RedactUrls(logging.Filter):
+    """Redact URLs in httpx's own log records.
+
+    httpx logs every request's full URL at INFO (``HTTP Request: POST <url> ...``). A webhook
+    URL *is* the credential (DingTalk ``access_token``, WeCom ``key``, the Slack and Feishu
+    paths) and a signed DingTalk URL also carries ``sign``, so the URL is cut to
+    ``scheme://host:port/…`` before any handler sees it.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(
+            isinstance(arg, httpx.URL) for arg in record.args
+        ):
+            record.args = tuple(
+                redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
+            )
+        return True
+
+
+def redact_httpx_logs() -> None:
+    """Install :class:`RedactUrls` on the ``httpx`` logger (once per process)."""
+    httpx_logger = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactUrls) for f in httpx_logger.filters):
+        httpx_logger.addFilter(RedactUrls())
+
+
 class WebhookSink(ImSink, abc.ABC):
     """An IM sink that posts JSON messages to one webhook URL."""
 
@@ -107,6 +134,7 @@ class WebhookSink(ImSink, abc.ABC):
             max_wait_seconds=max_wait_seconds,
             clock=clock,
         )
+        redact_httpx_logs()
         self.url = url
         self.allow_private_network = allow_private_network
         self.timeout_seconds = timeout_seconds

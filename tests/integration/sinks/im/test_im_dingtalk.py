@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
+import pytest
 from conftest import DingTalkServer
 
 from processor.errors import BackpressureError, FatalError
@@ -210,3 +212,18 @@ async def test_unsigned_robot(dingtalk_server: DingTalkServer) -> None:
     sink = DingTalkSink(target(dingtalk_server, secret=None), clock=ManualClock())
     assert await deliver(sink, [event("hello")]) == [None]
     assert "sign" not in dingtalk_server.received[0].query
+
+
+async def test_tokens_and_secrets_never_reach_the_logs(
+    dingtalk_server: DingTalkServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    dingtalk_server.queue(200, {"errcode": 400102, "errmsg": "robot disabled"})
+    sink = DingTalkSink(target(dingtalk_server), clock=ManualClock())
+    outcomes = await deliver(sink, [event("a"), event("b", 1)])
+    assert isinstance(outcomes[0], FatalError) and outcomes[1] is None
+    assert "delivery of kbridge.target.ops[0]@0" in caplog.text
+    for record in caplog.records:
+        text = record.getMessage() + repr(record.__dict__)
+        assert "robot-token-1" not in text and "SECtest-secret" not in text
+        assert "sign=" not in text

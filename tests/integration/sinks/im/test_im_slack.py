@@ -89,3 +89,14 @@ async def test_unreachable_webhook_is_retriable(slack_server: SlackServer) -> No
     [outcome] = await deliver(sink, [event("a")])
     assert type(outcome) is RetriableError and outcome.code == "connect"
     assert "/services/" not in str(outcome)
+
+
+async def test_blocks_never_exceed_fifty_sections(slack_server: SlackServer) -> None:
+    sink = SlackSink(target(slack_server, msgtype="blocks"), clock=ManualClock())
+    # Lines that break just past half a section make every section shorter than 3,000.
+    text = "\n".join("y" * 1600 for _ in range(120))
+    assert await deliver(sink, [event(text)]) == [None]
+    blocks = slack_server.received[0].json()["blocks"]
+    assert len(blocks) == 50
+    assert all(len(b["text"]["text"]) <= 3000 for b in blocks)
+    assert blocks[-1]["text"]["text"].endswith("…[truncated by kbridge]")
