@@ -110,6 +110,8 @@ def decode_json_form(value: bytes | None, headers: Headers | None) -> dict[str, 
         )
     if content_type is not None:
         ce_headers["datacontenttype"] = content_type
+    elif isinstance(ce_headers.get("datacontenttype"), str):
+        content_type = ce_headers["datacontenttype"]  # a producer that set ce_datacontenttype
     form = attrs.check_attributes(ce_headers)
     _put_data(form, parse_data(value, content_type))
     return form

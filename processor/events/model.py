@@ -20,7 +20,6 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from processor.errors import InvalidEventError
 from processor.events import attributes as attrs
 from processor.events.attributes import ExtensionValue
-from processor.events.content import is_json_type
 
 _FIELDS = ("specversion", "id", "source", "type", *attrs.OPTIONAL)
 
@@ -120,10 +119,6 @@ class CloudEvent(BaseModel):
         if key is not None:
             return attrs.extension_header_text(key)
         return self.subject if self.subject is not None else self.source
-
-    def data_is_json(self) -> bool:
-        """Whether ``data`` is a JSON value by its content type (absent means JSON)."""
-        return not isinstance(self.data, bytes | bytearray) and is_json_type(self.datacontenttype)
 
 
 def data_from_json_form(form: Mapping[str, Any]) -> Any:

@@ -117,8 +117,12 @@ def create_app(
             raise RetriableError("the configuration store is not started")
         return store.snapshot()
 
+    def caught_up() -> bool:
+        store = store_holder["store"]
+        return store is not None and bool(store.caught_up)
+
     buses: BusCatalog = (
-        StaticBuses.of(known_buses) if known_buses is not None else ConfigBuses(snapshot)
+        StaticBuses.of(known_buses) if known_buses is not None else ConfigBuses(snapshot, caught_up)
     )
     backend = config_backend
     if backend is None and known_buses is None:

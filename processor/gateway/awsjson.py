@@ -100,6 +100,8 @@ def _bus_router(
             return EntryError("InvalidArgument", "EventBusName must be a string.")
         bus = bus_name(named)
         if not context.buses.exists(bus):
+            if not context.buses.loaded():
+                return EntryError("InternalFailure", "the configuration is still loading.")
             return EntryError("ResourceNotFoundException", f"Event bus {bus} does not exist.")
         if granted is not None and not context.scopes_allow(granted, put_scope(bus)):
             return EntryError(

@@ -27,6 +27,8 @@ class BusCatalog(Protocol):
 
     def max_event_bytes(self, bus: str) -> int | None: ...
 
+    def loaded(self) -> bool: ...
+
 
 @dataclass(frozen=True)
 class StaticBuses:
@@ -47,12 +49,17 @@ class StaticBuses:
         """No per-bus limit: the gateway setting applies."""
         return None
 
+    def loaded(self) -> bool:
+        """A fixed list is always complete."""
+        return True
+
 
 @dataclass(frozen=True)
 class ConfigBuses:
     """Buses declared in the live configuration (the config store's snapshot)."""
 
     snapshot: Callable[[], KbridgeConfig]
+    caught_up: Callable[[], bool] = lambda: True
 
     def exists(self, bus: str) -> bool:
         """Whether the live configuration declares ``bus``."""
@@ -62,6 +69,10 @@ class ConfigBuses:
         """The bus's own ``max_event_bytes`` from kbridge.yaml."""
         declared = self.snapshot().bus(bus)
         return None if declared is None else declared.max_event_bytes
+
+    def loaded(self) -> bool:
+        """Whether the store has replayed the whole config topic yet."""
+        return self.caught_up()
 
 
 @dataclass
@@ -84,8 +95,15 @@ class GatewayContext:
         return self.settings.max_event_bytes if limit is None else limit
 
     def require_bus(self, bus: str) -> None:
-        """404 unless ``bus`` is declared."""
+        """404 unless ``bus`` is declared (503 while the configuration is still loading)."""
         if not self.buses.exists(bus):
+            if not self.buses.loaded():
+                raise ApiError(
+                    503,
+                    "not-ready",
+                    "the configuration is still loading; retry shortly",
+                    headers={"Retry-After": "1"},
+                )
             raise unknown_bus(bus)
 
     def authorize(self, request: Request, scope: str) -> None:

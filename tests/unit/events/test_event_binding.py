@@ -243,3 +243,12 @@ def test_decode_json_form_agrees_with_decode(event: CloudEvent, mode: Mode) -> N
     form.pop("datacontenttype", None)  # Avro may add application/json for data that needs it
     expected.pop("datacontenttype", None)
     assert form == expected
+
+
+def test_binary_ce_datacontenttype_header_is_honoured_without_content_type() -> None:
+    headers = [*BASE_HEADERS, ("ce_datacontenttype", b"application/json")]
+    event = decode(b'{"a": 1}', headers)
+    assert event.datacontenttype == "application/json"
+    assert event.data == {"a": 1}
+    with pytest.raises(InvalidEventError, match="data is not valid JSON"):
+        decode(b"{nope", headers)

@@ -290,3 +290,26 @@ async def test_aws_json_protocol_errors(client: httpx.AsyncClient) -> None:
     headers["x-amz-target"] = "AWSEvents.DeleteRule"
     response = await client.post("/", content=b"{}", headers=headers)
     assert response.json()["__type"] == "UnknownOperationException"
+
+
+async def test_buses_are_unavailable_not_unknown_while_the_configuration_loads() -> None:
+    """A store that has not replayed kbridge.rules yet: 503 and Retry-After, never a 404."""
+    from processor.config.store import ConfigStore
+
+    settings = Settings()
+    app = create_app(settings, config_store=ConfigStore(settings.kafka))  # not started
+    async with asgi_client(app) as http:
+        response = await http.post("/v1/buses/orders/events", json={"Entries": [GOOD_ENTRY]})
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert error_of(response)["code"] == "not-ready"
+        aws = await http.post(
+            "/",
+            content=orjson.dumps({"Entries": [GOOD_ENTRY]}),
+            headers={"x-amz-target": "AWSEvents.PutEvents"},
+        )
+        assert aws.json()["Entries"][0] == {
+            "ErrorCode": "InternalFailure",
+            "ErrorMessage": "the configuration is still loading.",
+        }
+        assert (await http.get("/readyz")).status_code == 503
