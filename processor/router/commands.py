@@ -81,6 +81,10 @@ def router(
         else:
             from processor.router.engines.faust import create_app, run_worker
 
+            if not live.wait_for_buses():
+                typer.echo("kbridge router: no bus configured; run `kbridge apply`", err=True)
+                raise typer.Exit(2)
+
             app = create_app(
                 settings.kafka,
                 live,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from processor.config.store import ConfigChange, ConfigStore
 from processor.errors import RetriableError
@@ -28,6 +29,15 @@ class LiveTable:
             raise RetriableError(f"could not read {store.topic} within {timeout:.0f} s")
         store.subscribe(self._on_change)
         self._rebuild()
+
+    def wait_for_buses(self, timeout: float = 300.0) -> bool:
+        """Block until the configuration declares at least one bus (Faust needs topics)."""
+        deadline = time.monotonic() + timeout
+        while not self.table.by_topic:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.5)
+        return True
 
     def _on_change(self, change: ConfigChange) -> None:
         log.info("config changed", extra={"kind": change.kind, "object": change.name})

@@ -22,7 +22,6 @@ from faust.sensors.monitor import Monitor
 from processor.kafka.config import KafkaClientConfig
 from processor.observability.metrics import RouterMetrics
 from processor.router.core import route
-from processor.router.engines import BUS_TOPIC_PATTERN
 from processor.router.live import LiveTable
 from processor.router.records import InRecord, RouteResult
 
@@ -96,7 +95,13 @@ def create_app(
         consumer_auto_offset_reset="earliest",
         Monitor=_QuietMonitor,
     )
-    ingress = app.topic(pattern=BUS_TOPIC_PATTERN, key_serializer="raw", value_serializer="raw")
+    # Faust's aiokafka driver ignores regex subscriptions, so the agent subscribes to the
+    # buses known at start-up; rules stay live, a new bus needs a restart (or the native
+    # engine, whose regex subscription follows new buses).
+    topics = sorted(live.table.by_topic)
+    if not topics:
+        raise ValueError("no bus is configured yet: run `kbridge apply` first")
+    ingress = app.topic(*topics, key_serializer="raw", value_serializer="raw")
 
     @app.agent(ingress, name="kbridge-route")
     async def route_agent(stream: Any) -> None:
