@@ -18,7 +18,7 @@ from typing import Any, Literal, Protocol
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from processor.config import KbridgeConfig, check_config
 from processor.config.model import KIND_OF_SECTION, SECTIONS, ConfigObject, ObjectKind
@@ -33,6 +33,8 @@ router = APIRouter(tags=["management"])
 
 Section = Literal["buses", "rules", "targets", "connections", "sources"]
 _MAX_OBJECT_BYTES = 1024 * 1024
+MASK = "**********"
+"""How pydantic renders a ``SecretStr`` in JSON, which GET returns."""
 
 
 class ConfigBackend(Protocol):
@@ -131,6 +133,23 @@ def _public(obj: ConfigObject) -> dict[str, Any]:
     return data
 
 
+def keep_masked_secrets(new: ConfigObject, current: ConfigObject) -> ConfigObject:
+    """Keep the current secret where a client sent back the mask GET returned.
+
+    GET masks secrets as ``**********``; a client that edits an object by GET-modify-PUT
+    must not overwrite the real secret with the mask.
+    """
+    if type(new) is not type(current):
+        return new
+    updates = {
+        name: getattr(current, name)
+        for name in type(new).model_fields
+        if isinstance(getattr(new, name), SecretStr)
+        and getattr(new, name).get_secret_value() == MASK
+    }
+    return new.model_copy(update=updates) if updates else new
+
+
 def _problem_list(problems: list[ConfigProblem]) -> list[dict[str, str]]:
     return [{"location": p.location, "message": p.message} for p in problems]
 
@@ -178,9 +197,12 @@ async def _write(
 ) -> JSONResponse:
     backend = _backend(context)
     live = backend.snapshot()
-    existed = live.get(kind, obj.name) is not None
+    current = live.get(kind, obj.name)
+    existed = current is not None
     if create_only and existed:
         raise ApiError(409, "already-exists", f"{kind} {obj.name!r} already exists")
+    if current is not None:
+        obj = keep_masked_secrets(obj, current)
     problems = _introduced(live, _replaced(live, kind, obj, obj.name))
     if problems:
         raise _invalid(problems)

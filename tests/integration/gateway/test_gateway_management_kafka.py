@@ -60,7 +60,10 @@ def test_management_crud_and_live_buses(
 
             connection = {"name": f"c-{unique}", "kind": "api_key", "value": "s3cret"}
             assert http.put(f"/v1/connections/c-{unique}", json=connection).status_code == 201
-            assert http.get(f"/v1/connections/c-{unique}").json()["value"] == "**********"
+            fetched = http.get(f"/v1/connections/c-{unique}").json()
+            assert fetched["value"] == "**********"
+            edited = {**fetched, "description": "edited"}  # GET-modify-PUT keeps the secret
+            assert http.put(f"/v1/connections/c-{unique}", json=edited).status_code == 200
 
             target = {"name": f"t-{unique}", "kind": "webhook", "url": "https://example.com/hook"}
             assert http.post("/v1/targets", json=target).status_code == 201
@@ -105,6 +108,9 @@ def test_management_crud_and_live_buses(
         assert live.bus(bus) is None
         assert live.target(f"t-{unique}") is not None
         assert live.rule(f"r-{unique}") is None
+        kept = live.connection(f"c-{unique}")
+        assert kept is not None and kept.description == "edited"
+        assert kept.value.get_secret_value() == "s3cret"  # type: ignore[union-attr]
     finally:
         delete_topics(gateway_settings.kafka, [bus_topic(bus), bus_dlq_topic(bus)])
 
