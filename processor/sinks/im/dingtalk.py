@@ -144,7 +144,15 @@ class DingTalkSink(WebhookSink):
             card = _json_object(text)
             if card is not None:  # the template rendered the whole actionCard
                 card.setdefault("title", self.target.title)
-                return [{"msgtype": "actionCard", "actionCard": card}]
+                message = {"msgtype": "actionCard", "actionCard": card}
+                size = len(dump_json(message))
+                if size + SIGNATURE_RESERVE > self.target.max_bytes:
+                    raise FatalError(
+                        f"DingTalk actionCard of {size} bytes exceeds the "
+                        f"{self.target.max_bytes}-byte limit and cannot be cut safely",
+                        code="too-large",
+                    )
+                return [message]
         suffix = self._mentions(text) if self.target.msgtype != "actionCard" else ""
         envelope = len(dump_json(self._build(suffix)))
         room = self.target.max_bytes - envelope - SIGNATURE_RESERVE

@@ -55,6 +55,8 @@ def truncate(
     text: str, max_size: int, measure: Measure = utf8_len, marker: str = TRUNCATION_MARKER
 ) -> str:
     """``text`` unchanged if it fits, else a prefix plus ``marker``, all within ``max_size``."""
+    if max_size < 0:
+        raise ValueError(f"size limit exhausted by the message envelope ({max_size})")
     if measure(text) <= max_size:
         return text
     room = max_size - measure(marker)

@@ -176,7 +176,13 @@ class WebhookSink(ImSink, abc.ABC):
         """Raise the typed error a platform response means; return when it means delivered."""
 
     async def send_text(self, text: str, context: Delivery) -> None:
-        for message in self.messages(text, context):
+        try:
+            messages = self.messages(text, context)
+        except ValueError as exc:  # limits too small for the envelope: retrying cannot help
+            raise FatalError(
+                f"{self.platform} message cannot be built: {exc}", code="too-large"
+            ) from exc
+        for message in messages:
             await self.take_slot()
             url, body = self.request(message)
             response = await self.post(url, body)

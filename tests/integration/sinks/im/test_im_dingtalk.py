@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
@@ -227,3 +228,25 @@ async def test_tokens_and_secrets_never_reach_the_logs(
         text = record.getMessage() + repr(record.__dict__)
         assert "robot-token-1" not in text and "SECtest-secret" not in text
         assert "sign=" not in text
+
+
+async def test_a_title_too_long_for_the_limit_is_fatal_not_retried(
+    dingtalk_server: DingTalkServer,
+) -> None:
+    for oversize in ("split", "truncate"):
+        sink = DingTalkSink(
+            target(dingtalk_server, title="T" * 1100, max_bytes=1024, oversize=oversize),
+            clock=ManualClock(),
+        )
+        [outcome] = await deliver(sink, [event("x" * 3000)])
+        assert isinstance(outcome, FatalError) and outcome.code == "too-large"
+    assert dingtalk_server.received == []
+
+
+async def test_a_rendered_action_card_over_the_limit_is_fatal(
+    dingtalk_server: DingTalkServer,
+) -> None:
+    sink = DingTalkSink(target(dingtalk_server, msgtype="actionCard"), clock=ManualClock())
+    card = json.dumps({"title": "t", "text": "x" * 30_000, "btns": []})
+    [outcome] = await deliver(sink, [event(card)])
+    assert isinstance(outcome, FatalError) and outcome.code == "too-large"
