@@ -4,6 +4,7 @@ are read back from the ingress topic as valid CloudEvents."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import boto3
 import httpx
@@ -100,20 +101,27 @@ def test_boto3_put_events_and_test_event_pattern(
                 "Resources": ["arn:aws:billing::1:invoice/7"],
             },
             {"Source": "acme.billing", "DetailType": "t", "Detail": "{}", "EventBusName": "nope"},
+            {
+                "Source": "acme.billing",
+                "DetailType": "Refund",
+                "Detail": "{}",
+                "EventBusName": f"arn:aws:events:us-east-1:123456789012:event-bus/{gateway_bus}",
+                "Time": datetime(2024, 5, 1, 8, 30, tzinfo=UTC),
+            },
         ]
     )
     assert response["FailedEntryCount"] == 1
     assert response["Entries"][1]["ErrorCode"] == "ResourceNotFoundException"
-    event_id = response["Entries"][0]["EventId"]
-    [record] = read_back(bus_topic(gateway_bus), 1)
-    event = decode(record.value(), record.headers())
-    assert event.id == event_id
+    decoded = events_of(read_back(bus_topic(gateway_bus), 2))
+    event, _ = decoded[response["Entries"][0]["EventId"]]
     assert (event.source, event.type, event.data) == (
         "acme.billing",
         "Invoice Paid",
         {"amount": 42},
     )
     assert event.time is not None  # boto3 sent none: the gateway stamped it
+    refund, _ = decoded[response["Entries"][2]["EventId"]]
+    assert refund.time == "2024-05-01T08:30:00Z"  # boto3 sends Time as epoch seconds
 
     aws_event = orjson.dumps(
         {
