@@ -1,0 +1,98 @@
+"""Router guarantees under failure and scale: kill -9 mid-stream, exactly-once, two routers."""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections import Counter
+
+import pytest
+
+from processor.kafka import KafkaClientConfig, Producer
+from tests.e2e.conftest import Kbridge, read_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
+
+
+def config_text(u: str, partitions: int) -> str:
+    return f"""
+buses: [{{name: load-{u}, partitions: {partitions}}}]
+targets: [{{name: out-{u}, kind: kafka, topic: "x-{u}", partitions: 3}}]
+rules:
+  - name: all-{u}
+    bus: load-{u}
+    pattern: {{source: [{{prefix: "load"}}]}}
+    targets: [{{target: out-{u}, transform: {{path: "$.data"}}}}]
+"""
+
+
+def produce_events(bootstrap: str, topic: str, n: int) -> None:
+    producer = Producer(KafkaClientConfig(bootstrap_servers=bootstrap))
+    records = [
+        (
+            topic,
+            b'{"n": %d}' % i,
+            b"k%d" % (i % 50),
+            [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", b"ev-%d" % i),
+                ("ce_source", b"load.test"),
+                ("ce_type", b"tick"),
+                ("content-type", b"application/json"),
+            ],
+        )
+        for i in range(n)
+    ]
+    assert producer.send_batch(records).count(None) == n
+    producer.close()
+
+
+def wait_for_progress(bootstrap: str, topic: str, at_least: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (
+            len(read_topic(bootstrap, topic, at_least, timeout=2, settle=0, read_committed=False))
+            >= at_least
+        ):
+            return
+    raise AssertionError(f"router made no progress on {topic}")
+
+
+@pytest.mark.parametrize(
+    ("engine", "exactly_once"),
+    [("native", False), ("native", True), ("faust", False)],
+)
+def test_kill_9_mid_stream_loses_nothing(kbridge: Kbridge, engine: str, exactly_once: bool) -> None:
+    u = kbridge.unique
+    total = 20_000
+    kbridge.apply(config_text(u, 3))
+    produce_events(kbridge.bootstrap, f"kbridge.bus.load-{u}", total)
+    args = ["router", "--engine", engine, "--group-id", f"crash-{u}"]
+    if exactly_once:
+        args.append("--exactly-once")
+    first = kbridge.start(*args, "--batch-size", "200", name="router")
+    wait_for_progress(kbridge.bootstrap, f"kbridge.target.out-{u}", 2_000, timeout=90)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    kbridge.start(*args, name="router")
+
+    egress = read_topic(kbridge.bootstrap, f"kbridge.target.out-{u}", total, timeout=180, settle=3)
+    ids = Counter(dict(m.headers())["ce_id"] for m in egress)
+    assert set(ids) == {b"ev-%d" % i for i in range(total)}, kbridge.logs()
+    if exactly_once:
+        assert max(ids.values()) == 1, "read_committed egress holds each event exactly once"
+
+
+def test_two_routers_share_six_partitions(kbridge: Kbridge) -> None:
+    u = kbridge.unique
+    total = 6_000
+    kbridge.apply(config_text(u, 6))
+    kbridge.start("router", "--engine", "native", "--group-id", f"pair-{u}", name="router")
+    kbridge.start("router", "--engine", "native", "--group-id", f"pair-{u}", name="router")
+    time.sleep(8)  # both join the group before the events arrive
+    produce_events(kbridge.bootstrap, f"kbridge.bus.load-{u}", total)
+    egress = read_topic(kbridge.bootstrap, f"kbridge.target.out-{u}", total, timeout=120)
+    ids = {dict(m.headers())["ce_id"] for m in egress}
+    assert ids == {b"ev-%d" % i for i in range(total)}
+    logs = kbridge.logs()
+    assert logs.count("native router started") == 2
