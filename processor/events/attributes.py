@@ -31,6 +31,12 @@ _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 ExtensionValue = str | int | bool
 
+# Values already found valid; the router checks the same few sources and extension names
+# millions of times. Bounded, so that hostile input cannot grow them without limit.
+_CACHE_SIZE = 10_000
+_VALID_URI_REFERENCES: set[str] = set()
+_VALID_EXTENSION_NAMES: set[str] = set()
+
 
 def _preview(value: object) -> str:
     text = repr(value)
@@ -51,6 +57,8 @@ def check_string(name: str, value: object, *, allow_empty: bool = False) -> str:
 def check_uri_reference(name: str, value: object) -> str:
     """A non-empty RFC 3986 URI-reference (``source``): relative references are fine."""
     text = check_string(name, value)
+    if text in _VALID_URI_REFERENCES:  # sources repeat: checked once per process
+        return text
     if not _URI_CHARS.match(text):
         raise InvalidEventError(
             f"attribute '{name}' must be a URI-reference (RFC 3986): {_preview(text)} contains "
@@ -62,6 +70,8 @@ def check_uri_reference(name: str, value: object) -> str:
             f"attribute '{name}' must be a URI-reference (RFC 3986): {_preview(text)} has an "
             "invalid scheme"
         )
+    if len(_VALID_URI_REFERENCES) < _CACHE_SIZE:
+        _VALID_URI_REFERENCES.add(text)
     return text
 
 
@@ -102,6 +112,8 @@ def format_time(value: datetime) -> str:
 
 def check_extension_name(name: object) -> str:
     """Extension names: lowercase ASCII letters and digits, not a core attribute name."""
+    if name in _VALID_EXTENSION_NAMES:
+        return name  # a str: only strs are added
     if not isinstance(name, str) or not _EXTENSION_NAME.match(name):
         raise InvalidEventError(
             f"attribute name {_preview(name)} is invalid: CloudEvents attribute names "
@@ -109,6 +121,8 @@ def check_extension_name(name: object) -> str:
         )
     if name in CORE or name in DATA_KEYS:
         raise InvalidEventError(f"'{name}' is a core attribute, not an extension")
+    if len(_VALID_EXTENSION_NAMES) < _CACHE_SIZE:
+        _VALID_EXTENSION_NAMES.add(name)
     return name
 
 

@@ -87,12 +87,18 @@ def decode_json_form(value: bytes | None, headers: Headers | None) -> dict[str, 
     content_type: str | None = None
     ce_headers: dict[str, str] = {}
     for name, raw in headers or ():
-        lowered = name.lower()
-        if lowered.startswith(CE_PREFIX):
-            attribute = lowered[len(CE_PREFIX) :]
+        prefix = name[:3]
+        if prefix == CE_PREFIX or prefix.lower() == CE_PREFIX:
+            attribute = name[3:] if name[3:].islower() else name[3:].lower()
             if attribute not in ce_headers:
+                if type(raw) is bytes:
+                    try:
+                        ce_headers[attribute] = raw.decode()
+                        continue
+                    except UnicodeDecodeError:
+                        pass
                 ce_headers[attribute] = _header_text(name, raw)
-        elif lowered == CONTENT_TYPE_HEADER and content_type is None:
+        elif content_type is None and name.lower() == CONTENT_TYPE_HEADER:
             content_type = _header_text(name, raw)
     media_type = content_type.split(";", 1)[0].strip().lower() if content_type else ""
     if media_type == STRUCTURED_JSON:
