@@ -96,6 +96,15 @@ class ImSink(Sink, abc.ABC):
         if self._window is not None:
             outcome = await self._window.submit(batch)
             return [outcome] * len(batch)
+        try:
+            return await self._deliver_each(batch)
+        finally:
+            await self.end_batch()
+
+    async def end_batch(self) -> None:
+        """Called after each batch (and digest): release what sending it held open."""
+
+    async def _deliver_each(self, batch: Sequence[Delivery]) -> list[DeliveryOutcome]:
         outcomes: list[DeliveryOutcome] = []
         stop: BackpressureError | None = None
         for item in batch:
@@ -125,9 +134,11 @@ class ImSink(Sink, abc.ABC):
         text = self.digest_text(items)
         try:
             await self.send_text(text, items[0])
-        except BackpressureError as exc:
+        except Exception as exc:
             self._log_failure(items[0], exc)
             raise
+        finally:
+            await self.end_batch()
         logger.info(
             "delivered a digest of %d events to %s",
             len(items),

@@ -15,6 +15,7 @@ authentication are not.
 
 from __future__ import annotations
 
+import asyncio
 import html
 import logging
 import re
@@ -138,6 +139,8 @@ class EmailSink(ImSink):
         self.target = coerce_target(EmailTarget, target)
         self.port = self.target.smtp_port()
         self.tls_context = tls_context
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._lock = asyncio.Lock()
         super().__init__(
             name=self.target.name,
             destination=f"smtp://{self.target.host}:{self.port}/{self.target.from_addr}",
@@ -152,6 +155,10 @@ class EmailSink(ImSink):
 
     async def setup(self) -> None:
         await self.check_destination()
+
+    async def close(self) -> None:
+        await super().close()
+        await self.end_batch()
 
     async def check_destination(self) -> None:
         await check_host(
@@ -190,15 +197,11 @@ class EmailSink(ImSink):
             message.set_content(truncate(text, t.max_bytes, utf8_len))
         return message
 
-    async def send_text(self, text: str, context: Delivery) -> None:
-        t = self.target
-        message = self.build(text, context)
-        await self.take_slot()
-        try:
-            refused, _ = await aiosmtplib.send(
-                message,
-                sender=t.from_addr,
-                recipients=[*t.to, *t.cc],
+    async def _connection(self) -> aiosmtplib.SMTP:
+        """The batch's SMTP session, opened (TLS, login) on first use."""
+        if self._smtp is None or not self._smtp.is_connected:
+            t = self.target
+            smtp = aiosmtplib.SMTP(
                 hostname=t.host,
                 port=self.port,
                 username=t.username,
@@ -208,11 +211,40 @@ class EmailSink(ImSink):
                 tls_context=self.tls_context,
                 timeout=t.timeout_seconds,
             )
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            error = error_for(exc)
-            if isinstance(error, BackpressureError):
-                self.throttled(error)
-            raise error from None
+            await smtp.connect()
+            self._smtp = smtp
+        return self._smtp
+
+    async def _drop_connection(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None and smtp.is_connected:
+            try:
+                await smtp.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                smtp.close()
+
+    async def end_batch(self) -> None:
+        """Say QUIT: a session idling between batches would be cut by the server anyway."""
+        async with self._lock:
+            await self._drop_connection()
+
+    async def send_text(self, text: str, context: Delivery) -> None:
+        t = self.target
+        message = self.build(text, context)
+        await self.take_slot()
+        # One session per batch; partitions delivering concurrently take turns on it.
+        async with self._lock:
+            try:
+                smtp = await self._connection()
+                refused, _ = await smtp.send_message(
+                    message, sender=t.from_addr, recipients=[*t.to, *t.cc]
+                )
+            except (aiosmtplib.SMTPException, OSError) as exc:
+                await self._drop_connection()  # its state is unknown after a failure
+                error = error_for(exc)
+                if isinstance(error, BackpressureError):
+                    self.throttled(error)
+                raise error from None
         if refused:  # some recipients refused, the rest accepted: delivered, but say so
             logger.warning(
                 "SMTP refused %d of %d recipients of %s",

@@ -37,6 +37,9 @@ class Mailbox:
 
     messages: list[tuple[Envelope, EmailMessage, bool, bool]] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
+    reject_data: bytes = b""
+    peers: list[Any] = field(default_factory=list)
+    """The client address of each accepted message: one per SMTP connection."""
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -48,6 +51,8 @@ class Mailbox:
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         raw = envelope.original_content or b""
+        if self.reject_data and self.reject_data in raw:
+            return "554 5.7.1 message content rejected"
         message = email.message_from_bytes(raw, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         # STARTTLS records session.ssl; implicit TLS shows only on the transport.
@@ -56,6 +61,7 @@ class Mailbox:
             and server.transport.get_extra_info("ssl_object") is not None
         )
         self.messages.append((envelope, message, tls, session.authenticated))
+        self.peers.append(session.peer)
         return "250 Message accepted"
 
 
@@ -312,3 +318,37 @@ async def test_server_down_is_retriable() -> None:
     sink = EmailSink(target(SmtpServer(Mailbox(), port)), clock=ManualClock())
     [outcome] = await deliver(sink, [event("x")])
     assert type(outcome) is RetriableError and outcome.code == "smtp-connect"
+
+
+async def test_a_batch_shares_one_smtp_session(
+    starttls_server: SmtpServer, certificate: tuple[Path, Path]
+) -> None:
+    sink = EmailSink(
+        target(starttls_server, tls="starttls", username=USER, password=PASSWORD),
+        clock=ManualClock(),
+        tls_context=client_context(certificate),
+    )
+    await sink.setup()
+    assert await sink.deliver([event(f"alarm {i}", i) for i in range(5)]) == [None] * 5
+    assert await sink.deliver([event("next batch", 5)]) == [None]
+    await sink.close()
+    box = starttls_server.mailbox
+    subjects_and_bodies = [m.get_content().strip() for _, m, _, _ in box.messages]
+    assert subjects_and_bodies == [f"alarm {i}" for i in range(5)] + ["next batch"]
+    # One TLS session and login for the first batch, a fresh one for the second.
+    assert len(set(box.peers[:5])) == 1 and box.peers[5] != box.peers[0]
+
+
+async def test_a_failed_item_reconnects_for_the_next(plain_server: SmtpServer) -> None:
+    box = plain_server.mailbox
+    box.reject_data = b"forbidden words"
+    sink = EmailSink(target(plain_server), clock=ManualClock())
+    await sink.setup()
+    outcomes = await sink.deliver(
+        [event("fine", 0), event("forbidden words", 1), event("fine again", 2)]
+    )
+    await sink.close()
+    assert outcomes[0] is None and outcomes[2] is None
+    assert isinstance(outcomes[1], FatalError) and outcomes[1].code == "smtp-554"
+    assert [m.get_content().strip() for _, m, _, _ in box.messages] == ["fine", "fine again"]
+    assert box.peers[0] != box.peers[1]  # a new session after the failure
