@@ -9,8 +9,11 @@ egress headers (``{ce_type}``, ``{ce_source}``, ``{ce_subject}``, ``{ce_id}``, `
 ``{time}``, ``{rule}``; unknown placeholders render empty, and line breaks are removed (no
 header injection).
 
-SMTP replies map by class: 4xx (and connection trouble) are retriable, 5xx and failed
-authentication are not.
+Each batch shares one SMTP session (connect, STARTTLS, login once), closed with QUIT after
+the batch and reopened after any failure, whose session state would be unknown.
+
+SMTP replies map by class: 4xx (and connection trouble) are retriable, 421 and 452 are
+backpressure, 5xx, failed authentication and an untrusted certificate are not retriable.
 """
 
 from __future__ import annotations
