@@ -12,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from processor.events import CloudEvent
@@ -137,10 +139,14 @@ def _path_bus(bus: str) -> Callable[[Any], str | EntryError]:
 
 @router.post(
     "/v1/buses/{bus}/events",
-    response_model=PutEventsResponse,
-    response_model_exclude_none=True,
     summary="Put events (AWS PutEvents semantics)",
+    response_class=Response,
     responses={
+        200: {
+            "description": "Per-entry results",
+            "model": PutEventsResponse,
+            "content": {"application/json": {}},
+        },
         400: {"description": "Malformed request", "content": {"application/json": {}}},
         404: {"description": "Unknown bus"},
         413: {"description": "Request too large"},
@@ -154,10 +160,11 @@ def _path_bus(bus: str) -> Callable[[Any], str | EntryError]:
 )
 async def put_events(
     bus: str, request: Request, context: GatewayContext = Depends(get_context)
-) -> dict[str, Any]:
+) -> Response:
     """Publish a batch of entries to ``bus``; answers after Kafka acknowledged each one."""
     context.require_bus(bus)
     context.authorize_put(request, bus)
     body = await read_body(request, context.settings.max_batch_bytes)
     entries = entries_of(parse_json(body), context.settings.max_batch_entries)
-    return await put_entries(context, entries, _path_bus(bus), "putevents")
+    result = await put_entries(context, entries, _path_bus(bus), "putevents")
+    return Response(orjson.dumps(result), media_type="application/json")
