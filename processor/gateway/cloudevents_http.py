@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from processor.errors import InvalidEventError
 from processor.events import CloudEvent
@@ -150,3 +150,24 @@ async def put_cloudevents(
         status = 207
     body_out = {"failed": len(failed), "events": [_result(o) for o in outcomes]}
     return JSONResponse(body_out, status_code=status)
+
+
+@router.options(
+    "/v1/buses/{bus}/cloudevents",
+    summary="CloudEvents webhook validation handshake (abuse protection)",
+    status_code=200,
+)
+async def validate_webhook(
+    bus: str, request: Request, context: GatewayContext = Depends(get_context)
+) -> Response:
+    """Answer the CloudEvents HTTP webhook spec's OPTIONS handshake for a declared bus.
+
+    Senders such as Azure Event Grid ask before delivering; the answer grants the requesting
+    origin (``WebHook-Allowed-Origin``) without a rate limit and allows POST.
+    """
+    context.require_bus(bus)
+    headers = {"Allow": "POST", "WebHook-Allowed-Rate": "*"}
+    origin = request.headers.get("webhook-request-origin")
+    if origin:
+        headers["WebHook-Allowed-Origin"] = origin
+    return Response(status_code=200, headers=headers)

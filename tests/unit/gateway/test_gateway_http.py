@@ -313,3 +313,15 @@ async def test_buses_are_unavailable_not_unknown_while_the_configuration_loads()
             "ErrorMessage": "the configuration is still loading.",
         }
         assert (await http.get("/readyz")).status_code == 503
+
+
+async def test_cloudevents_webhook_validation_handshake(client: httpx.AsyncClient) -> None:
+    response = await client.options(
+        "/v1/buses/orders/cloudevents",
+        headers={"WebHook-Request-Origin": "eventemitter.example.com"},
+    )
+    assert response.status_code == 200
+    assert response.headers["webhook-allowed-origin"] == "eventemitter.example.com"
+    assert response.headers["allow"] == "POST"
+    unknown = await client.options("/v1/buses/nope/cloudevents")
+    assert unknown.status_code == 404
