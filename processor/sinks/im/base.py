@@ -30,6 +30,9 @@ from processor.sinks.im.ratelimit import RateLimiter, Window, limiter_for
 
 logger = logging.getLogger(__name__)
 
+RATE_MARGIN_SECONDS = 0.05
+"""Safety margin on every rate window (see :attr:`RateLimiter.margin`)."""
+
 DEFAULT_THROTTLE_SECONDS = 60.0
 """How long to stop sending when a platform throttles us without saying for how long."""
 
@@ -53,7 +56,9 @@ class ImSink(Sink, abc.ABC):
         self.name = name
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.max_wait_seconds = max_wait_seconds
-        self.limiter: RateLimiter = limiter_for(destination, windows, self.clock)
+        self.limiter: RateLimiter = limiter_for(
+            destination, windows, self.clock, RATE_MARGIN_SECONDS
+        )
         self.digest = digest
         self._window = (
             DigestWindow(digest.window_seconds, self._send_digest, self.clock) if digest else None

@@ -39,10 +39,16 @@ class Window:
 class RateLimiter:
     """Sliding-window limiter over one or more windows (all must have room)."""
 
-    def __init__(self, windows: Sequence[Window], *, clock: Clock | None = None) -> None:
+    def __init__(
+        self, windows: Sequence[Window], *, clock: Clock | None = None, margin: float = 0.0
+    ) -> None:
         if not windows:
             raise ValueError("a rate limiter needs at least one window")
         self.windows = tuple(windows)
+        self.margin = margin
+        """Extra seconds added to every window: the platform's clock, network jitter and
+        millisecond timestamps must not turn a send exactly at the window edge into one
+        too many."""
         self.clock: Clock = clock or SYSTEM_CLOCK
         self._sent: list[deque[float]] = [deque() for _ in self.windows]
         self._blocked_until = 0.0
@@ -53,10 +59,11 @@ class RateLimiter:
         now = self.clock.monotonic()
         wait = max(0.0, self._blocked_until - now)
         for window, sent in zip(self.windows, self._sent, strict=True):
-            while sent and sent[0] <= now - window.period:
+            period = window.period + self.margin
+            while sent and sent[0] <= now - period:
                 sent.popleft()
             if len(sent) >= window.limit:
-                wait = max(wait, sent[len(sent) - window.limit] + window.period - now)
+                wait = max(wait, sent[len(sent) - window.limit] + period - now)
         return wait
 
     async def acquire(self, max_wait: float | None = None) -> float:
@@ -84,11 +91,13 @@ class RateLimiter:
 _LIMITERS: dict[tuple[str, tuple[Window, ...]], RateLimiter] = {}
 
 
-def limiter_for(destination: str, windows: Sequence[Window], clock: Clock) -> RateLimiter:
+def limiter_for(
+    destination: str, windows: Sequence[Window], clock: Clock, margin: float = 0.0
+) -> RateLimiter:
     """The process-wide limiter of ``destination`` (e.g. a webhook URL; never logged)."""
     key = (destination, tuple(windows))
     limiter = _LIMITERS.get(key)
-    if limiter is None or limiter.clock is not clock:
-        limiter = RateLimiter(windows, clock=clock)
+    if limiter is None or limiter.clock is not clock or limiter.margin != margin:
+        limiter = RateLimiter(windows, clock=clock, margin=margin)
         _LIMITERS[key] = limiter
     return limiter

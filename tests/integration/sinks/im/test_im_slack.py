@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from conftest import SlackServer
 
 from processor.errors import BackpressureError, FatalError, RetriableError
@@ -79,7 +80,7 @@ async def test_one_message_per_second(slack_server: SlackServer) -> None:
     clock = ManualClock()
     sink = SlackSink(target(slack_server, rate_per_second=0.5), clock=clock)
     assert await deliver(sink, [event(str(i), i) for i in range(3)]) == [None] * 3
-    assert clock.sleeps == [2.0, 2.0]
+    assert clock.sleeps == pytest.approx([2.05, 2.05])
 
 
 async def test_unreachable_webhook_is_retriable(slack_server: SlackServer) -> None:

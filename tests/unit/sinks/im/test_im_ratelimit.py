@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processor.sinks.im.clock import ManualClock
 from processor.sinks.im.ratelimit import RateLimiter, Window, limiter_for
@@ -94,3 +96,47 @@ def test_invalid_windows_are_rejected() -> None:
         Window(0, 60.0)
     with pytest.raises(ValueError):
         RateLimiter([])
+
+
+def _max_in_window(stamps: list[float], period: float) -> int:
+    best, start = 0, 0
+    for end, stamp in enumerate(stamps):
+        while stamp - stamps[start] >= period - 1e-9:  # float noise at the window edge
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    gaps=st.lists(st.floats(min_value=0, max_value=30), min_size=1, max_size=60),
+    limit=st.integers(min_value=1, max_value=6),
+    period=st.sampled_from([1.0, 10.0, 60.0]),
+)
+def test_no_window_ever_exceeds_its_limit_and_no_wait_is_wasted(
+    gaps: list[float], limit: int, period: float
+) -> None:
+    async def scenario() -> None:
+        clock = ManualClock()
+        limiter = RateLimiter([Window(limit, period)], clock=clock)
+        sent: list[float] = []
+        for gap in gaps:
+            clock.advance(gap)
+            before = clock.monotonic()
+            await limiter.acquire()
+            sent.append(clock.monotonic())
+            # Waiting happened only when the window was full at the arrival time.
+            if sent[-1] > before:
+                recent = [t for t in sent[:-1] if t > before - period]
+                assert len(recent) >= limit
+        assert _max_in_window(sent, period) <= limit
+
+    asyncio.run(scenario())
+
+
+async def test_margin_keeps_sends_off_the_window_edge() -> None:
+    clock = ManualClock()
+    limiter = RateLimiter([Window(1, 60.0)], clock=clock, margin=0.05)
+    await limiter.acquire()
+    await limiter.acquire()
+    assert clock.sleeps == [pytest.approx(60.05)]
