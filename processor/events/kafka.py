@@ -7,8 +7,11 @@
   application/cloudevents+json`` (the JSON format) or ``application/cloudevents+avro`` (the
   Avro format, :mod:`processor.events.avro`).
 
-The record key is the event's partition key (``partitionkey`` extension, else ``subject``,
-else ``source``). Decoding ignores the key: it is routing, not part of the event.
+Binary data without a ``datacontenttype`` is labelled ``application/octet-stream`` in binary
+mode (it reads back with that content type), so that bytes which happen to be valid text or
+JSON stay bytes. The record key is the event's partition key (``partitionkey`` extension,
+else ``subject``, else ``source``). Decoding ignores the key: it is routing, not part of the
+event.
 
 :func:`decode_json_form` is the router's hot path: it returns the structured JSON form (the
 shape patterns match) without building a pydantic model, running the same attribute checks,
@@ -43,6 +46,7 @@ STRUCTURED_AVRO = "application/cloudevents+avro"
 BATCH_JSON = "application/cloudevents-batch+json"
 _STRUCTURED_JSON_HEADER = (CONTENT_TYPE_HEADER, f"{STRUCTURED_JSON}; charset=utf-8".encode())
 _STRUCTURED_AVRO_HEADER = (CONTENT_TYPE_HEADER, STRUCTURED_AVRO.encode())
+_OCTET_STREAM_HEADER = (CONTENT_TYPE_HEADER, b"application/octet-stream")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +69,9 @@ def encode(event: CloudEvent, mode: Mode = "binary") -> KafkaRecord:
         ]
         if event.datacontenttype is not None:
             headers.append((CONTENT_TYPE_HEADER, event.datacontenttype.encode("utf-8")))
+        elif isinstance(event.data, bytes | bytearray):
+            # Without a type, a reader would take bytes that happen to be text for text.
+            headers.append(_OCTET_STREAM_HEADER)
         return KafkaRecord(key, serialize_data(event.data, event.datacontenttype), headers)
     if mode == "structured":
         return KafkaRecord(key, orjson.dumps(event.to_json_dict()), [_STRUCTURED_JSON_HEADER])

@@ -252,3 +252,14 @@ def test_binary_ce_datacontenttype_header_is_honoured_without_content_type() -> 
     assert event.data == {"a": 1}
     with pytest.raises(InvalidEventError, match="data is not valid JSON"):
         decode(b"{nope", headers)
+
+
+def test_untyped_binary_data_stays_bytes_in_binary_mode() -> None:
+    event = CloudEvent(id="1", source="s", type="t", data=b'{"looks": "like json"}')
+    record = encode(event, "binary")
+    assert ("content-type", b"application/octet-stream") in record.headers
+    back = decode(record.value, record.headers)
+    assert back.data == b'{"looks": "like json"}'
+    assert back.datacontenttype == "application/octet-stream"
+    for mode in ("structured", "avro"):
+        assert decode(*_vh(encode(event, mode))) == event  # type: ignore[arg-type]
