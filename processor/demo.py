@@ -240,22 +240,24 @@ class SmtpReceiver:
 
 
 @contextlib.contextmanager
-def receivers(inbox: Inbox, host: str = "127.0.0.1") -> Iterator[None]:
+def receivers(
+    inbox: Inbox, host: str = "127.0.0.1", http_port: int = HTTP_PORT, smtp_port: int = SMTP_PORT
+) -> Iterator[None]:
     """Serve the IM webhook receiver and the SMTP receiver in background threads."""
     handler = type("ImHandler", (_ImHandler,), {"inbox": inbox})
     try:
-        http = ThreadingHTTPServer((host, HTTP_PORT), handler)
+        http = ThreadingHTTPServer((host, http_port), handler)
     except OSError as exc:
-        raise SystemExit(f"demo: port {HTTP_PORT} (IM receiver) is taken: {exc}") from None
+        raise SystemExit(f"demo: port {http_port} (IM receiver) is taken: {exc}") from None
     threading.Thread(target=http.serve_forever, name="im-receiver", daemon=True).start()
 
     loop = asyncio.new_event_loop()
     smtp = SmtpReceiver(inbox)
     try:
-        server = loop.run_until_complete(asyncio.start_server(smtp.handle, host, SMTP_PORT))
+        server = loop.run_until_complete(asyncio.start_server(smtp.handle, host, smtp_port))
     except OSError as exc:
-        http.shutdown()
-        raise SystemExit(f"demo: port {SMTP_PORT} (SMTP receiver) is taken: {exc}") from None
+        http.server_close()
+        raise SystemExit(f"demo: port {smtp_port} (SMTP receiver) is taken: {exc}") from None
     threading.Thread(target=loop.run_forever, name="smtp-receiver", daemon=True).start()
     try:
         yield
