@@ -220,3 +220,27 @@ def test_cloudevents_http_binding_with_the_sdk(
         f'kbridge_gateway_events_accepted_total{{bus="{gateway_bus}",endpoint="cloudevents"}} 4.0'
         in metrics
     )
+
+
+def test_cloudevents_batch_reports_each_event(
+    gateway_url: str, gateway_bus: str, read_back: ReadBack
+) -> None:
+    """A batch within the request limit holding one event over the event limit: that event
+    is refused (and named), its neighbour is produced, the status says it was partial."""
+    small = {"specversion": "1.0", "id": "small", "source": "/s", "type": "t", "data": {"a": 1}}
+    big = {**small, "id": "big", "data": {"blob": "x" * (300 * 1024)}}
+    response = httpx.post(
+        f"{gateway_url}/v1/buses/{gateway_bus}/cloudevents",
+        content=orjson.dumps([big, small]),
+        headers={"content-type": "application/cloudevents-batch+json"},
+    )
+    assert response.status_code == 207
+    body = response.json()
+    assert body["failed"] == 1
+    assert body["events"][0]["id"] == "big"
+    assert body["events"][0]["accepted"] is False
+    assert body["events"][0]["error"]["code"] == "event-too-large"
+    assert "the limit is 262144" in body["events"][0]["error"]["message"]
+    assert body["events"][1] == {"id": "small", "accepted": True}
+    [record] = read_back(bus_topic(gateway_bus), 1)
+    assert decode(record.value(), record.headers()).id == "small"
