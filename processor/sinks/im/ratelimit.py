@@ -6,9 +6,9 @@ Slack: about one per second). Exceeding them costs far more than waiting, so eve
 takes a slot here. Sliding windows (a log of recent send times per window) enforce the limit
 exactly, also at window edges where a token bucket would allow a double burst.
 
-Callers queue in FIFO order behind one lock. A caller that would wait longer than its
-``max_wait`` gets the wait back instead of a slot, so the sink can return backpressure and
-let the worker pause the partition rather than block its poll loop for minutes.
+Callers get slots in FIFO order (a slot is reserved before waiting for it). A caller that
+would wait longer than its ``max_wait`` gets the wait back instead of a slot, so the sink can
+return backpressure and let the worker pause the partition rather than block for minutes.
 
 Limiters are shared per destination within a process (:func:`limiter_for`), so two targets
 that point at the same robot share its budget.
@@ -16,7 +16,6 @@ that point at the same robot share its budget.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -51,37 +50,47 @@ class RateLimiter:
         too many."""
         self.clock: Clock = clock or SYSTEM_CLOCK
         self._sent: list[deque[float]] = [deque() for _ in self.windows]
+        self._last = float("-inf")
         self._blocked_until = 0.0
-        self._lock = asyncio.Lock()
 
-    def delay(self) -> float:
-        """Seconds until the next send is allowed (0 when it is allowed now)."""
-        now = self.clock.monotonic()
-        wait = max(0.0, self._blocked_until - now)
+    def _next_slot(self, now: float) -> float:
+        # Slots are handed out in order (FIFO), so every log stays sorted and the window
+        # check reduces to: the limit-th most recent send must have left the window.
+        slot = max(now, self._blocked_until, self._last)
         for window, sent in zip(self.windows, self._sent, strict=True):
             period = window.period + self.margin
             while sent and sent[0] <= now - period:
                 sent.popleft()
             if len(sent) >= window.limit:
-                wait = max(wait, sent[len(sent) - window.limit] + period - now)
-        return wait
+                slot = max(slot, sent[len(sent) - window.limit] + period)
+        return slot
+
+    def delay(self) -> float:
+        """Seconds until a send asked for now would go out (0 when it may go now)."""
+        now = self.clock.monotonic()
+        return self._next_slot(now) - now
 
     async def acquire(self, max_wait: float | None = None) -> float:
-        """Wait for a slot and take it; returns 0.0.
+        """Reserve the next free slot, wait for it, and return 0.0.
 
-        If the wait would exceed ``max_wait``, takes nothing and returns the wait instead.
+        Returns the wait instead (and reserves nothing) when the slot is more than
+        ``max_wait`` away, or the remaining block when the destination throttled us while
+        this caller waited. The reservation happens before any ``await``, so concurrent
+        callers get consecutive slots in arrival order and none of them sleeps holding a
+        lock that would stretch another caller's wait past its ``max_wait``.
         """
-        async with self._lock:
-            while True:
-                wait = self.delay()
-                if wait <= 0:
-                    now = self.clock.monotonic()
-                    for sent in self._sent:
-                        sent.append(now)
-                    return 0.0
-                if max_wait is not None and wait > max_wait:
-                    return wait
-                await self.clock.sleep(wait)
+        now = self.clock.monotonic()
+        slot = self._next_slot(now)
+        wait = slot - now
+        if max_wait is not None and wait > max_wait:
+            return wait
+        for sent in self._sent:
+            sent.append(slot)
+        self._last = slot
+        if wait > 0:
+            await self.clock.sleep(wait)
+        blocked = self._blocked_until - self.clock.monotonic()
+        return blocked if blocked > 0 else 0.0
 
     def block_for(self, seconds: float) -> None:
         """Stop sending for ``seconds``: the destination told us it is throttling us."""

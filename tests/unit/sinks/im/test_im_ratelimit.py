@@ -140,3 +140,31 @@ async def test_margin_keeps_sends_off_the_window_edge() -> None:
     await limiter.acquire()
     await limiter.acquire()
     assert clock.sleeps == [pytest.approx(60.05)]
+
+
+async def test_concurrent_callers_get_consecutive_slots_within_their_max_wait() -> None:
+    clock = ManualClock(auto_advance=False)
+    limiter = RateLimiter([Window(1, 10.0)], clock=clock)
+    assert await limiter.acquire() == 0.0  # slot at t=0
+    first = asyncio.create_task(limiter.acquire(max_wait=15))  # reserves t=10
+    await asyncio.sleep(0)
+    # A second caller must not queue behind the first one's sleep: its slot (t=20) is
+    # beyond its max_wait, and it learns so at once.
+    assert await limiter.acquire(max_wait=15) == 20.0
+    third = asyncio.create_task(limiter.acquire(max_wait=25))  # reserves t=20
+    await asyncio.sleep(0)
+    clock.advance(10)
+    assert await first == 0.0 and not third.done()
+    clock.advance(10)
+    assert await third == 0.0
+
+
+async def test_a_throttle_during_the_wait_is_reported_not_ignored() -> None:
+    clock = ManualClock(auto_advance=False)
+    limiter = RateLimiter([Window(1, 10.0)], clock=clock)
+    await limiter.acquire()
+    waiting = asyncio.create_task(limiter.acquire())
+    await asyncio.sleep(0)
+    limiter.block_for(600)
+    clock.advance(10)
+    assert await waiting == pytest.approx(590.0)
