@@ -172,7 +172,7 @@ class _ImHandler(BaseHTTPRequestHandler):
         if channel == "dingtalk":
             query = urllib.parse.parse_qs(url.query)
             ts = (query.get("timestamp") or [""])[0]
-            sign = (query.get("sign") or [None])[0]
+            sign = next(iter(query.get("sign", [])), None)
             note = _sign_ok(dingtalk_sign(self.dingtalk_secret, ts), sign)
         elif channel == "feishu":
             ts = str(body.get("timestamp", ""))
@@ -233,7 +233,7 @@ class SmtpReceiver:
 
     def _message(self, raw: bytes) -> None:
         msg = email.message_from_bytes(raw, policy=email.policy.default)
-        part = msg.get_body(preferencelist=("plain", "html"))  # type: ignore[attr-defined]
+        part = msg.get_body(preferencelist=("plain", "html"))
         text = part.get_content() if part is not None else ""
         header = f"From: {msg['From']}\nTo: {msg['To']}\nSubject: {msg['Subject']}\n\n"
         self.inbox.add(Received("email", header + text.strip(), time.monotonic()))
@@ -478,7 +478,8 @@ class BusWatcher:
             if msg.error() is not None:
                 continue
             with contextlib.suppress(Exception):
-                form = decode_json_form(msg.value(), msg.headers())
+                headers: Any = msg.headers()  # a list of (name, value) from a consumer
+                form = decode_json_form(msg.value(), headers)
                 if form.get("source") == self.source:
                     self.results.append(form)
 
@@ -647,8 +648,8 @@ def run_demo(args: argparse.Namespace) -> int:
             entries = alarm_entries(run)
             alarms_sent = time.monotonic()
             status, answer = http_json(f"{base}/v1/buses/monitoring/events", {"Entries": entries})
-            failed = answer.get("FailedEntryCount") if isinstance(answer, dict) else answer
-            alarms_in = len(entries) - int(failed) if status == 200 else 0
+            failed = answer.get("FailedEntryCount", 0) if isinstance(answer, dict) else answer
+            alarms_in = len(entries) - int(failed or 0) if status == 200 else 0
             say(f"  PutEvents {len(entries)} entries (3 critical+production) → {status}, "
                 f"failed entries: {failed}")
             critical = [json.loads(e["Detail"])["alarmName"] for e in entries[:3]]
@@ -665,7 +666,8 @@ def run_demo(args: argparse.Namespace) -> int:
             acked: list[bool] = []
             for event in [*events, *events[:5]]:  # five duplicates: the table keeps one row each
                 record = encode(event)
-                producer.produce("kms.audit", record.value, record.key, headers=record.headers,
+                headers: list[Any] = list(record.headers)
+                producer.produce("kms.audit", record.value, record.key, headers=headers,
                                  on_delivery=lambda err, _msg: acked.append(err is None))
             producer.flush(30)
             kms_in = sum(acked)
