@@ -15,7 +15,10 @@ def gateway(
     host: str | None = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
     port: int | None = typer.Option(None, "--port", help="Port (default 8080)."),
     api_keys: Path | None = typer.Option(
-        None, "--api-keys", help="YAML/JSON file of hashed API keys and SigV4 access keys."
+        None,
+        "--api-keys",
+        envvar="KBRIDGE_GATEWAY_API_KEYS",
+        help="YAML/JSON file of hashed API keys and SigV4 access keys.",
     ),
     rules_topic: str = typer.Option(
         RULES_TOPIC, "--rules-topic", envvar="KBRIDGE_RULES_TOPIC", help="Config store topic."
