@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
@@ -136,13 +137,19 @@ class Source(abc.ABC):
         """
         consumer = asyncio.create_task(consume)
         stop = asyncio.create_task(self.stopping.wait())
+        failed = asyncio.create_task(window.failed.wait())
         try:
-            await asyncio.wait({consumer, stop}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({consumer, stop, failed}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
+            failed.cancel()
             if not consumer.done():
                 consumer.cancel()
                 await asyncio.gather(consumer, return_exceptions=True)
+        if window.failed.is_set():
+            # a publish failed: give up the connection so the broker redelivers the rest
+            await window.abort()
+            window.raise_failure()
         if self.stopping.is_set() and (consumer.cancelled() or consumer.exception() is None):
             await window.drain()
             return
@@ -227,14 +234,28 @@ class AckWindow:
         self._tail: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._failure: BaseException | None = None
+        self.failed = asyncio.Event()
+        self._settling: set[asyncio.Task[Any]] = set()
+        self._coroutines: dict[asyncio.Task[Any], Coroutine[Any, Any, Any]] = {}
+        """Set as soon as a publish or ack failed (the session should end)."""
 
     async def submit(
-        self, publish: Awaitable[Any], ack: Callable[[], Awaitable[None] | None]
+        self,
+        publish: Awaitable[Any],
+        ack: Callable[[], Awaitable[None] | None],
+        nack: Callable[[], Awaitable[None] | None] | None = None,
     ) -> None:
-        """Start ``publish``; call ``ack`` once it and every earlier one succeeded."""
+        """Start ``publish``; call ``ack`` once it and every earlier one succeeded.
+
+        ``nack`` (optional) runs instead when the message will not be acknowledged (its
+        publish or an earlier one failed, or the window was aborted), for brokers that
+        redeliver sooner when told (JetStream ``nak``).
+        """
         self.raise_failure()
         await self._slots.acquire()
-        task = asyncio.create_task(self._settle(self._tail, publish, ack))
+        task = asyncio.create_task(self._settle(self._tail, publish, ack, nack))
+        if asyncio.iscoroutine(publish):
+            self._coroutines[task] = publish
         self._tail = task
         self._tasks.add(task)
         task.add_done_callback(self._done)
@@ -244,19 +265,38 @@ class AckWindow:
         previous: asyncio.Task[None] | None,
         publish: Awaitable[Any],
         ack: Callable[[], Awaitable[None] | None],
+        nack: Callable[[], Awaitable[None] | None] | None,
     ) -> None:
-        await publish
-        if previous is not None:
-            await previous
-        result = ack()
-        if result is not None:
-            await result
+        acked = False
+        try:
+            await publish
+            if previous is not None:
+                await previous
+            acked = True
+            result = ack()
+            if result is not None:
+                await result
+        except BaseException:
+            if nack is not None and not acked:
+                current = asyncio.current_task()
+                if current is not None:
+                    self._settling.add(current)  # abort() lets the nack finish
+                with contextlib.suppress(Exception):
+                    result = nack()
+                    if result is not None:
+                        await result
+            raise
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        self._settling.discard(task)
+        coroutine = self._coroutines.pop(task, None)
+        if coroutine is not None and inspect.getcoroutinestate(coroutine) == "CORO_CREATED":
+            coroutine.close()  # cancelled before it started: no "never awaited" warning
         self._slots.release()
         if not task.cancelled() and task.exception() is not None and self._failure is None:
             self._failure = task.exception()
+            self.failed.set()
 
     def raise_failure(self) -> None:
         """Re-raise the first failed publish or ack, ending the session."""
@@ -270,9 +310,10 @@ class AckWindow:
         self.raise_failure()
 
     async def abort(self) -> None:
-        """Cancel what is in flight (the connection is gone; the broker will redeliver)."""
+        """Cancel what is in flight (the broker will redeliver); nacks under way finish."""
         for task in list(self._tasks):
-            task.cancel()
+            if task not in self._settling:
+                task.cancel()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 

@@ -39,6 +39,11 @@ log = logging.getLogger(__name__)
 EVENT_TYPE = "nats.message"
 ACK_WAIT = 15.0
 FETCH_BATCH = 100
+FETCH_EXPIRES = 1.0
+NAK_DELAY = FETCH_EXPIRES + 0.5
+"""A refused message is redelivered after this delay, once the pull request of the session
+that refused it has expired: redelivered sooner, it would land in that dying request and wait
+for ``ACK_WAIT``."""
 
 
 @register_source
@@ -96,11 +101,15 @@ class NatsSource(Source):
             if client.is_closed:
                 raise ConnectionError("NATS connection closed")
             try:
-                messages = await subscription.fetch(FETCH_BATCH, timeout=1.0)
+                messages = await subscription.fetch(FETCH_BATCH, timeout=FETCH_EXPIRES)
             except NatsTimeout:
                 continue
             for message in messages:
-                await window.submit(self._forward(message), message.ack)
+                await window.submit(
+                    self._forward(message),
+                    message.ack,
+                    functools.partial(message.nak, delay=NAK_DELAY),
+                )
 
     async def _consume_core(self, client: NatsClient, window: AckWindow) -> None:
         queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=FETCH_BATCH * 10)
