@@ -1,7 +1,7 @@
 """HTTP plumbing shared by the webhook-based IM sinks (DingTalk, WeCom, Feishu, Slack).
 
-Each message is one ``POST`` of a JSON (or, for Slack, JSON too) body through an
-``httpx.AsyncClient``. Transport failures and timeouts are retriable; the platform module
+Each message is one ``POST`` of a compact UTF-8 JSON body through a long-lived
+``httpx.AsyncClient`` (redirects are not followed: they could bypass the SSRF guard). Transport failures and timeouts are retriable; the platform module
 decides what the response means (:meth:`WebhookSink.check_response`). Webhook URLs carry
 their token, so only :func:`processor.sinks.im.ssrf.redact_url` forms ever reach a log line
 or an error message.
@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import json
 import logging
+import math
 from collections.abc import Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
@@ -41,9 +42,11 @@ def retry_after_seconds(response: httpx.Response, now: float) -> float | None:
     if not value:
         return None
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):

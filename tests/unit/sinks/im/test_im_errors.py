@@ -74,6 +74,8 @@ def test_retry_after_http_date() -> None:
     assert retry_after_seconds(response, now=1445412480.0) == 30.0
     assert retry_after_seconds(httpx.Response(429), now=0.0) is None
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "soon"}), 0.0) is None
+    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "inf"}), 0.0) is None
+    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "-5"}), 0.0) == 0.0
 
 
 def test_smtp_errors() -> None:
