@@ -1,10 +1,10 @@
 """HTTP plumbing shared by the webhook-based IM sinks (DingTalk, WeCom, Feishu, Slack).
 
 Each message is one ``POST`` of a compact UTF-8 JSON body through a long-lived
-``httpx.AsyncClient`` (redirects are not followed: they could bypass the SSRF guard). Transport failures and timeouts are retriable; the platform module
-decides what the response means (:meth:`WebhookSink.check_response`). Webhook URLs carry
-their token, so only :func:`processor.sinks.im.ssrf.redact_url` forms ever reach a log line
-or an error message.
+``httpx.AsyncClient`` (redirects are not followed: they could bypass the SSRF guard).
+Transport failures and timeouts are retriable; the platform module decides what the
+response means (:meth:`WebhookSink.check_response`). Webhook URLs carry their token, so only
+:func:`processor.sinks.im.ssrf.redact_url` forms ever reach a log line or an error message.
 """
 
 from __future__ import annotations
