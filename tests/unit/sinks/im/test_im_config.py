@@ -41,3 +41,24 @@ def test_email_port_follows_the_tls_mode() -> None:
         for tls in ("starttls", "implicit", "none")
     }
     assert ports == {"starttls": 587, "implicit": 465, "none": 25}
+
+
+def test_every_im_kind_is_registered_and_builds_from_its_config_model() -> None:
+    import processor.sinks.kinds  # noqa: F401 - what the worker imports to fill the registry
+    from processor.config.targets import EmailTarget, FeishuTarget, SlackTarget, WecomTarget
+    from processor.sinks.base import build_sink
+    from processor.sinks.im import FeishuSink, SlackSink, WeComSink
+
+    models = {
+        "dingtalk": (DingtalkTarget(name="d", url=URL), DingTalkSink),
+        "wecom": (WecomTarget(name="w", url="https://qyapi.weixin.qq.com/x?key=k"), WeComSink),
+        "feishu": (FeishuTarget(name="f", url="https://open.feishu.cn/hook/x"), FeishuSink),
+        "slack": (SlackTarget(name="s", url="https://hooks.slack.com/services/x"), SlackSink),
+        "email": (
+            EmailTarget(name="e", host="smtp.example.com", from_addr="a@x.io", to=["b@x.io"]),
+            EmailSink,
+        ),
+    }
+    for kind, (model, cls) in models.items():
+        sink = build_sink(kind, model)
+        assert type(sink) is cls and sink.target is model  # type: ignore[attr-defined]
