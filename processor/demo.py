@@ -796,7 +796,7 @@ def where_next(workdir: Path, base: str, metrics_port: int, env: dict[str, str])
 where to look next:
   logs of every process     {workdir / 'logs'}/
   the SQL tables            {env['SURVEY_DB_URL']}  (tables survey_responses, kms_events)
-  the applied config        {workdir / 'kbridge.yaml'}  (examples/kbridge.yaml, digest 5 s)
+  the applied config        {workdir / 'kbridge.yaml'}  (its --config, digest window 5 s)
   live rules                kbridge get rules
   dead letters              kbridge dlq --help
   replay a bus              kbridge replay --help
