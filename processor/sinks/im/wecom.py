@@ -18,10 +18,13 @@ from processor.errors import BackpressureError, FatalError, KbridgeError, Retria
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import WecomTarget, coerce_target
-from processor.sinks.im.digest import MARKDOWN, PLAIN
+from processor.sinks.im.digest import PLAIN, DigestStyle
 from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import fit_text, utf8_len
 from processor.sinks.im.webhook import WebhookSink, http_status_error, json_object
+
+WECOM_MARKDOWN = DigestStyle(heading="### {}", separator="\n\n――――――――\n\n")
+"""WeCom's ``markdown`` type renders headings but not ``---`` rules (only markdown_v2 does)."""
 
 CONTENT_LIMITS = {"text": 2048, "markdown": 4096}
 """Content limits in UTF-8 bytes, per message type."""
@@ -62,7 +65,7 @@ class WeComSink(WebhookSink):
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self.target = coerce_target(WecomTarget, target)
-        self.digest_style = MARKDOWN if self.target.msgtype == "markdown" else PLAIN
+        self.digest_style = WECOM_MARKDOWN if self.target.msgtype == "markdown" else PLAIN
         super().__init__(
             name=self.target.name,
             url=self.target.url,

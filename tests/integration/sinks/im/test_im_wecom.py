@@ -116,3 +116,16 @@ async def test_markdown_mentions_travel_in_the_content(wecom_server: WeComServer
     content = wecom_server.received[0].json()["markdown"]["content"]
     assert content.endswith("\n<@wangqing>") and len(content.encode()) <= 4096
     assert "…[truncated by kbridge]" in content
+
+
+async def test_markdown_digest_uses_what_wecom_renders(wecom_server: WeComServer) -> None:
+    clock = ManualClock()
+    sink = WeComSink(
+        target(wecom_server, digest={"window_seconds": 5, "max_items": 2}), clock=clock
+    )
+    assert await deliver(sink, [event(f"alarm {i}", i) for i in range(4)]) == [None] * 4
+    [request] = wecom_server.received
+    content = request.json()["markdown"]["content"]
+    assert content.startswith("### kbridge digest: 4 events\nalarm × 4")
+    assert "---" not in content and "alarm 1" in content and "alarm 2" not in content
+    assert content.endswith("… and 2 more")
