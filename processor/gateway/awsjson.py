@@ -24,6 +24,7 @@ from processor.gateway.auth import presented_key, put_scope
 from processor.gateway.aws import EntryError, bus_name
 from processor.gateway.body import read_body
 from processor.gateway.context import GatewayContext, get_context
+from processor.gateway.errors import ApiError
 from processor.gateway.patterns_api import PatternTestError, evaluate_pattern
 from processor.gateway.putevents import put_entries
 from processor.gateway.sigv4 import SigV4Error, verify
@@ -160,7 +161,10 @@ async def aws_json(request: Request, context: GatewayContext = Depends(get_conte
                 "UnknownOperationException", "X-Amz-Target must be AWSEvents.<Operation>"
             )
         operation = target[len(TARGET_PREFIX) :]
-        body = await read_body(request, context.settings.max_batch_bytes)
+        try:
+            body = await read_body(request, context.settings.max_batch_bytes)
+        except ApiError as exc:
+            raise AwsError("ValidationException", exc.message, exc.status) from None
         scopes = await _authenticate(request, context, body)
         try:
             document = orjson.loads(body) if body else {}

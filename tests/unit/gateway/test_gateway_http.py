@@ -287,6 +287,9 @@ async def test_aws_json_protocol_errors(client: httpx.AsyncClient) -> None:
         "ErrorCode": "ResourceNotFoundException",
         "ErrorMessage": "Event bus x does not exist.",
     }
+    too_big = await client.post("/", content=b" " * (2 * 1024 * 1024), headers=headers)
+    assert too_big.status_code == 413
+    assert too_big.json()["__type"] == "ValidationException"
     headers["x-amz-target"] = "AWSEvents.DeleteRule"
     response = await client.post("/", content=b"{}", headers=headers)
     assert response.json()["__type"] == "UnknownOperationException"
