@@ -786,6 +786,13 @@ def summary(expects: list[Expect], router: dict[Any, float], dlq_start: dict[str
     )
     console.print(f"bus dead letters: {bus_dead}; router latency (ingestion → egress ack): "
                   f"p50 ≤ {p50} s, p99 ≤ {p99} s (histogram bucket bounds)")
+    for rule, bus in (("critical-production-alarms", "monitoring"),
+                      ("survey-responses", "saas"), ("kms-audit-dump", "kms")):
+        if received[bus] and not metric_sum(router, "kbridge_router_events_matched_total",
+                                            rule=rule):
+            console.print(f"[yellow]rule {rule} matched none of the {int(received[bus])} events "
+                          f"of bus {bus}: compare its pattern with the events' JSON form "
+                          f"(`kbridge get rules`, POST /v1/test-event-pattern)[/]")
     console.print("[bold green]every scenario delivered[/]" if ok else
                   "[bold red]some deliveries are missing: see the logs below[/]")
     return ok
