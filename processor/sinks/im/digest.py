@@ -39,6 +39,7 @@ class DigestWindow:
         self._items: list[Delivery] = []
         self._result: asyncio.Future[BaseException | None] | None = None
         self._timer: asyncio.Task[None] | None = None
+        self._flushing = asyncio.Lock()
 
     async def submit(self, batch: Sequence[Delivery]) -> BaseException | None:
         """Add ``batch`` to the open window (opening one if needed); wait for its outcome."""
@@ -56,7 +57,15 @@ class DigestWindow:
         await self.flush()
 
     async def flush(self) -> None:
-        """Close the open window now and send its digest."""
+        """Close the open window now and send its digest.
+
+        Serialized: a flush from :meth:`~processor.sinks.im.base.ImSink.close` waits for a
+        digest the timer is still sending, so the HTTP client is not closed under it.
+        """
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         if self._result is None:
             return
         result, items = self._result, self._items

@@ -91,3 +91,26 @@ async def test_flush_sends_early() -> None:
     assert await task is None and sent == [1]
     await window.flush()  # nothing open: no empty message
     assert sent == [1]
+
+
+async def test_flush_waits_for_a_digest_already_being_sent() -> None:
+    clock = ManualClock(auto_advance=False)
+    release = asyncio.Event()
+    finished: list[int] = []
+
+    async def slow_send(items: list[Delivery]) -> None:
+        await release.wait()
+        finished.append(len(items))
+
+    window = DigestWindow(10.0, slow_send, clock)
+    pending = asyncio.create_task(window.submit([event(0), event(1)]))
+    await asyncio.sleep(0)
+    clock.advance(10)  # the timer starts sending
+    for _ in range(3):
+        await asyncio.sleep(0)
+    closing = asyncio.create_task(window.flush())  # what close() does
+    await asyncio.sleep(0)
+    assert not closing.done()  # it waits for the in-flight digest
+    release.set()
+    await closing
+    assert finished == [2] and await pending is None
