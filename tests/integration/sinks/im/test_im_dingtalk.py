@@ -8,7 +8,7 @@ import logging
 from typing import Any
 
 import pytest
-from conftest import DingTalkServer
+from im_platforms import DingTalkServer
 
 from processor.errors import BackpressureError, FatalError
 from processor.sinks.base import Delivery, sink_factory

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import FeishuServer
+from im_platforms import FeishuServer
 
 from processor.errors import BackpressureError, FatalError
 from processor.sinks.base import Delivery

@@ -14,7 +14,7 @@ import time
 from typing import Any
 
 import pytest
-from conftest import DingTalkServer
+from im_platforms import DingTalkServer
 from pydantic import SecretStr
 
 from processor.config.targets import Digest, DingtalkTarget

@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import pytest
-from conftest import SlackServer
+from im_platforms import SlackServer
 
 from processor.errors import BackpressureError, FatalError, RetriableError
 from processor.sinks.base import Delivery

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import WeComServer
+from im_platforms import WeComServer
 
 from processor.errors import BackpressureError, FatalError
 from processor.sinks.base import Delivery

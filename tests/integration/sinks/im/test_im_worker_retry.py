@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import DingTalkServer, SlackServer
+from im_platforms import DingTalkServer, SlackServer
 
 from processor.sinks.base import Delivery
 from processor.sinks.batch import run_batch
