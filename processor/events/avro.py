@@ -21,7 +21,7 @@ from typing import Any
 import fastavro
 import orjson
 
-from processor.errors import InvalidEventError
+from processor.errors import FatalError, InvalidEventError
 from processor.events.content import JSON_CONTENT_TYPE, is_json_type, parse_data
 
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "cloudevent.avsc"
@@ -32,8 +32,14 @@ _MAX_EXACT = 2**53
 @functools.cache
 def schema() -> Any:
     """The parsed CloudEvent Avro schema (read once, on first use)."""
-    with SCHEMA_PATH.open("rb") as handle:
-        return fastavro.parse_schema(json.load(handle))
+    try:
+        with SCHEMA_PATH.open("rb") as handle:
+            return fastavro.parse_schema(json.load(handle))
+    except FileNotFoundError:
+        raise FatalError(
+            f"the CloudEvents Avro schema is missing ({SCHEMA_PATH}): Avro needs the "
+            "schemas/ folder of the kbridge source tree next to the processor package"
+        ) from None
 
 
 class _Unrepresentable(Exception):
