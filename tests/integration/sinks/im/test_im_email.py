@@ -60,7 +60,7 @@ class Mailbox:
             server.transport is not None
             and server.transport.get_extra_info("ssl_object") is not None
         )
-        self.messages.append((envelope, message, tls, session.authenticated))
+        self.messages.append((envelope, message, tls, bool(session.authenticated)))
         self.peers.append(session.peer)
         return "250 Message accepted"
 
@@ -227,9 +227,9 @@ async def test_starttls_with_auth_and_html(
     assert tls and authenticated
     plain, html = message.get_body(("plain",)), message.get_body(("html",))
     assert plain is not None and html is not None
-    text = plain.get_content().replace("\r\n", "\n")  # type: ignore[attr-defined]
+    text = plain.get_content().replace("\r\n", "\n")
     assert text.strip() == "磁盘已满\n\ndb-1"
-    assert "<h1>磁盘已满</h1>" in html.get_content()  # type: ignore[attr-defined]
+    assert "<h1>磁盘已满</h1>" in html.get_content()
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")

@@ -61,4 +61,4 @@ def test_every_im_kind_is_registered_and_builds_from_its_config_model() -> None:
     }
     for kind, (model, cls) in models.items():
         sink = build_sink(kind, model)
-        assert type(sink) is cls and sink.target is model  # type: ignore[attr-defined]
+        assert type(sink) is cls and sink.target is model

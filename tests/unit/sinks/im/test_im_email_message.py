@@ -57,8 +57,8 @@ def test_html_message_has_both_parts() -> None:
     plain = message.get_body(("plain",))
     html = message.get_body(("html",))
     assert plain is not None and html is not None
-    assert plain.get_content().strip() == "Disk full\n\nhost db-1 at 98%"  # type: ignore[attr-defined]
-    assert "<b>db-1</b>" in html.get_content()  # type: ignore[attr-defined]
+    assert plain.get_content().strip() == "Disk full\n\nhost db-1 at 98%"
+    assert "<b>db-1</b>" in html.get_content()
 
 
 def test_long_body_is_truncated_visibly() -> None:
