@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import ipaddress
-
 from processor.patterns.errors import PatternError
 from processor.patterns.model import CidrRange
+from processor.patterns.values import ip_int
 
 
 def parse_cidr(text: str, path: str) -> CidrRange:
@@ -18,14 +17,14 @@ def parse_cidr(text: str, path: str) -> CidrRange:
         if bits.startswith("-") and bits[1:].isdigit():
             raise PatternError("Malformed CIDR, mask bits must not be negative", path)
         raise PatternError("Malformed CIDR, mask bits must be an integer", path)
-    try:
-        addr = ipaddress.ip_address(address)
-    except ValueError:
-        raise PatternError(f"Nonstandard IP address: {address}", path) from None
-    width = 32 if addr.version == 4 else 128
+    ip = ip_int(address)
+    if ip is None:
+        raise PatternError(f"Nonstandard IP address: {address}", path)
+    version, number = ip
+    width = 32 if version == 4 else 128
     mask = int(bits)
-    if mask > width:
-        raise PatternError(f"IPv{addr.version} mask bits must be < {width}", path)
+    if mask >= width:  # event-ruler refuses a full-length mask; so does EventBridge
+        raise PatternError(f"IPv{version} mask bits must be < {width}", path)
     host_bits = width - mask
-    lo = (int(addr) >> host_bits) << host_bits
-    return CidrRange(version=addr.version, lo=lo, hi=lo + (1 << host_bits) - 1)
+    lo = (number >> host_bits) << host_bits
+    return CidrRange(version=version, lo=lo, hi=lo + (1 << host_bits) - 1)

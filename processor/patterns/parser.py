@@ -11,6 +11,7 @@ import itertools
 import json
 import math
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from processor.patterns.cidr import parse_cidr
@@ -40,7 +41,7 @@ def parse_pattern(pattern: str | bytes | Mapping[str, Any]) -> CompiledPattern:
     if isinstance(pattern, str | bytes | bytearray):
         source = pattern.decode() if isinstance(pattern, bytes | bytearray) else pattern
         try:
-            document = json.loads(source, parse_constant=_reject_constant)
+            document = json.loads(source, parse_constant=_reject_constant, parse_float=Decimal)
         except (ValueError, RecursionError) as exc:
             raise PatternError(f"Pattern is not valid JSON: {exc}") from None
     elif isinstance(pattern, Mapping):
@@ -71,7 +72,7 @@ def _parse_object(obj: Mapping[str, Any], prefix: str) -> list[list[Clause]]:
     for key, value in obj.items():
         if not isinstance(key, str):
             raise PatternError("Filter is not an object", prefix)
-        if key == "$or" and isinstance(value, list):
+        if key == "$or":
             branches = _parse_or(value, prefix)
         else:
             path = _join(prefix, key)
@@ -85,12 +86,24 @@ def _parse_object(obj: Mapping[str, Any], prefix: str) -> list[list[Clause]]:
             raise PatternError(
                 f"Too many combinations of $or branches (more than {MAX_SUB_RULES})", prefix
             )
-        alternatives = [a + b for a, b in itertools.product(alternatives, branches)]
+        alternatives = [_merge(a, b) for a, b in itertools.product(alternatives, branches)]
     return alternatives
 
 
-def _parse_or(branches: list[Any], prefix: str) -> list[list[Clause]]:
+def _merge(earlier: list[Clause], later: list[Clause]) -> list[Clause]:
+    """AND two clause lists; a later clause on the same path replaces the earlier one.
+
+    That is event-ruler's (and so EventBridge's) reading of a path given twice, e.g. as
+    ``"a.b"`` and as ``"a": {"b": ...}``, or once outside and once inside ``$or``.
+    """
+    replaced = {c.path for c in later}
+    return [c for c in earlier if c.path not in replaced] + later
+
+
+def _parse_or(branches: Any, prefix: str) -> list[list[Clause]]:
     path = _join(prefix, "$or")
+    if not isinstance(branches, list):
+        raise PatternError("It must be an Array followed with $or.", path)
     if len(branches) < 2:
         raise PatternError("There must have at least 2 Objects in $or relationship.", path)
     out: list[list[Clause]] = []
@@ -116,21 +129,41 @@ def _parse_match_list(values: list[Any], path: str) -> Clause:
 
 
 def _leaf_key(v: Any, path: str) -> ExactKey:
+    if isinstance(v, Decimal):
+        return number_key(float(v))
     if v is None or isinstance(v, str | bool | int | float):
-        if isinstance(v, float) and not math.isfinite(v):
-            raise PatternError("Match value must be String, number, true, false, or null", path)
         return exact_key(v)
     raise PatternError("Match value must be String, number, true, false, or null", path)
 
 
 def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool)
+    return isinstance(v, int | float | Decimal) and not isinstance(v, bool)
+
+
+def _comparable(v: int | float | Decimal, path: str) -> float:
+    """The double of a number used in a comparison; AWS refuses ones a double cannot hold.
+
+    A bound or anything-but number must survive the trip through a double unchanged
+    (``9007199254740993`` and ``2**63`` do not), otherwise EventBridge answers "Cannot
+    compare number". The test is "the shortest decimal form of the double has the same
+    value"; event-ruler uses Java's ``Double.toString``, which prints a few doubles with
+    more digits than needed (``5e-324`` as ``4.9E-324``), so for those rare numbers the two
+    may differ (the differential tests check that every such difference is one of those).
+    """
+    try:
+        x = float(v)
+    except OverflowError:
+        x = math.inf
+    exact = Decimal(v) if not isinstance(v, Decimal) else v
+    if not math.isfinite(x) or Decimal(repr(x)) != exact:
+        raise PatternError(f"Cannot compare number : {v}", path)
+    return x
 
 
 def _parse_match_expression(expr: Mapping[str, Any], path: str) -> Matcher:
     if len(expr) != 1:
         if not expr:
-            raise PatternError("Empty objects are not allowed", path)
+            raise PatternError("Match expression name not found", path)
         raise PatternError("Only one key allowed in match expression", path)
     ((op, operand),) = expr.items()
     parser = _OPERATORS.get(op)
@@ -150,8 +183,10 @@ def _prefix_or_suffix(name: str, kind: MatchKind, ic_kind: MatchKind) -> Any:
     def parse(operand: Any, path: str) -> Matcher:
         if isinstance(operand, str):
             return Matcher(kind, operand)
-        if isinstance(operand, Mapping) and len(operand) == 1:
-            ((op, inner),) = operand.items()
+        if isinstance(operand, Mapping):
+            if not operand:
+                raise PatternError(f"{name.capitalize()} expression name not found", path)
+            op, inner = next(iter(operand.items()))
             if op == "equals-ignore-case":
                 if not isinstance(inner, str):
                     raise PatternError("equals-ignore-case match pattern must be a string", path)
@@ -193,17 +228,15 @@ def _numeric(operand: Any, path: str) -> Matcher:
     if not isinstance(operand, list):
         raise PatternError("Value of numeric must be an array.", path)
     if not operand:
-        raise PatternError("Empty arrays are not allowed", path)
+        raise PatternError("Invalid member in numeric match: ]", path)
     terms = list(operand)
     lo, lo_inc, hi, hi_inc = -_INF, False, _INF, False
 
     def value_of(i: int, op: str) -> float:
         if i >= len(terms) or not _is_number(terms[i]):
-            raise PatternError(f"Value of {op} must be numeric", path)
-        try:
-            return float(terms[i])
-        except OverflowError:
-            raise PatternError(f"Value of {op} must be numeric", path) from None
+            name = "equals" if op == "=" else op
+            raise PatternError(f"Value of {name} must be numeric", path)
+        return _comparable(terms[i], path)
 
     first = terms[0]
     if not isinstance(first, str):
@@ -218,7 +251,7 @@ def _numeric(operand: Any, path: str) -> Matcher:
         if len(terms) > 2:
             second = terms[2]
             if not isinstance(second, str):
-                raise PatternError(f"Invalid member in numeric match: {_show(second)}", path)
+                raise PatternError(f"Bad value in numeric range: {_show(second)}", path)
             if second not in _UPPER_OPS:
                 if second in _LOWER_OPS or second == "=":
                     raise PatternError(f"Bad numeric range operator: {second}", path)
@@ -227,9 +260,7 @@ def _numeric(operand: Any, path: str) -> Matcher:
             if len(terms) > 4:
                 raise PatternError("Too many terms in numeric range expression", path)
             if lo >= hi:
-                raise PatternError(
-                    f"Bad numeric range: {_show(terms[1])} to {_show(terms[3])}", path
-                )
+                raise PatternError("Bottom must be less than top", path)
     elif first in _UPPER_OPS:
         hi, hi_inc = value_of(1, first), _UPPER_OPS[first]
         if len(terms) > 2:
@@ -240,33 +271,41 @@ def _numeric(operand: Any, path: str) -> Matcher:
 
 
 def _show(v: Any) -> str:
-    return json.dumps(v) if not isinstance(v, str) else v
+    if isinstance(v, str | Decimal):
+        return str(v)
+    return json.dumps(v)
 
 
 _AB_SCALAR_ERROR = "Value of anything-but must be an array or single string/number value."
+_AB_MIXED = (
+    "Inside anything but list, either all values are number or string, mixed type is not supported"
+)
 
 
 def _anything_but(operand: Any, path: str) -> Matcher:
     if isinstance(operand, str):
         return Matcher(MatchKind.ANYTHING_BUT, frozenset([operand]))
     if _is_number(operand):
-        return Matcher(MatchKind.ANYTHING_BUT, frozenset([number_key(operand)]))
+        return Matcher(MatchKind.ANYTHING_BUT, frozenset([number_key(_comparable(operand, path))]))
     if isinstance(operand, list):
         if not operand:
-            raise PatternError("Empty arrays are not allowed", path)
+            raise PatternError(_AB_MIXED, path)
         if any(not (isinstance(v, str) or _is_number(v)) for v in operand):
             raise PatternError(
                 "Inside anything but list, start|null|boolean is not supported.", path
             )
         if len({isinstance(v, str) for v in operand}) > 1:
-            raise PatternError(
-                "Inside anything but list, either all values are number or string, "
-                "mixed type is not supported",
-                path,
-            )
-        keys = frozenset(v if isinstance(v, str) else number_key(v) for v in operand)
+            raise PatternError(_AB_MIXED, path)
+        keys = frozenset(
+            v if isinstance(v, str) else number_key(_comparable(v, path)) for v in operand
+        )
         return Matcher(MatchKind.ANYTHING_BUT, keys)
-    if isinstance(operand, Mapping) and len(operand) == 1:
+    if isinstance(operand, Mapping):
+        if not operand:
+            raise PatternError("Anything-But expression name not found", path)
+        if len(operand) > 1:
+            # event-ruler's (and so EventBridge's) wording for this case.
+            raise PatternError("Too many elements in numeric expression", path)
         ((op, inner),) = operand.items()
         if op in ("prefix", "suffix"):
             kind = (
@@ -277,12 +316,8 @@ def _anything_but(operand: Any, path: str) -> Matcher:
                 raise PatternError("Null prefix/suffix not allowed", path)
             return Matcher(kind, frozenset(items))
         if op == "equals-ignore-case":
-            if isinstance(inner, list) and inner and not all(isinstance(i, str) for i in inner):
-                raise PatternError(
-                    "Inside anything-but/equals-ignore-case list, "
-                    "number|start|null|boolean is not supported.",
-                    path,
-                )
+            if inner is None:
+                raise PatternError(_AB_SCALAR_ERROR, path)
             items = _string_operands(
                 inner,
                 path,
@@ -305,6 +340,7 @@ def _string_operands(inner: Any, path: str, message: str) -> list[str]:
         return [inner]
     if isinstance(inner, list):
         if not inner:
+            # event-ruler's check passes these but its Machine then fails on them.
             raise PatternError("Empty arrays are not allowed", path)
         if all(isinstance(i, str) for i in inner):
             return list(inner)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from functools import lru_cache
 
 from processor.patterns.model import ExactKey
@@ -77,15 +78,27 @@ def _fold_char(c: str) -> str:
     return c
 
 
+_IPV4 = re.compile(r"([0-9]+)\.([0-9]+)\.([0-9]+)\.([0-9]+)")
+_IPV6 = re.compile(r"[0-9a-fA-F:]*:[0-9a-fA-F:]*")
+
+
 def ip_int(value: str) -> tuple[int, int] | None:
-    """``(version, integer)`` for a textual IPv4/IPv6 address, ``None`` if it is not one."""
+    """``(version, integer)`` for a textual IPv4/IPv6 address, ``None`` if it is not one.
+
+    Like event-ruler, dotted quads may carry leading zeros (``010.0.0.1`` is 10.0.0.1) and
+    IPv6 is recognised only in its hex-and-colons forms.
+    """
     if not value or len(value) > 45:
         return None
-    c = value[0]
-    if not (c.isdigit() or c in "abcdefABCDEF:"):
+    m = _IPV4.fullmatch(value)
+    if m is not None:
+        octets = [int(g) for g in m.groups()]
+        if any(o > 255 for o in octets):
+            return None
+        return 4, (octets[0] << 24) | (octets[1] << 16) | (octets[2] << 8) | octets[3]
+    if _IPV6.fullmatch(value) is None:
         return None
     try:
-        addr = ipaddress.ip_address(value)
+        return 6, int(ipaddress.IPv6Address(value))
     except ValueError:
         return None
-    return addr.version, int(addr)

@@ -13,16 +13,17 @@ import java.util.Collections;
 import java.util.List;
 import software.amazon.event.ruler.Machine;
 import software.amazon.event.ruler.MachineComplexityEvaluator;
-import software.amazon.event.ruler.RuleCompiler;
+import software.amazon.event.ruler.JsonRuleCompiler;
 
 /**
  * JSON-lines bridge to AWS event-ruler so that kbridge's pattern engine can be tested
  * against the reference implementation. One request per stdin line, one reply per stdout line.
  *
  * <pre>
- * {"op":"check","pattern":"..."}                      -> {"error": null | "reason"}
+ * {"op":"check","pattern":"..."}                      -> {"error": null | "reason"}  (JsonRuleCompiler, which Machine uses)
  * {"op":"match","rules":[["n","p"],...],"events":[..]} -> {"errors":{"n":"..."},"results":[["n",..],..]}
  * {"op":"complexity","pattern":"..."}                 -> {"complexity": n}
+ * {"op":"tostring","number":"1e23"}                  -> {"text": "9.999999999999999E22"}
  * {"op":"bench","rules":[...],"events":[...],"seconds":1.5} -> {"events_per_sec":x,"matches":n}
  * </pre>
  *
@@ -66,6 +67,8 @@ public final class Main {
         return bench(req);
       case "complexity":
         return complexity(req.get("pattern").asText());
+      case "tostring":
+        return toStringOf(req.get("number").asText());
       default:
         throw new IllegalArgumentException("unknown op " + op);
     }
@@ -75,7 +78,7 @@ public final class Main {
     ObjectNode reply = MAPPER.createObjectNode();
     String error;
     try {
-      error = RuleCompiler.check(pattern);
+      error = JsonRuleCompiler.check(pattern);
     } catch (Throwable t) {
       error = String.valueOf(t.getMessage());
     }
@@ -93,6 +96,13 @@ public final class Main {
     Machine machine = new Machine();
     machine.addRule("r", pattern);
     reply.put("complexity", machine.evaluateComplexity(new MachineComplexityEvaluator(10000)));
+    return reply;
+  }
+
+  /** Java's Double.toString of a JSON number: event-ruler compares numbers through it. */
+  private static ObjectNode toStringOf(String number) {
+    ObjectNode reply = MAPPER.createObjectNode();
+    reply.put("text", Double.toString(Double.parseDouble(number)));
     return reply;
   }
 

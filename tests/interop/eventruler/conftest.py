@@ -1,0 +1,50 @@
+"""The event-ruler harness, built on first use and started once per test session.
+
+The hypothesis strategies live with the unit tests of the pattern package
+(``tests/unit/patterns/pattern_strategies.py``); this directory puts them on ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "patterns"))
+
+from eventruler_harness import EventRuler, HarnessUnavailable  # noqa: E402
+
+settings.register_profile(
+    "interop-default",
+    max_examples=300,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "interop-long",
+    max_examples=50000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+INTEROP_PROFILE = settings.get_profile(
+    "interop-long" if os.environ.get("KBRIDGE_HYPOTHESIS_PROFILE") == "long" else "interop-default"
+)
+
+
+@pytest.fixture(scope="session")
+def event_ruler() -> Iterator[EventRuler]:
+    """A running event-ruler; skips only where Java or Maven is not installed at all."""
+    try:
+        ruler = EventRuler()
+    except HarnessUnavailable as exc:
+        if "on PATH" in str(exc):
+            pytest.skip(str(exc))
+        raise
+    try:
+        yield ruler
+    finally:
+        ruler.close()
