@@ -251,8 +251,13 @@ class AckWindow:
         publish or an earlier one failed, or the window was aborted), for brokers that
         redeliver sooner when told (JetStream ``nak``).
         """
-        self.raise_failure()
-        await self._slots.acquire()
+        try:
+            self.raise_failure()
+            await self._slots.acquire()
+        except BaseException:
+            if asyncio.iscoroutine(publish):
+                publish.close()  # refused: never started, and no "never awaited" warning
+            raise
         task = asyncio.create_task(self._settle(self._tail, publish, ack, nack))
         if asyncio.iscoroutine(publish):
             self._coroutines[task] = publish
@@ -271,7 +276,11 @@ class AckWindow:
         try:
             await publish
             if previous is not None:
-                await previous
+                # wait without re-raising its exception: one failure would otherwise grow one
+                # traceback through every later task of the window
+                await asyncio.wait({previous})
+                if previous.cancelled() or previous.exception() is not None:
+                    raise RetriableError("an earlier message was not acknowledged")
             acked = True
             result = ack()
             if result is not None:

@@ -156,3 +156,31 @@ def test_backoff_grows_caps_and_resets() -> None:
     assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
     backoff.reset()
     assert backoff.next_delay() <= 1.0
+
+
+async def test_a_failed_publish_ends_the_session_even_when_no_more_messages_come() -> None:
+    publisher = ListPublisher(fail={b"b"})
+    acked: list[bytes] = []
+    nacked: list[bytes] = []
+
+    class Idle(ScriptedSource):
+        async def session(self) -> None:
+            self.sessions += 1
+            window = AckWindow(limit=10)
+
+            async def consume() -> None:
+                for raw in (b"a", b"b", b"c"):
+                    await window.submit(
+                        self.publisher.send(self.topic, raw),
+                        lambda raw=raw: acked.append(raw),  # type: ignore[misc]
+                        lambda raw=raw: nacked.append(raw),  # type: ignore[misc]
+                    )
+                await asyncio.Event().wait()  # the broker has nothing more to say
+
+            await self.pump(consume(), window)
+
+    source = Idle(publisher, failures=0, inputs=[])
+    with pytest.raises(RetriableError, match="broker down"):
+        await asyncio.wait_for(source.session(), 2)
+    assert acked == [b"a"]
+    assert nacked == [b"b", b"c"]
