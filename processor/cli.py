@@ -17,6 +17,7 @@ from processor import __version__
 COMMAND_MODULES: tuple[str, ...] = (
     "processor.config.commands",
     "processor.gateway.commands",
+    "processor.patterns.commands",
     "processor.router.commands",
     "processor.sinks.commands",
     "processor.sources.commands",
