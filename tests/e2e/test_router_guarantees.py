@@ -60,7 +60,7 @@ def wait_for_progress(bootstrap: str, topic: str, at_least: int, timeout: float 
 
 @pytest.mark.parametrize(
     ("engine", "exactly_once"),
-    [("native", False), ("native", True), ("faust", False)],
+    [("native", False), ("native", True), ("faust", False), ("faust", True)],
 )
 def test_kill_9_mid_stream_loses_nothing(kbridge: Kbridge, engine: str, exactly_once: bool) -> None:
     u = kbridge.unique

@@ -117,11 +117,25 @@ def create_app(
     return app
 
 
+def _transactional_id(app: faust.App, topic: str, partition: int) -> str:
+    """The id of the transaction Faust commits this source partition's offsets in.
+
+    Faust's exactly-once mode derives the transaction of a send from the *destination*
+    partition, which only lines up with the offset commit when a stream writes back into
+    topics it consumes. Egress topics are not consumed here, so each send names the
+    source partition's transaction explicitly (the public ``transactional_id`` argument).
+    """
+    group = app.assignor.group_for_topic(topic)
+    return f"{app.conf.id}-{group}-{partition}"
+
+
 async def _route_batch(
     app: faust.App, live: LiveTable, events: Sequence[Any], metrics: RouterMetrics | None
 ) -> None:
     table = live.table
-    producer = await app.maybe_start_producer()
+    exactly_once = app.in_transaction
+    producer = app.producer
+    await producer.maybe_start()
     results: list[RouteResult] = []
     records: list[InRecord] = []
     pending = []
@@ -139,9 +153,12 @@ async def _route_batch(
         result = route(table, record)
         records.append(record)
         results.append(result)
+        tid = _transactional_id(app, msg.topic, msg.partition) if exactly_once else None
         for out in result.records:
             pending.append(
-                await producer.send(out.topic, out.key, out.value, None, None, out.headers)
+                await producer.send(
+                    out.topic, out.key, out.value, None, None, out.headers, transactional_id=tid
+                )
             )
     if pending:
         # the events are acked (and so committable) only after this returns
