@@ -114,7 +114,14 @@ def register_sink(kind: str) -> Callable[[SinkFactory], SinkFactory]:
 
 
 def sink_factory(kind: str) -> SinkFactory:
-    """The factory for ``kind``; importing ``processor.sinks.kinds`` fills the registry."""
+    """The factory for ``kind``; importing ``processor.sinks.kinds`` fills the registry.
+
+    A kind not registered yet triggers that import once, so callers need not remember it.
+    """
+    if kind not in _REGISTRY:
+        import importlib
+
+        importlib.import_module("processor.sinks.kinds")
     try:
         return _REGISTRY[kind]
     except KeyError:

@@ -100,13 +100,11 @@ def upsert_statement(engine: Engine, table: sa.Table) -> sa.sql.Executable:
     raise FatalError(f"no upsert for SQL dialect {dialect!r}", code="config")
 
 
-def _json_text(value: bytes) -> str:
-    """The payload as JSON text: itself when it is JSON, else a JSON string of it."""
-    try:
-        orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return orjson.dumps(value.decode("utf-8", "replace")).decode()
-    return value.decode("utf-8")
+_EMPTY: Mapping[str, Any] = {}
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
 
 
 class MysqlSink(Sink):
@@ -169,33 +167,31 @@ class MysqlSink(Sink):
     # -- rows ---------------------------------------------------------------------------
 
     def row(self, item: Delivery, now: float) -> dict[str, Any]:
-        """The table row of one delivery (raises :class:`FatalError` without an event id)."""
+        """The table row of one delivery (raises :class:`FatalError` without an event id).
+
+        Attributes come from the ``ce_*`` headers; a payload that is itself a structured
+        CloudEvent supplies the ones the headers lack. Runs once per row: keep it lean.
+        """
         headers = item.headers
-        document: Any = MISSING
-        if self.paths or not headers.get("ce_id"):
-            try:
-                document = orjson.loads(item.value)
-            except orjson.JSONDecodeError:
-                document = MISSING
-
-        def attribute(name: str) -> str | None:
-            value = headers.get(f"ce_{name}")
-            if value is None and isinstance(document, dict):
-                found = document.get(name)
-                value = found if isinstance(found, str) else None
-            return value
-
-        event_id = attribute("id")
+        value = item.value
+        try:
+            document: Any = orjson.loads(value)
+            data = value.decode("utf-8")
+        except orjson.JSONDecodeError:
+            document = MISSING
+            data = orjson.dumps(value.decode("utf-8", "replace")).decode()
+        fallback = document if isinstance(document, dict) else _EMPTY
+        event_id = headers.get("ce_id") or _text(fallback.get("id"))
         if not event_id:
             raise FatalError("record has no CloudEvent id (ce_id)", code="no-event-id")
         row: dict[str, Any] = {
             "id": event_id,
-            "source": attribute("source") or "",
-            "type": attribute("type") or "",
-            "subject": attribute("subject"),
-            "time": _parse_time(attribute("time")),
-            "data": _json_text(item.value),
-            "rule": item.rule or None,
+            "source": headers.get("ce_source") or _text(fallback.get("source")) or "",
+            "type": headers.get("ce_type") or _text(fallback.get("type")) or "",
+            "subject": headers.get("ce_subject") or _text(fallback.get("subject")),
+            "time": _parse_time(headers.get("ce_time") or _text(fallback.get("time"))),
+            "data": data,
+            "rule": headers.get("kbridge-rule") or None,
             "ingested_at": _utc(event_origin(item, now)),
         }
         for column, path in self.paths.items():

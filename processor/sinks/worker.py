@@ -84,16 +84,31 @@ class WorkerSettings:
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
 
 
-def to_delivery(message: Message) -> Delivery:
-    """A consumed record as the sink contract's :class:`Delivery`."""
-    raw: list[tuple[str, bytes]] = []
-    found = message.headers() or []
-    pairs = list(found.items()) if isinstance(found, dict) else found
+def _normalise(pairs: Any) -> list[tuple[str, bytes]]:
+    """Header pairs with ``None`` or ``str`` values turned into bytes (the rare, slow path)."""
+    out: list[tuple[str, bytes]] = []
     for name, header in pairs:
         if isinstance(header, str):
             header = header.encode("utf-8")
-        raw.append((str(name), header if header is not None else b""))
-    headers = {k: v.decode("utf-8", "replace") for k, v in raw}
+        out.append((str(name), header if header is not None else b""))
+    return out
+
+
+def to_delivery(message: Message) -> Delivery:
+    """A consumed record as the sink contract's :class:`Delivery`.
+
+    This runs once per record on the poll loop, so the common case (a list of
+    ``(str, bytes)`` headers) takes a single comprehension.
+    """
+    found: Any = message.headers() or []
+    if isinstance(found, dict):
+        found = list(found.items())
+    try:
+        headers = {k: v.decode("utf-8", "replace") for k, v in found}
+        raw: list[tuple[str, bytes]] = found
+    except AttributeError:  # a None or str header value
+        raw = _normalise(found)
+        headers = {k: v.decode("utf-8", "replace") for k, v in raw}
     ts_type, ts_ms = message.timestamp()
     value = message.value()
     return Delivery(
