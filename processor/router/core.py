@@ -8,6 +8,7 @@ on ``kbridge.bus.<bus>.dlq`` carrying the original bytes, headers and the reason
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -45,6 +46,25 @@ def ingestion_time(record: InRecord) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def aws_view(event: dict[str, Any]) -> dict[str, Any]:
+    """The event as AWS-shaped patterns and templates see it.
+
+    An event that arrived through PutEvents is a CloudEvent (``type``, ``data``), yet rules
+    written for AWS match ``detail-type`` and ``detail``: the view adds those aliases (and
+    the ``resources`` extension as the list it was) when the event does not carry such
+    fields itself, so AWS rules carry over unchanged.
+    """
+    view = dict(event)
+    view.setdefault("detail-type", event.get("type"))
+    if "data" in event:
+        view.setdefault("detail", event["data"])
+    resources = event.get("resources")
+    if isinstance(resources, str) and resources.startswith("["):
+        with contextlib.suppress(orjson.JSONDecodeError):
+            view["resources"] = orjson.loads(resources)
+    return view
+
+
 def route(table: RoutingTable, record: InRecord) -> RouteResult:
     """Route one ingress record with ``table``; never raises for bad input."""
     bus = table.bus_for_topic(record.topic)
@@ -57,7 +77,8 @@ def route(table: RoutingTable, record: InRecord) -> RouteResult:
     except Exception as exc:  # a decoder bug must not stop the engine either
         return _dead_letter(bus, record, "decode", "decode-failed", repr(exc))
 
-    matched = bus.index.matches(event)
+    view = aws_view(event)
+    matched = bus.index.matches(view)
     replay_id, replay_rule = _replay_marks(record)
     if replay_rule is not None:
         matched = matched & {replay_rule}
@@ -68,7 +89,7 @@ def route(table: RoutingTable, record: InRecord) -> RouteResult:
     records: list[OutRecord] = []
     for rule in sorted(matched):
         for action in bus.actions.get(rule, ()):
-            records.append(_egress(bus, action, record, event, ingested_at, replay_id))
+            records.append(_egress(bus, action, record, event, view, ingested_at, replay_id))
     return RouteResult(bus=bus.name, records=records, matched_rules=tuple(sorted(matched)))
 
 
@@ -77,11 +98,14 @@ def _egress(
     action: Action,
     record: InRecord,
     event: dict[str, Any],
+    view: dict[str, Any],
     ingested_at: str,
     replay_id: bytes | None,
 ) -> OutRecord:
+    # the whole-event transform emits the event itself; the others may use the AWS aliases
+    source = event if action.transform.kind == "whole" else view
     try:
-        payload = action.transform.apply(event, rule_name=action.rule, ingestion_time=ingested_at)
+        payload = action.transform.apply(source, rule_name=action.rule, ingestion_time=ingested_at)
     except TransformError as exc:
         return _dead_letter_record(
             bus, record, "transform", exc.code, exc.message, rule=action.rule, target=action.target

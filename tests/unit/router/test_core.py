@@ -163,3 +163,49 @@ def test_unknown_topic_and_rebuild_reuse(table: RoutingTable) -> None:
     new = rebuilt.bus_for_topic("kbridge.bus.saas")
     assert old is not None and new is not None
     assert orjson.dumps(sorted(old.actions)) == orjson.dumps(sorted(new.actions))
+
+
+def test_aws_shaped_rules_match_putevents_style_cloudevents() -> None:
+    config = parse_config(
+        """
+buses: [{name: default}]
+targets: [{name: t, kind: kafka, topic: t}]
+rules:
+  - name: aws-rule
+    bus: default
+    pattern:
+      detail-type: [EC2 Instance State-change Notification]
+      detail: {state: [running]}
+      resources: [{prefix: "arn:aws:ec2"}]
+    targets:
+      - target: t
+        transform: {input_paths: {s: "$.detail.state"}, input_template: "state <s>"}
+""",
+        "aws.yaml",
+    )
+    table = RoutingTable.from_config(config)
+    event = CloudEvent(
+        id="1",
+        source="aws.ec2",
+        type="EC2 Instance State-change Notification",
+        datacontenttype="application/json",
+        data={"state": "running"},
+        extensions={"resources": '["arn:aws:ec2:us-east-1:1:instance/i-1"]'},
+    )
+    rec = encode(event)
+    result = route(table, InRecord("kbridge.bus.default", 0, 0, rec.key, rec.value, rec.headers, 0))
+    assert result.matched_rules == ("aws-rule",)
+    assert result.records[0].value == b"state running"
+    # the whole event sent to a target is the CloudEvent, without the aliases
+    whole = RoutingTable.from_config(
+        parse_config(
+            "buses: [{name: default}]\ntargets: [{name: t, kind: kafka, topic: t}]\n"
+            "rules: [{name: w, bus: default, pattern: {detail: {state: [running]}},"
+            " targets: [{target: t}]}]\n",
+            "w.yaml",
+        )
+    )
+    out = route(whole, InRecord("kbridge.bus.default", 0, 0, rec.key, rec.value, rec.headers, 0))
+    body = orjson.loads(out.records[0].value or b"{}")
+    assert body["type"] == "EC2 Instance State-change Notification"
+    assert "detail" not in body and "detail-type" not in body
