@@ -39,6 +39,9 @@ class Delivery:
     #: Kafka record timestamp in seconds since the epoch (the age origin when the record
     #: carries no ``kbridge-ingested-at`` header); ``None`` when unknown.
     timestamp: float | None = None
+    #: The record exactly as consumed, when the worker rewrote a structured or Avro
+    #: CloudEvent into the binary form above (dead letters keep the original).
+    original: tuple[bytes, Sequence[tuple[str, bytes]]] | None = None
 
     @property
     def event_id(self) -> str:

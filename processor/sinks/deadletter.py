@@ -57,11 +57,20 @@ class DeadLetter:
     condition: ExhaustedCondition
     attempts: int
 
+    @property
+    def value(self) -> bytes:
+        """The record value as it was consumed (before any binary-mode rewrite)."""
+        if self.delivery.original is not None:
+            return self.delivery.original[0]
+        return self.delivery.value
+
     def headers(self, target: str, failed_at: float) -> list[tuple[str, bytes]]:
         """Original headers (minus stale dead-letter headers) plus the error headers."""
         original: Sequence[tuple[str, bytes]] = self.delivery.raw_headers or [
             (k, v.encode("utf-8")) for k, v in self.delivery.headers.items()
         ]
+        if self.delivery.original is not None:
+            original = self.delivery.original[1]
         kept = [(k, v) for k, v in original if k not in DLQ_HEADERS]
         if not any(k == RULE for k, _ in kept):
             kept.append((RULE, self.delivery.rule.encode("utf-8")))

@@ -31,6 +31,9 @@ from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
+from processor.errors import InvalidEventError
+from processor.events.kafka import decode as decode_event
+from processor.events.kafka import encode as encode_event
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.consumer import make_consumer
 from processor.kafka.producer import Producer
@@ -41,6 +44,8 @@ from processor.sinks.deadletter import DeadLetter
 from processor.sinks.retry import Backoff, RetryLimits
 
 log = logging.getLogger(__name__)
+
+STRUCTURED_PREFIX = "application/cloudevents"
 
 
 class ConfigView(Protocol):
@@ -110,9 +115,13 @@ def to_delivery(message: Message) -> Delivery:
         raw = _normalise(found)
         headers = {k: v.decode("utf-8", "replace") for k, v in raw}
     ts_type, ts_ms = message.timestamp()
-    value = message.value()
+    value = message.value() or b""
+    original = None
+    if headers.get("content-type", "").startswith(STRUCTURED_PREFIX):
+        original = (value, raw)
+        value, raw, headers = _as_binary(value, raw, headers)
     return Delivery(
-        value=value if value is not None else b"",
+        value=value,
         headers=headers,
         key=message.key(),
         topic=message.topic() or "",
@@ -120,7 +129,31 @@ def to_delivery(message: Message) -> Delivery:
         offset=message.offset() or 0,
         raw_headers=raw,
         timestamp=ts_ms / 1000.0 if ts_type != 0 and ts_ms > 0 else None,
+        original=original,
     )
+
+
+def _as_binary(
+    value: bytes, raw: list[tuple[str, bytes]], headers: dict[str, str]
+) -> tuple[bytes, list[tuple[str, bytes]], dict[str, str]]:
+    """A structured (JSON or Avro) egress record rewritten into binary mode.
+
+    Targets may choose ``format: structured|avro`` for their egress topic (for archival
+    consumers); sinks always see the contract's binary form: ``ce_*`` headers and the data
+    as the value. Records that are not valid CloudEvents are passed on unchanged, so the
+    sink fails them with its own, specific error.
+    """
+    try:
+        event = decode_event(value, raw)
+    except InvalidEventError:
+        return value, raw, headers
+    record = encode_event(event, "binary")
+    kept = [(k, v) for k, v in raw if not k.startswith("ce_") and k != "content-type"]
+    binary = [*record.headers, *kept]
+    if event.datacontenttype is None and not isinstance(event.data, bytes):
+        binary.append(("content-type", b"application/json"))
+    decoded = {k: v.decode("utf-8", "replace") for k, v in binary}
+    return record.value or b"", binary, decoded
 
 
 @dataclass(eq=False)
@@ -370,7 +403,7 @@ class SinkWorker:
                 *(
                     self._producer.send(
                         self.dlq_topic,
-                        letter.delivery.value,
+                        letter.value,
                         key=letter.delivery.key,
                         headers=letter.headers(self.target, now),
                     )

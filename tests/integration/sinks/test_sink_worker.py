@@ -252,3 +252,44 @@ async def test_two_workers_share_a_target_through_rebalances(
     assert second.delivered  # the second worker really got partitions
     ids = {d.event_id for d in first.delivered + second.delivered}
     assert ids == {f"evt-{i}" for i in range(660)}
+
+
+async def test_structured_egress_reaches_sinks_in_binary_form(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    import orjson
+
+    from processor.events.kafka import encode
+    from processor.events.model import CloudEvent
+    from processor.kafka import Producer
+
+    kafka, target, config = _setup(kafka_bootstrap, unique)
+    producer = Producer(kafka)
+    originals = {}
+    for i in range(10):
+        event = CloudEvent(
+            id=f"s-{i}",
+            source="test.structured",
+            type="t.s",
+            data={"i": i},
+            datacontenttype="application/json",
+        )
+        record = encode(event, "structured")
+        headers = [*record.headers, ("kbridge-rule", b"r1")]
+        originals[f"s-{i}"] = (record.value, headers)
+        await producer.send(target_topic(target), record.value, key=record.key, headers=headers)
+    producer.close()
+    sink = ListSink(lambda d, n: FatalError("no") if d.event_id == "s-4" else None)
+    worker = SinkWorker(
+        target, kafka=kafka, snapshot=lambda: config, settings=FAST, builder=lambda t, c: sink
+    )
+    async with running(worker):
+        await until(lambda: worker.delivered + worker.dead_lettered >= 10, what="settled")
+    first = next(d for d in sink.delivered if d.event_id == "s-1")
+    assert orjson.loads(first.value) == {"i": 1}
+    assert first.headers["ce_source"] == "test.structured"
+    assert first.headers["content-type"] == "application/json" and first.rule == "r1"
+    [letter] = read_all(kafka, target_dlq_topic(target), 1)
+    value, headers = originals["s-4"]
+    assert letter.value() == value  # the dead letter is the record as it was consumed
+    assert list(letter.headers())[: len(headers)] == headers
