@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     kafka: KafkaClientConfig = Field(default_factory=KafkaClientConfig)
     rules_topic: str = RULES_TOPIC
     metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     replication_factor: int = 1
     min_insync_replicas: int = 1

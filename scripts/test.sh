@@ -22,6 +22,17 @@ if ! python3 -c "import processor, pytest, hypothesis, json5" >/dev/null 2>&1 \
   python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
 fi
 
+step "system packages"
+if ! command -v docker-compose >/dev/null 2>&1; then
+  # the deploy tests validate docker-compose.yml with `docker-compose config` (no engine needed)
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose >/dev/null; }
+  else
+    echo "docker-compose is missing: sudo apt-get install docker-compose" >&2
+  fi
+fi
+
 step "Kafka"
 if ! deploy/kafka/kafka.sh status >/dev/null 2>&1; then
   deploy/kafka/kafka.sh start

@@ -8,12 +8,12 @@ Regenerate with ``kbridge schema -o schemas/kbridge-config.schema.json``.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 from processor.config.model import KbridgeConfig
+from processor.resources import schema_file
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "kbridge-config.schema.json"
+SCHEMA_PATH = schema_file("kbridge-config.schema.json")
 """Where the committed schema lives in a source checkout."""
 
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import io
 import json
-from pathlib import Path
 from typing import Any
 
 import fastavro
@@ -23,8 +22,9 @@ import orjson
 
 from processor.errors import FatalError, InvalidEventError
 from processor.events.content import JSON_CONTENT_TYPE, is_json_type, parse_data
+from processor.resources import schema_file
 
-SCHEMA_PATH = Path(__file__).resolve().parents[2] / "schemas" / "cloudevent.avsc"
+SCHEMA_PATH = schema_file("cloudevent.avsc")
 _RECORD = "io.cloudevents.CloudEventData"
 _MAX_EXACT = 2**53
 

@@ -53,7 +53,7 @@ def router(
     live = LiveTable()
     live.follow(ConfigStore(settings.kafka, topic=settings.rules_topic))
     metrics = RouterMetrics()
-    serve_metrics(metrics_port)
+    serve_metrics(metrics_port, settings.metrics_host)
     typer.echo(
         f"kbridge router: engine={engine.value} exactly_once={exactly_once} "
         f"group={group_id} kafka={settings.kafka.bootstrap_servers}",
