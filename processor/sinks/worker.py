@@ -344,12 +344,14 @@ class SinkWorker:
         return int(getattr(target, "batch_size", 0) or 500)
 
     async def _partition_loop(self, state: _Partition) -> None:
+        failures = 0
         while not state.revoked:
             if not state.buffer:
                 state.wake.clear()
                 await state.wake.wait()
                 continue
             lease, target = await self._acquire_sink()
+            batch: list[Delivery] = []
             try:
                 size = self._batch_size(target)
                 if len(state.buffer) < size and self.settings.linger > 0:
@@ -364,10 +366,26 @@ class SinkWorker:
                     backoff=self.settings.backoff,
                     rng=self._rng,
                 )
+                if result.dead_letters:
+                    await self._send_dead_letters(state, result.dead_letters)
+            except Exception as exc:
+                # A bug, not a delivery failure: later offsets must not be committed past
+                # this batch, so it goes back to the front of the buffer and is tried again.
+                state.buffer.extendleft(reversed(batch))
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.exception(
+                    "unexpected error on %s, retrying the batch in %.1fs: %s",
+                    state.where(),
+                    delay,
+                    exc,
+                    extra={"topic": state.topic},
+                )
+                await self._wait(state, delay)
+                continue
             finally:
                 await self._release(lease)
-            if result.dead_letters:
-                await self._send_dead_letters(state, result.dead_letters)
+            failures = 0
             with self._commit_lock:  # atomic with _drop: a revoked partition never commits
                 if state.revoked:
                     return

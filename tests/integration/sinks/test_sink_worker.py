@@ -293,3 +293,30 @@ async def test_structured_egress_reaches_sinks_in_binary_form(
     value, headers = originals["s-4"]
     assert letter.value() == value  # the dead letter is the record as it was consumed
     assert list(letter.headers())[: len(headers)] == headers
+
+
+async def test_an_unexpected_error_retries_the_batch_instead_of_skipping_it(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    kafka, target, config = _setup(kafka_bootstrap, unique)
+    broken = {"left": 2}
+
+    class Flaky(StaticConfig):
+        def rule(self, name: str) -> Any:
+            if broken["left"] > 0:
+                broken["left"] -= 1
+                raise RuntimeError("config lookup bug")
+            return super().rule(name)
+
+    flaky = Flaky(targets=config.targets, rules=config.rules)
+    sink = ListSink(lambda d, n: RetriableError("once") if n == 1 and d.offset == 0 else None)
+    produce(kafka, target_topic(target), 60)
+    worker = SinkWorker(
+        target, kafka=kafka, snapshot=lambda: flaky, settings=FAST, builder=lambda t, c: sink
+    )
+    async with running(worker):
+        await until(lambda: worker.delivered >= 60, what="all delivered after the bug")
+        ends = end_offsets(kafka, target_topic(target))
+        await until(lambda: committed(kafka, target) == ends, what="commits")
+    assert broken["left"] == 0
+    assert {d.event_id for d in sink.delivered} == {f"evt-{i}" for i in range(60)}
