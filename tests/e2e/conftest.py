@@ -34,10 +34,16 @@ class Kbridge:
     def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         result = subprocess.run(
             [sys.executable, "-m", "processor", *args],
-            env=self.env, capture_output=True, text=True, timeout=120, cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=ROOT,
         )
         if check and result.returncode != 0:
-            raise AssertionError(f"kbridge {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+            raise AssertionError(
+                f"kbridge {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
         return result
 
     def apply(self, config_text: str, *extra: str) -> None:
@@ -49,7 +55,10 @@ class Kbridge:
         log = open(self.tmp / f"{name}-{len(self.processes)}.log", "wb")  # noqa: SIM115
         proc = subprocess.Popen(
             [sys.executable, "-m", "processor", *args],
-            env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
         self.processes.append(proc)
         return proc
