@@ -154,7 +154,8 @@ def _comparable(v: int | float | Decimal, path: str) -> float:
         x = float(v)
     except OverflowError:
         x = math.inf
-    exact = Decimal(v) if not isinstance(v, Decimal) else v
+    # A float from a mapping has no source text: its shortest form stands for it.
+    exact = v if isinstance(v, Decimal) else Decimal(repr(v) if isinstance(v, float) else v)
     if not math.isfinite(x) or Decimal(repr(x)) != exact:
         raise PatternError(f"Cannot compare number : {v}", path)
     return x

@@ -44,7 +44,7 @@ def parse_wildcard(source: str, path: str) -> Wildcard:
         elif c == "\\":
             nxt = source[i + 1] if i + 1 < n else ""
             if nxt not in ("*", "\\"):
-                raise PatternError(f"Invalid escape character at pos {i}", path)
+                raise PatternError(f"Invalid escape character at pos {i + 1}", path)
             tokens.append(nxt)
             i += 1
         else:

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "patterns"))
 
-from eventruler_harness import EventRuler, HarnessUnavailable  # noqa: E402
+from eventruler_harness import EventRuler, HarnessUnavailable
 
 settings.register_profile(
     "interop-default",

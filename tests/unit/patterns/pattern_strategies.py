@@ -96,7 +96,8 @@ numbers = st.sampled_from(_NUMBER_POOL) | st.integers(-1000, 1000) | _floats
 leaves = strings | numbers | st.booleans() | st.none()
 event_leaves = strings | numbers | st.booleans() | st.none()
 
-_wild_chars = st.sampled_from(["a", "b", "A", "*", ".", "é", "\\*", "\\\\"])
+_wild_chars = st.sampled_from(["a", "b", "A", "*", ".", "é", "\\*", "\\\\", "a", "b"])
+_bad_wild_chars = st.sampled_from(["a", "*", "\\", "\\x", "**"])
 wildcards = st.lists(_wild_chars, max_size=5).map("".join)
 
 _ab_strings = st.sampled_from(["a", "ab", "b", "A", "é", "🚀", "10.0.0.1", "x"])
@@ -215,6 +216,8 @@ _json_junk = st.recursive(
 @st.composite
 def invalid_candidates(draw: Any) -> Any:
     """Operator objects with arbitrary operands: mostly invalid, sometimes not."""
+    if draw(st.integers(0, 9)) == 0:
+        return {"wildcard": draw(st.lists(_bad_wild_chars, min_size=1, max_size=4).map("".join))}
     op = draw(
         st.sampled_from(
             [
