@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from processor.errors import BackpressureError, FatalError, RetriableError
 from processor.sinks.base import Delivery
 from processor.sinks.batch import event_origin, run_batch
@@ -133,3 +136,40 @@ def test_event_origin_formats() -> None:
     assert event_origin(ms, 0) == 1_700_000_000.0
     iso = Delivery(value=b"", headers={"kbridge-ingested-at": "2023-11-14T22:13:20Z"})
     assert event_origin(iso, 0) == 1_700_000_000.0
+
+
+@given(
+    st.lists(
+        st.lists(st.sampled_from(["ok", "retry", "fatal", "429"]), min_size=1, max_size=6),
+        min_size=1,
+        max_size=25,
+    ),
+    st.integers(min_value=0, max_value=4),
+)
+@settings(max_examples=150, deadline=None)
+def test_every_item_ends_delivered_or_dead_lettered_exactly_once(
+    scripts: list[list[str]], max_attempts: int
+) -> None:
+    """Whatever each attempt returns, nothing is lost, duplicated or over-retried."""
+    import asyncio
+
+    def fail(d: Delivery, attempt: int) -> BaseException | None:
+        script = scripts[d.offset]
+        step = script[min(attempt, len(script)) - 1]
+        return {
+            "ok": None,
+            "retry": RetriableError("500"),
+            "fatal": FatalError("400"),
+            "429": BackpressureError("429", retry_after=0.5),
+        }[step]
+
+    sink = ListSink(fail, max_batch_size=4)
+    clock = FakeClock()
+    result = asyncio.run(_run(sink, _items(len(scripts)), clock, max_attempts=max_attempts))
+    delivered = [d.offset for d in sink.delivered]
+    dead = [d.delivery.offset for d in result.dead_letters]
+    assert sorted(delivered + dead) == list(range(len(scripts)))
+    assert result.delivered == len(delivered)
+    for letter in result.dead_letters:
+        assert letter.attempts <= max_attempts + 1
+        assert letter.attempts == sink.attempts[("t", 0, letter.delivery.offset)]
