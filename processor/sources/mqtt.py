@@ -9,11 +9,18 @@ on the wrapped paho client before connecting.
 Mapping: ``source`` is the broker (``mqtt://host:port``, never credentials), ``subject`` the
 message's topic (also the Kafka key, so one MQTT topic keeps its order on one partition),
 ``type`` ``mqtt.message``; the payload is JSON data when it parses, else bytes.
+
+Scaling: one process per source keeps MQTT's per-topic order. To split a high-volume source
+over several processes, subscribe with MQTT 5 / mosquitto shared subscriptions
+(``$share/<group>/<filter>``): each process then gets its own client id and the broker hands
+each message to one of them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import ssl
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -45,7 +52,14 @@ class MqttSource(Source):
         self.port = url.port or (8883 if self.tls else 1883)
         self.username = unquote(url.username) if url.username else None
         self.password = unquote(url.password) if url.password else None
-        self.client_id: str = config.client_id or f"kbridge-{self.name}"
+        self.filters = [_without_share(f) for f in config.topics]
+        shared = any(f.startswith("$share/") for f in config.topics)
+        # A stable id keeps the persistent session across restarts; with shared subscriptions
+        # several processes split the messages, so each needs its own id.
+        default_id = f"kbridge-{self.name}"
+        if shared:
+            default_id += f"-{socket.gethostname()}-{os.getpid()}"
+        self.client_id: str = config.client_id or default_id
         self.origin = f"mqtt://{self.host}:{self.port}"
 
     async def session(self) -> None:
@@ -81,7 +95,7 @@ class MqttSource(Source):
                 if qos > 0:
                     paho.ack(mid, qos)
 
-            if not any(message.topic.matches(f) for f in self.config.topics):
+            if not any(message.topic.matches(f) for f in self.filters):
                 # A subscription left in our persistent session by an earlier definition of
                 # this source: not wanted any more, so acknowledge and drop it.
                 log.debug("mqtt message on an unconfigured topic", extra={"topic": topic})
@@ -105,3 +119,11 @@ class MqttSource(Source):
 
 async def _done() -> None:
     """A publish that has nothing to do (keeps the ack in order behind earlier ones)."""
+
+
+def _without_share(topic_filter: str) -> str:
+    """``$share/<group>/<filter>`` -> ``<filter>`` (what delivered topics are matched against)."""
+    if topic_filter.startswith("$share/"):
+        parts = topic_filter.split("/", 2)
+        return parts[2] if len(parts) == 3 else topic_filter
+    return topic_filter

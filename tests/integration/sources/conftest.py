@@ -38,6 +38,10 @@ def broker_up(name: str) -> bool:
 
 
 def require_broker(name: str) -> None:
+    """Fail unless ``name`` accepts connections within 15 s (a restart may be settling)."""
+    deadline = time.monotonic() + 15
+    while not broker_up(name) and time.monotonic() < deadline:
+        time.sleep(0.2)
     if not broker_up(name):
         pytest.fail(f"{name} is not running on 127.0.0.1:{PORTS[name]}: deploy/brokers.sh start")
 

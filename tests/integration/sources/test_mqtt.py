@@ -153,3 +153,28 @@ async def test_messages_published_while_the_source_is_down_wait_for_it(
         device.loop_stop()
         device.disconnect()
     assert [e.data["n"] for e in ingress.events()] == list(range(30))
+
+
+async def test_shared_subscription_splits_messages_between_two_processes(
+    bus: str, unique: str, producer: Producer, reader: Any, running: Any, broker: Any
+) -> None:
+    broker.require("mosquitto")
+    ingress = reader(bus_topic(bus))
+    shared = config(bus, unique, f"$share/g{unique}/sh{unique}/#")
+    first, second = MqttSource(shared, producer), MqttSource(shared, producer)
+    first.client_id += "-a"  # two processes on one host differ by pid; here by suffix
+    second.client_id += "-b"
+    device = publisher(f"dev-{unique}")
+    try:
+        async with running(first), running(second):
+            await asyncio.sleep(1.0)
+            for i in range(40):
+                device.publish(f"sh{unique}/x", json.dumps({"n": i}), qos=1).wait_for_publish(10)
+            await ingress.wait_for(40)
+            await ingress.settle(1.0)
+    finally:
+        device.loop_stop()
+        device.disconnect()
+    assert sorted(e.data["n"] for e in ingress.events()) == list(range(40))
+    assert first.published > 0 and second.published > 0
+    assert first.published + second.published == 40
