@@ -114,3 +114,36 @@ async def test_an_existing_quorum_queue_is_consumed_as_declared(
         remaining = await channel.declare_queue(queue, passive=True)
         assert remaining.declaration_result.message_count == 0
         await channel.queue_delete(queue)
+
+
+async def test_prefetch_bounds_unacknowledged_messages(
+    bus: str, unique: str, producer: Producer, reader: Any, running: Any, broker: Any
+) -> None:
+    broker.require("rabbitmq")
+
+    class Slow:
+        """The real producer behind a slow network: shows how many sends are in flight."""
+
+        def __init__(self) -> None:
+            self.in_flight = 0
+            self.peak = 0
+
+        async def send(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+            try:
+                await asyncio.sleep(0.05)
+                return await producer.send(*args, **kwargs)
+            finally:
+                self.in_flight -= 1
+
+    slow = Slow()
+    queue = f"p-{unique}"
+    ingress = reader(bus_topic(bus))
+    config = AmqpConfig(name=f"amqp-{unique}", bus=bus, url=URL, queue=queue, prefetch=5)
+    async with running(AmqpSource(config, slow)):
+        await asyncio.sleep(1.0)
+        await publish("", queue, [json.dumps({"n": i}).encode() for i in range(40)])
+        await ingress.wait_for(40)
+    assert slow.peak == 5
+    assert [e.data["n"] for e in ingress.events()] == list(range(40))
