@@ -49,7 +49,7 @@ from processor.kafka.topics import schedule_state_topic
 from processor.sources.base import SOURCE_HEADER, Publisher, Source, register_source
 from processor.sources.clock import Clock, SystemClock
 from processor.sources.expressions import Schedule, parse_schedule
-from processor.sources.leader import KafkaLeaderLock
+from processor.sources.leader import LOCK_PARTITION, KafkaLeaderLock
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,10 @@ def tick_event(name: str, tick: datetime, data: Any) -> CloudEvent:
 class TickWriter:
     """Transactional writes of ticks + state; blocking (run in a thread)."""
 
-    def __init__(self, kafka: KafkaClientConfig, transactional_id: str) -> None:
+    def __init__(
+        self, kafka: KafkaClientConfig, transactional_id: str, state_topic: str | None = None
+    ) -> None:
+        self.state_topic = state_topic
         self.producer = RdProducer(
             kafka.librdkafka(
                 **{
@@ -120,7 +123,12 @@ class TickWriter:
         self._call(self.producer.begin_transaction)
         try:
             for topic, key, value, headers in records:
-                self.producer.produce(topic, value=value, key=key, headers=headers)
+                if topic == self.state_topic:  # partition 0 is where leaders read state
+                    self.producer.produce(
+                        topic, value=value, key=key, headers=headers, partition=LOCK_PARTITION
+                    )
+                else:
+                    self.producer.produce(topic, value=value, key=key, headers=headers)
         except (KafkaException, BufferError) as exc:
             self.producer.abort_transaction(30)
             raise RetriableError(f"schedule produce failed: {exc}") from exc
@@ -145,7 +153,7 @@ def read_last_tick(kafka: KafkaClientConfig, topic: str, name: str) -> datetime 
     last: datetime | None = None
     wanted = name.encode()
     try:
-        consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+        consumer.assign([TopicPartition(topic, LOCK_PARTITION, OFFSET_BEGINNING)])
         for _ in range(600):  # 60 s at most
             message = consumer.poll(0.1)
             if message is None:
@@ -226,7 +234,7 @@ class ScheduleSource(Source):
             change.cancel()
 
     async def _lead(self, lock: KafkaLeaderLock) -> None:
-        writer = await asyncio.to_thread(TickWriter, self.kafka, self.group_id)
+        writer = await asyncio.to_thread(TickWriter, self.kafka, self.group_id, self.state_topic)
         try:
             last = await asyncio.to_thread(read_last_tick, self.kafka, self.state_topic, self.name)
             if last is None:
