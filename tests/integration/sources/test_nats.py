@@ -100,3 +100,28 @@ async def test_durable_consumer_resumes_and_broker_restart_loses_nothing(
         await ingress.settle(1.0)
     numbers = [e.data["n"] for e in ingress.events()]
     assert set(numbers) == set(range(total))
+
+
+async def test_core_nats_subscription_without_jetstream(
+    bus: str, unique: str, producer: Producer, reader: Any, running: Any, broker: Any
+) -> None:
+    broker.require("nats")
+    ingress = reader(bus_topic(bus))
+    config = NatsConfig(name=f"nats-{unique}", bus=bus, url=URL, subject=f"core{unique}.*")
+    async with running(NatsSource(config, producer)):
+        await asyncio.sleep(1.0)  # subscribed
+        client = await nats.connect(URL)
+        try:
+            for i in range(20):
+                await client.publish(f"core{unique}.a", json.dumps({"n": i}).encode())
+            await client.publish(
+                f"core{unique}.b", b"<x/>", headers={"Content-Type": "application/xml"}
+            )
+            await client.flush()
+        finally:
+            await client.close()
+        await ingress.wait_for(21)
+    events = ingress.events()
+    assert [e.data["n"] for e in events if e.subject == f"core{unique}.a"] == list(range(20))
+    [xml] = [e for e in events if e.subject == f"core{unique}.b"]
+    assert (xml.datacontenttype, xml.data) == ("application/xml", "<x/>")
