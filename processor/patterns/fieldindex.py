@@ -9,7 +9,7 @@ few that exclude it, and each satisfied clause has to be counted anyway.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable
 from typing import Any
 
 from processor.patterns.model import CidrRange, Matcher, MatchKind, NumericRange, Wildcard
@@ -102,56 +102,53 @@ class FieldIndex:
         else:  # pragma: no cover - ABSENT never reaches a field index
             raise AssertionError(f"{kind} is not indexed")
 
-    def collect(self, value: Leaf) -> Iterator[Ref]:
-        """Every reference satisfied by one leaf ``value`` (duplicates possible)."""
+    def collect(self, value: Leaf, out: list[Ref]) -> None:
+        """Append every reference satisfied by one leaf ``value`` to ``out`` (may repeat)."""
         if self._exists:
-            yield from self._exists
-        hit = self._exact.get(exact_key(value))
+            out.extend(self._exists)
+        key = exact_key(value)
+        hit = self._exact.get(key)
         if hit:
-            yield from hit
+            out.extend(hit)
         if self._ab_values:
-            excluded = self._ab_excluded.get(exact_key(value))
+            excluded = self._ab_excluded.get(key)
             if excluded:
-                for ref in self._ab_values:
-                    if ref not in excluded:
-                        yield ref
+                out.extend([ref for ref in self._ab_values if ref not in excluded])
             else:
-                yield from self._ab_values
+                out.extend(self._ab_values)
         if type(value) is str:
-            yield from self._collect_string(value)
+            self._collect_string(value, out)
         else:
             if self._numeric:
                 x = as_double(value)
                 if x is not None:
-                    yield from self._numeric.containing(x)
-            for _m, ref in self._ab_other:
-                yield ref  # every anything-but-string operator accepts non-strings
+                    out.extend(self._numeric.containing(x))
+            if self._ab_other:
+                # every anything-but operator on strings accepts any non-string value
+                out.extend([ref for _, ref in self._ab_other])
 
-    def _collect_string(self, s: str) -> Iterator[Ref]:
+    def _collect_string(self, s: str, out: list[Ref]) -> None:
         if self._prefix:
-            yield from self._prefix.starting(s)
+            out.extend(self._prefix.starting(s))
         if self._suffix:
-            yield from self._suffix.ending(s)
+            out.extend(self._suffix.ending(s))
         if self._prefix_ic or self._suffix_ic or self._equals_ic:
             folded = fold(s)
             if self._prefix_ic:
-                yield from self._prefix_ic.starting(folded)
+                out.extend(self._prefix_ic.starting(folded))
             if self._suffix_ic:
-                yield from self._suffix_ic.ending(folded)
+                out.extend(self._suffix_ic.ending(folded))
             hit = self._equals_ic.get(folded)
             if hit:
-                yield from hit
+                out.extend(hit)
         if self._wildcard:
-            for w, ref in self._wildcard.starting(s):
-                if w.regex.fullmatch(s):
-                    yield ref
+            out.extend([ref for w, ref in self._wildcard.starting(s) if w.regex.fullmatch(s)])
         if self._cidr[4] or self._cidr[6]:
             ip = ip_int(s)
             if ip is not None:
-                yield from self._cidr[ip[0]].containing(ip[1])
-        for m, ref in self._ab_other:
-            if _ab_string_accepts(m, s):
-                yield ref
+                out.extend(self._cidr[ip[0]].containing(ip[1]))
+        if self._ab_other:
+            out.extend([ref for m, ref in self._ab_other if _ab_string_accepts(m, s)])
 
 
 def _ab_string_accepts(m: Matcher, s: str) -> bool:
