@@ -63,11 +63,13 @@ class Schedule(abc.ABC):
     def next_after(self, instant: datetime) -> datetime | None:
         """The first tick strictly after ``instant`` (aware), in UTC; None when none is left."""
 
-    def ticks_between(self, start: datetime, end: datetime) -> list[datetime]:
-        """Every tick ``t`` with ``start < t <= end``, oldest first."""
+    def ticks_between(
+        self, start: datetime, end: datetime, limit: int | None = None
+    ) -> list[datetime]:
+        """Every tick ``t`` with ``start < t <= end``, oldest first (the first ``limit``)."""
         ticks: list[datetime] = []
         tick = self.next_after(start)
-        while tick is not None and tick <= end:
+        while tick is not None and tick <= end and (limit is None or len(ticks) < limit):
             ticks.append(tick)
             tick = self.next_after(tick)
         return ticks

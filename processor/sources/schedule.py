@@ -26,6 +26,7 @@ real Kafka.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import uuid
 from datetime import datetime
@@ -56,6 +57,8 @@ log = logging.getLogger(__name__)
 EVENT_TYPE = "Scheduled Event"
 EVENT_SOURCE = "kbridge.schedule"
 BATCH = 500
+FENCED_PAUSE = 6.0
+"""Seconds a fenced leader waits for its group membership to catch up (session timeout)."""
 _ID_NAMESPACE = uuid.UUID("6f9d5e8e-4d1c-4b4e-9a51-3c1f0b8f2a77")
 
 
@@ -248,7 +251,7 @@ class ScheduleSource(Source):
                 extra={"source": self.name, "last_tick": last.isoformat()},
             )
             while lock.is_leader and not self.stopping.is_set():
-                due = self.schedule.ticks_between(last, self.clock.now())[:BATCH]
+                due = self.schedule.ticks_between(last, self.clock.now(), limit=BATCH)
                 if due:
                     await asyncio.to_thread(writer.write, self._tick_records(due))
                     last = self.last_tick = due[-1]
@@ -264,6 +267,12 @@ class ScheduleSource(Source):
             log.warning(
                 "schedule leadership fenced", extra={"source": self.name, "error": str(exc)}
             )
+            self.leading.clear()
+            # Another process leads; our group membership has not caught up yet. Give it a
+            # session timeout to do so instead of fencing the new leader right back.
+            lock.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait(lock.changed), timeout=FENCED_PAUSE)
         finally:
             self.leading.clear()
             await asyncio.to_thread(writer.close)

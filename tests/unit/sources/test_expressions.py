@@ -172,3 +172,10 @@ def test_unknown_time_zone_and_naive_instants_are_rejected() -> None:
         parse_schedule("cron(0 12 * * ? *)", "Mars/Olympus")
     with pytest.raises(ValueError, match="aware"):
         parse_schedule("rate(1 minute)").next_after(datetime(2026, 1, 1))
+
+
+def test_ticks_between_honours_a_limit() -> None:
+    schedule = parse_schedule("rate(1 minute)")
+    ticks = schedule.ticks_between(T0, T0 + timedelta(days=30), limit=500)
+    assert len(ticks) == 500
+    assert ticks == schedule.ticks_between(T0, ticks[-1])
