@@ -122,10 +122,11 @@ class WebhookSink(Sink):
                 await self._guard()
                 if self._bucket is not None:
                     await self._bucket.acquire()
-                response = await self._request(item)
+                used = await self._auth.headers()
+                response = await self._request(item, used)
                 if response.status_code == 401 and not isinstance(self._auth, NoAuth):
-                    self._auth.invalidate()
-                    response = await self._request(item)
+                    self._auth.invalidate(used)
+                    response = await self._request(item, await self._auth.headers())
             except httpx.HTTPError as exc:
                 error: BaseException | None = transport_error(exc)
             except Exception as exc:  # reported per item; the worker decides what to do
@@ -147,13 +148,13 @@ class WebhookSink(Sink):
         """Hook for subclasses that use the response (function results); ``None`` = done."""
         return None
 
-    async def _request(self, item: Delivery) -> httpx.Response:
+    async def _request(self, item: Delivery, auth: Mapping[str, str]) -> httpx.Response:
         assert self._client is not None
         binding_headers, payload = encode(item, self.body)
         headers = {**self.static_headers, **binding_headers}
         if item.event_id:
             headers[EVENT_ID_HEADER] = item.event_id
-        headers.update(await self._auth.headers())
+        headers.update(auth)
         if self.secret:
             headers[signing.HEADER] = signing.sign(self.secret, payload, int(time.time()))
         self._next_client = (self._next_client + 1) % len(self._clients)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 import httpx
@@ -32,8 +33,8 @@ class Authenticator(Protocol):
         """Headers carrying the credentials."""
         ...
 
-    def invalidate(self) -> None:
-        """Forget cached credentials (called after a 401)."""
+    def invalidate(self, used: Mapping[str, str]) -> None:
+        """Forget cached credentials after a 401 for a request sent with ``used`` headers."""
         ...
 
 
@@ -43,7 +44,7 @@ class NoAuth:
     async def headers(self) -> dict[str, str]:
         return {}
 
-    def invalidate(self) -> None:
+    def invalidate(self, used: Mapping[str, str]) -> None:
         return None
 
 
@@ -57,7 +58,7 @@ class BasicAuth:
     async def headers(self) -> dict[str, str]:
         return {"Authorization": self._header}
 
-    def invalidate(self) -> None:
+    def invalidate(self, used: Mapping[str, str]) -> None:
         return None
 
 
@@ -71,7 +72,7 @@ class ApiKeyAuth:
     async def headers(self) -> dict[str, str]:
         return {self._header: _secret(self._value)}
 
-    def invalidate(self) -> None:
+    def invalidate(self, used: Mapping[str, str]) -> None:
         return None
 
 
@@ -109,8 +110,11 @@ class OAuthClientCredentials:
             assert self._token is not None
             return {"Authorization": f"Bearer {self._token}"}
 
-    def invalidate(self) -> None:
-        self._token = None
+    def invalidate(self, used: Mapping[str, str]) -> None:
+        # Only the token that failed is dropped: concurrent requests that failed with an
+        # older token retry with the one a neighbour already fetched (no refresh storm).
+        if self._token is not None and used.get("Authorization") == f"Bearer {self._token}":
+            self._token = None
 
     async def _fetch(self) -> None:
         await check_url(self._token_url, allow_private_network=self._allow_private)

@@ -175,3 +175,40 @@ async def test_rate_limit_method_and_static_headers() -> None:
     assert elapsed >= 0.45  # a burst of 20, then 10 more at 20/s
     assert {r.method for r in seen} == {"PUT"}
     assert seen[0].headers["X-Team"] == "ops" and "ce-id" not in seen[0].headers
+
+
+async def test_concurrent_401s_refresh_the_token_once() -> None:
+    """Servers that invalidate old tokens on issue must not see a refresh storm."""
+    import asyncio
+
+    state = {"token": "", "issued": 0}
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/token":
+            state["issued"] += 1
+            state["token"] = f"t{state['issued']}"
+            return httpx.Response(200, json={"access_token": state["token"]})
+        await asyncio.sleep(0.01)  # keep requests in flight together
+        if request.headers.get("Authorization") != f"Bearer {state['token']}":
+            return httpx.Response(401)
+        return httpx.Response(200)
+
+    connection = OAuthClientCredentialsConnection(
+        name="o",
+        token_url="http://h.test/token",
+        client_id="c",
+        client_secret=SecretStr("s"),
+        allow_private_network=True,
+    )
+    sink = WebhookSink(
+        "http://h.test/in",
+        connection=connection,
+        concurrency=8,
+        transport=httpx.MockTransport(handler),
+        allow_private_network=True,
+    )
+    assert await sink.deliver(_items(8)) == [None] * 8
+    state["token"] = "revoked"
+    assert await sink.deliver(_items(8)) == [None] * 8
+    await sink.close()
+    assert state["issued"] == 2
