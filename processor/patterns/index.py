@@ -83,12 +83,19 @@ class _Check:
 class _Sub:
     """One sub-rule in the index: its trigger (if any) and the clauses left to check."""
 
-    __slots__ = ("checks", "rule", "trigger")
+    __slots__ = ("checks", "required", "rule", "trigger")
 
-    def __init__(self, rule: str, trigger: tuple[_Node, Clause] | None, checks: list[_Check]):
+    def __init__(
+        self,
+        rule: str,
+        trigger: tuple[_Node, Clause] | None,
+        checks: list[_Check],
+        required: list[Clause],
+    ) -> None:
         self.rule = rule
         self.trigger = trigger
         self.checks = checks
+        self.required = required
 
 
 class CompiledIndex:
@@ -126,12 +133,13 @@ class CompiledIndex:
     def _add_sub(self, name: str, sub_rule: SubRule) -> _Sub:
         required = [c for c in sub_rule.clauses if not c.absent_ok]
         trigger_clause = min(required, key=self._selectivity) if required else None
+        self._count(required, +1)
         checks = []
         for clause in sub_rule.clauses:
             node = self._node(clause.path)
             if clause is not trigger_clause:
                 checks.append(_Check(clause.path, node, clause.positive, clause.absent_ok))
-        sub = _Sub(name, None, checks)
+        sub = _Sub(name, None, checks, required)
         if trigger_clause is None:
             self._untriggered.append(sub)
             return sub
@@ -141,9 +149,18 @@ class CompiledIndex:
             node.field = FieldIndex()
         for m in trigger_clause.matchers:
             node.field.add(m, sub)
-            key = (trigger_clause.path, m)
-            self._popularity[key] = self._popularity.get(key, 0) + 1
         return sub
+
+    def _count(self, clauses: list[Clause], delta: int) -> None:
+        """Track how many sub-rules use each operand, to pick rare ones as triggers."""
+        for clause in clauses:
+            for m in clause.matchers:
+                key = (clause.path, m)
+                count = self._popularity.get(key, 0) + delta
+                if count:
+                    self._popularity[key] = count
+                else:
+                    del self._popularity[key]
 
     def _node(self, path: str) -> _Node:
         node = self._root
@@ -168,6 +185,7 @@ class CompiledIndex:
         subs = self._rules.pop(name)
         dead = set()
         for sub in subs:
+            self._count(sub.required, -1)
             if sub.trigger is None:
                 dead.add(sub)
             else:
@@ -175,10 +193,6 @@ class CompiledIndex:
                 assert node.field is not None
                 for m in clause.matchers:
                     node.field.remove(m, sub)
-                    key = (clause.path, m)
-                    self._popularity[key] -= 1
-                    if not self._popularity[key]:
-                        del self._popularity[key]
                 if node.field.size == 0:
                     node.field = None
                 self._release(clause.path)
