@@ -15,7 +15,14 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    TopicPartition,
+)
 from confluent_kafka import Producer as RdProducer
 
 from processor.kafka.config import KafkaClientConfig
@@ -135,8 +142,7 @@ class NativeRouter:
                 consumer.commit(offsets=offsets, asynchronous=True)
         except (EgressFailed, KafkaException) as exc:
             log.warning("batch not acknowledged, routing it again: %s", exc)
-            for tp in _first_offsets(records):
-                consumer.seek(tp)
+            self._rewind(consumer, records)
             time.sleep(0.5)
             return
         if self._metrics is not None:
@@ -180,17 +186,59 @@ class NativeRouter:
         results: list[RouteResult],
         offsets: list[TopicPartition],
     ) -> None:
+        """Egress records and the input offsets in one transaction, or neither."""
         self._failed.clear()
         producer.begin_transaction()
         try:
             self._produce_all(producer, results)
+            if producer.flush(60) or self._failed:
+                raise EgressFailed(f"{len(self._failed)} egress records failed in a transaction")
             producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
-            producer.commit_transaction(60)
-        except KafkaException:
+        except (KafkaException, EgressFailed):
             producer.abort_transaction(30)
             raise
-        if self._failed:
-            raise EgressFailed(f"{len(self._failed)} egress records failed in a transaction")
+        self._commit_transaction(producer)
+
+    @staticmethod
+    def _commit_transaction(producer: RdProducer) -> None:
+        """Commit, retrying what is retriable: a retried commit never commits twice."""
+        while True:
+            try:
+                producer.commit_transaction(60)
+                return
+            except KafkaException as exc:
+                err: KafkaError = exc.args[0]
+                if err.retriable():
+                    log.warning("retrying transaction commit: %s", err.str())
+                    continue
+                if err.txn_requires_abort():
+                    producer.abort_transaction(30)
+                raise
+
+    def _rewind(self, consumer: Consumer, records: list[InRecord]) -> None:
+        """Consume the failed batch again (only partitions still assigned to us).
+
+        With transactions the committed offsets are the truth (what was produced is
+        exactly what was committed); without, the batch's first offsets are.
+        """
+        assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        if self._exactly_once:
+            targets = consumer.committed(
+                [TopicPartition(t, p) for t, p in sorted(assigned)], timeout=10
+            )
+            targets = [
+                TopicPartition(
+                    tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
+                )
+                for tp in targets
+            ]
+        else:
+            targets = [tp for tp in _first_offsets(records) if (tp.topic, tp.partition) in assigned]
+        for tp in targets:
+            try:
+                consumer.seek(tp)
+            except KafkaException as exc:  # revoked meanwhile: its new owner resumes it
+                log.info("not rewinding %s[%d]: %s", tp.topic, tp.partition, exc)
 
     def _observe_latency(self, records: list[InRecord], results: list[RouteResult]) -> None:
         assert self._metrics is not None
