@@ -15,7 +15,7 @@ RawEvent = str | bytes | bytearray | memoryview | Mapping[str, Any]
 
 def load_event(event: RawEvent) -> Mapping[str, Any]:
     """Parse ``event`` unless it is already a mapping; it must be a JSON object."""
-    if isinstance(event, Mapping):
+    if type(event) is dict or isinstance(event, Mapping):
         return event
     if not isinstance(event, str | bytes | bytearray | memoryview):
         raise InvalidEventError(f"Event must be JSON text or a mapping, not {type(event).__name__}")

@@ -37,6 +37,7 @@ class FieldIndex:
         "_suffix_ic",
         "_wildcard",
         "size",
+        "string_ops",
     )
 
     def __init__(self) -> None:
@@ -54,16 +55,19 @@ class FieldIndex:
         self._ab_excluded: dict[Any, set[Ref]] = {}
         self._ab_other: list[tuple[Matcher, Ref]] = []
         self.size = 0
+        self.string_ops = 0  # registered operators that only strings can satisfy
 
     def add(self, m: Matcher, ref: Ref) -> None:
         """Register ``ref`` as satisfied by values that ``m`` accepts."""
         self._apply(m, ref, adding=True)
         self.size += 1
+        self.string_ops += m.kind in _STRING_KINDS
 
     def remove(self, m: Matcher, ref: Ref) -> None:
         """Undo one :meth:`add` of the same matcher and reference."""
         self._apply(m, ref, adding=False)
         self.size -= 1
+        self.string_ops -= m.kind in _STRING_KINDS
 
     def _apply(self, m: Matcher, ref: Ref, adding: bool) -> None:
         kind, v = m.kind, m.value
@@ -117,9 +121,10 @@ class FieldIndex:
             else:
                 out.extend(self._ab_values)
         if type(value) is str:
-            self._collect_string(value, out)
+            if self.string_ops:
+                self._collect_string(value, out)
         else:
-            if self._numeric:
+            if self._numeric.intervals:
                 x = as_double(value)
                 if x is not None:
                     out.extend(self._numeric.containing(x))
@@ -128,25 +133,26 @@ class FieldIndex:
                 out.extend([ref for _, ref in self._ab_other])
 
     def _collect_string(self, s: str, out: list[Ref]) -> None:
-        if self._prefix:
+        if self._prefix.lengths:
             out.extend(self._prefix.starting(s))
-        if self._suffix:
+        if self._suffix.lengths:
             out.extend(self._suffix.ending(s))
-        if self._prefix_ic or self._suffix_ic or self._equals_ic:
+        if self._prefix_ic.lengths or self._suffix_ic.lengths or self._equals_ic:
             folded = fold(s)
-            if self._prefix_ic:
+            if self._prefix_ic.lengths:
                 out.extend(self._prefix_ic.starting(folded))
-            if self._suffix_ic:
+            if self._suffix_ic.lengths:
                 out.extend(self._suffix_ic.ending(folded))
             hit = self._equals_ic.get(folded)
             if hit:
                 out.extend(hit)
-        if self._wildcard:
+        if self._wildcard.lengths:
             out.extend([ref for w, ref in self._wildcard.starting(s) if w.regex.fullmatch(s)])
-        if self._cidr[4] or self._cidr[6]:
+        cidr = self._cidr
+        if cidr[4].intervals or cidr[6].intervals:
             ip = ip_int(s)
             if ip is not None:
-                out.extend(self._cidr[ip[0]].containing(ip[1]))
+                out.extend(cidr[ip[0]].containing(ip[1]))
         if self._ab_other:
             out.extend([ref for m, ref in self._ab_other if _ab_string_accepts(m, s)])
 
@@ -162,6 +168,21 @@ def _ab_string_accepts(m: Matcher, s: str) -> bool:
     return not any(w.regex.fullmatch(s) for w in v)  # type: ignore[attr-defined]
 
 
+_STRING_KINDS = frozenset(
+    {
+        MatchKind.PREFIX,
+        MatchKind.SUFFIX,
+        MatchKind.PREFIX_IC,
+        MatchKind.SUFFIX_IC,
+        MatchKind.EQUALS_IC,
+        MatchKind.WILDCARD,
+        MatchKind.CIDR,
+        MatchKind.ANYTHING_BUT_IC,
+        MatchKind.ANYTHING_BUT_PREFIX,
+        MatchKind.ANYTHING_BUT_SUFFIX,
+        MatchKind.ANYTHING_BUT_WILDCARD,
+    }
+)
 _AFFIX_KINDS = {
     MatchKind.PREFIX: "_prefix",
     MatchKind.SUFFIX: "_suffix",

@@ -31,6 +31,7 @@ from processor.patterns.reference import Membership, consistent, matcher_accepts
 from processor.patterns.values import Leaf
 
 _NO_MEMBERSHIP: Membership = ()
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
 
 Values = dict["_Node", list[tuple[Leaf, Membership]]]
 
@@ -273,10 +274,11 @@ def _walk_object(
 
 
 def _visit(value: Any, node: _Node, mem: Membership, values: Values, arrays: Iterator[int]) -> None:
-    if isinstance(value, Mapping):
+    t = type(value)
+    if t is dict or (t not in _LEAF_TYPES and t is not list and isinstance(value, Mapping)):
         if node.children:
             _walk_object(value, node, mem, values, arrays)
-    elif isinstance(value, list):
+    elif t is list:
         aid = next(arrays)
         for i, element in enumerate(value):
             _visit(element, node, (*mem, (aid, i)), values, arrays)

@@ -17,21 +17,21 @@ T = TypeVar("T", bound=Hashable)
 class AffixMap(Generic[T]):
     """Items keyed by a prefix (or suffix) string; finds every key the value starts with."""
 
-    __slots__ = ("_by_len", "_lengths")
+    __slots__ = ("_by_len", "lengths")  # ``lengths`` is read directly on hot paths
 
     def __init__(self) -> None:
         self._by_len: dict[int, dict[str, list[T]]] = {}
-        self._lengths: list[int] = []
+        self.lengths: list[int] = []
 
     def __bool__(self) -> bool:
-        return bool(self._lengths)
+        return bool(self.lengths)
 
     def add(self, key: str, item: T) -> None:
         """Register ``item`` under ``key``."""
         table = self._by_len.get(len(key))
         if table is None:
             table = self._by_len[len(key)] = {}
-            self._lengths = sorted(self._by_len)
+            self.lengths = sorted(self._by_len)
         table.setdefault(key, []).append(item)
 
     def remove(self, key: str, item: T) -> None:
@@ -43,12 +43,12 @@ class AffixMap(Generic[T]):
             del table[key]
             if not table:
                 del self._by_len[len(key)]
-                self._lengths = sorted(self._by_len)
+                self.lengths = sorted(self._by_len)
 
     def starting(self, value: str) -> Iterator[T]:
         """Items whose key is a prefix of ``value``."""
         n = len(value)
-        for length in self._lengths:
+        for length in self.lengths:
             if length > n:
                 break
             items = self._by_len[length].get(value[:length])
@@ -58,7 +58,7 @@ class AffixMap(Generic[T]):
     def ending(self, value: str) -> Iterator[T]:
         """Items whose key is a suffix of ``value``."""
         n = len(value)
-        for length in self._lengths:
+        for length in self.lengths:
             if length > n:
                 break
             items = self._by_len[length].get(value[n - length :])
@@ -75,29 +75,29 @@ class IntervalIndex(Generic[T]):
     rule changes costs one rebuild of this one field's tree.
     """
 
-    __slots__ = ("_dirty", "_edges", "_intervals", "_nodes", "_size")
+    __slots__ = ("_dirty", "_edges", "_nodes", "_size", "intervals")
 
     def __init__(self) -> None:
-        self._intervals: dict[T, list[tuple[float, bool, float, bool]]] = {}
+        self.intervals: dict[T, list[tuple[float, bool, float, bool]]] = {}
         self._dirty = False
         self._edges: list[float] = []
         self._nodes: list[list[T] | None] = []
         self._size = 0
 
     def __bool__(self) -> bool:
-        return bool(self._intervals)
+        return bool(self.intervals)
 
     def add(self, lo: float, lo_inc: bool, hi: float, hi_inc: bool, item: T) -> None:
         """Attach ``item`` to the interval (infinite ends allowed)."""
-        self._intervals.setdefault(item, []).append((lo, lo_inc, hi, hi_inc))
+        self.intervals.setdefault(item, []).append((lo, lo_inc, hi, hi_inc))
         self._dirty = True
 
     def remove(self, lo: float, lo_inc: bool, hi: float, hi_inc: bool, item: T) -> None:
         """Detach one registration of ``item`` from the interval."""
-        spans = self._intervals[item]
+        spans = self.intervals[item]
         spans.remove((lo, lo_inc, hi, hi_inc))
         if not spans:
-            del self._intervals[item]
+            del self.intervals[item]
         self._dirty = True
 
     def _region(self, x: float) -> int:
@@ -109,7 +109,7 @@ class IntervalIndex(Generic[T]):
     def _build(self) -> None:
         finite = {
             e
-            for spans in self._intervals.values()
+            for spans in self.intervals.values()
             for lo, _, hi, _ in spans
             for e in (lo, hi)
             if e not in (float("inf"), float("-inf"))
@@ -121,7 +121,7 @@ class IntervalIndex(Generic[T]):
             size *= 2
         nodes: list[list[T] | None] = [None] * (2 * size)
         index = {e: i for i, e in enumerate(self._edges)}
-        for item, spans in self._intervals.items():
+        for item, spans in self.intervals.items():
             for lo, lo_inc, hi, hi_inc in spans:
                 start = 0 if lo == float("-inf") else 2 * index[lo] + (1 if lo_inc else 2)
                 end = regions - 1 if hi == float("inf") else 2 * index[hi] + (1 if hi_inc else 0)

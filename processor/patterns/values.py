@@ -30,7 +30,10 @@ def exact_key(value: Leaf) -> ExactKey:
         return _TRUE if value else _FALSE
     if value is None:
         return _NULL
-    return number_key(value)  # type: ignore[arg-type]
+    if t is int or t is float:
+        return number_key(value)  # type: ignore[arg-type]
+    # Not a JSON value (a mapping built in Python may hold anything): equal only to itself.
+    return ("?", repr(value))
 
 
 def number_key(value: int | float) -> ExactKey:
