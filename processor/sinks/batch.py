@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -69,6 +70,10 @@ class BatchResult:
     delivered: int = 0
     dead_letters: list[DeadLetter] = field(default_factory=list)
     attempts: int = 0
+    #: Failed attempts per error code (retried or not), for metrics.
+    failures: Counter[str] = field(default_factory=Counter)
+    #: Seconds from ingestion to delivery, per delivered item.
+    latencies: list[float] = field(default_factory=list)
 
 
 async def _attempt(sink: Sink, items: Sequence[Delivery]) -> Sequence[DeliveryOutcome]:
@@ -122,7 +127,9 @@ async def run_batch(
                 item.attempts += 1
                 if outcome is None:
                     result.delivered += 1
+                    result.latencies.append(now - item.origin)
                     continue
+                result.failures[error_code(outcome)] += 1
                 step = decide(
                     outcome,
                     attempts=item.attempts,

@@ -24,13 +24,18 @@ def sink(
         "--file",
         help="read targets and rules from this kbridge.yaml instead of the live kbridge.rules",
     ),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", help="serve Prometheus /metrics on this port (default: settings)"
+    ),
 ) -> None:
     """Run a sink worker for one target (group kbridge-sink-<target>); SIGTERM stops it."""
     from processor.config.loader import load_config
     from processor.errors import KbridgeError
     from processor.kafka.admin import TopicSpec, ensure_topics
     from processor.kafka.topics import target_dlq_topic, target_topic
+    from processor.observability.metrics import serve_metrics
     from processor.settings import load_settings
+    from processor.sinks.metrics import SinkMetrics
     from processor.sinks.worker import SinkWorker
 
     settings = load_settings()
@@ -61,12 +66,19 @@ def sink(
             [TopicSpec(target_topic(target), partitions), TopicSpec(target_dlq_topic(target), 1)],
         )
 
+        serve_metrics(
+            metrics_port if metrics_port is not None else settings.metrics_port,
+            settings.metrics_host,
+        )
+
         async def main() -> None:
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(signum, stop.set)
-            worker = SinkWorker(target, kafka=settings.kafka, snapshot=snapshot)
+            worker = SinkWorker(
+                target, kafka=settings.kafka, snapshot=snapshot, metrics=SinkMetrics()
+            )
             await worker.run(stop)
 
         asyncio.run(main())

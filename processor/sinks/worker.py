@@ -41,6 +41,7 @@ from processor.kafka.topics import target_dlq_topic, target_topic
 from processor.sinks.base import Delivery, Sink, SinkContext, build_sink
 from processor.sinks.batch import run_batch
 from processor.sinks.deadletter import DeadLetter
+from processor.sinks.metrics import SinkMetrics
 from processor.sinks.retry import Backoff, RetryLimits
 
 log = logging.getLogger(__name__)
@@ -193,6 +194,7 @@ class SinkWorker:
         builder: SinkBuilder = default_builder,
         producer: Producer | None = None,
         clusters: dict[str, Any] | None = None,
+        metrics: SinkMetrics | None = None,
     ) -> None:
         self.target = target
         self.topic = target_topic(target)
@@ -204,6 +206,7 @@ class SinkWorker:
         self._producer = producer
         self._own_producer = producer is None
         self._clusters = clusters or {}
+        self.metrics = metrics
         self._partitions: dict[tuple[str, int], _Partition] = {}
         self._commits: dict[tuple[str, int], int] = {}
         self._commit_lock = threading.Lock()
@@ -276,6 +279,9 @@ class SinkWorker:
             elif not want and state.paused:
                 resume.append(TopicPartition(state.topic, state.partition))
                 state.paused = False
+        if self.metrics is not None and (pause or resume):
+            paused = sum(1 for s in self._partitions.values() if s.paused and not s.revoked)
+            self.metrics.paused.labels(self.target).set(paused)
         try:
             if pause:
                 consumer.pause(pause)
@@ -392,6 +398,8 @@ class SinkWorker:
                 self._commits[(state.topic, state.partition)] = batch[-1].offset + 1
             self.delivered += result.delivered
             self.dead_lettered += len(result.dead_letters)
+            if self.metrics is not None:
+                self.metrics.record_batch(self.target, result)
 
     async def _wait(self, state: _Partition, seconds: float) -> None:
         """Backoff wait; long ones pause the partition (applied by the poll loop)."""

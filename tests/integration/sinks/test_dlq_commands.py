@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 from sink_support import (
     FAST,
@@ -98,8 +100,21 @@ def test_kbridge_sink_process_delivers_and_stops_on_sigterm(
             " allow_private_network: true}\n"
         )
         env = {**os.environ, "KBRIDGE_KAFKA__BOOTSTRAP_SERVERS": kafka_bootstrap}
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            metrics_port = probe.getsockname()[1]
         process = subprocess.Popen(
-            [sys.executable, "-m", "processor", "sink", target, "-f", str(config_file)],
+            [
+                sys.executable,
+                "-m",
+                "processor",
+                "sink",
+                target,
+                "-f",
+                str(config_file),
+                "--metrics-port",
+                str(metrics_port),
+            ],
             env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -109,6 +124,13 @@ def test_kbridge_sink_process_delivers_and_stops_on_sigterm(
             while len(server.accepted) < 20 and time.monotonic() < deadline:
                 time.sleep(0.1)
             assert len(server.accepted) == 20
+            metric = f'kbridge_sink_events_delivered_total{{target="{target}"}} 20.0'
+            deadline = time.monotonic() + 10
+            body = ""
+            while metric not in body and time.monotonic() < deadline:
+                body = httpx.get(f"http://127.0.0.1:{metrics_port}/metrics").text
+                time.sleep(0.1)
+            assert metric in body
         finally:
             process.send_signal(signal.SIGTERM)
             output = process.communicate(timeout=30)[0].decode()

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from prometheus_client import CollectorRegistry
 from sink_support import (
     FAST,
     StaticConfig,
@@ -25,6 +26,7 @@ from processor.errors import BackpressureError, FatalError, RetriableError
 from processor.kafka import KafkaClientConfig
 from processor.kafka.topics import target_dlq_topic, target_topic
 from processor.sinks.base import Delivery, Sink, SinkContext
+from processor.sinks.metrics import SinkMetrics
 from processor.sinks.testing import ListSink
 from processor.sinks.worker import SinkWorker
 
@@ -84,9 +86,15 @@ async def test_dead_letters_keep_the_record_and_say_why(kafka_bootstrap: str, un
         return None
 
     sink = ListSink(fail)
+    registry = CollectorRegistry()
     produce(kafka, target_topic(target), 100)
     worker = SinkWorker(
-        target, kafka=kafka, snapshot=lambda: config, settings=FAST, builder=lambda t, c: sink
+        target,
+        kafka=kafka,
+        snapshot=lambda: config,
+        settings=FAST,
+        builder=lambda t, c: sink,
+        metrics=SinkMetrics(registry),
     )
     async with running(worker):
         await until(lambda: worker.delivered + worker.dead_lettered >= 100, what="all settled")
@@ -108,6 +116,19 @@ async def test_dead_letters_keep_the_record_and_say_why(kafka_bootstrap: str, un
     assert retried_headers["kbridge-attempts"] == "3"  # first attempt + max_attempts=2 retries
     assert retried_headers["kbridge-error-message"] == "HTTP 500 from h"
     assert len(sink.delivered) == 80
+    sample = registry.get_sample_value
+    assert sample("kbridge_sink_events_delivered_total", {"target": target}) == 80
+    assert (
+        sample(
+            "kbridge_sink_events_dead_lettered_total",
+            {"target": target, "code": "http-500", "condition": "attempts"},
+        )
+        == 10
+    )
+    assert (
+        sample("kbridge_sink_attempts_failed_total", {"target": target, "code": "http-500"}) == 30
+    )
+    assert sample("kbridge_sink_delivery_latency_seconds_count", {"target": target}) == 80
     assert committed(kafka, target) == end_offsets(kafka, target_topic(target))
 
 
