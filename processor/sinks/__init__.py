@@ -9,6 +9,7 @@ Layout (the extension points are the contract and the registry):
   limits) and dead-letter records; ``dlq`` - ``kbridge dlq list|redrive``;
 * one module per target kind: ``mysql``, ``webhook`` (with ``http/`` building blocks),
   ``function``, ``kafka``; IM and alert kinds live in ``im/``;
+* ``metrics`` - Prometheus counters per target (``kbridge sink --metrics-port``);
 * ``testing`` - :class:`~processor.sinks.testing.ListSink`, an in-memory sink for tests.
 
 Only the contract is imported here, so importing a sink module stays cheap.
