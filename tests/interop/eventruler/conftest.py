@@ -1,7 +1,9 @@
 """The event-ruler harness, built on first use and started once per test session.
 
-The hypothesis strategies live with the unit tests of the pattern package
-(``tests/unit/patterns/pattern_strategies.py``); this directory puts them on ``sys.path``.
+Run longer with ``KBRIDGE_HYPOTHESIS_PROFILE=long`` (20,000 examples per test, or as many
+as ``KBRIDGE_HYPOTHESIS_EXAMPLES`` says). The hypothesis strategies live with the unit tests
+of the pattern package (``tests/unit/patterns/pattern_strategies.py``); this directory puts
+them on ``sys.path``.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ settings.register_profile(
 )
 settings.register_profile(
     "interop-long",
-    max_examples=50000,
+    max_examples=int(os.environ.get("KBRIDGE_HYPOTHESIS_EXAMPLES", "20000")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
