@@ -103,6 +103,8 @@ class WebhookTarget(TargetBase):
     connection: Name | None = None
     secret: Secret | None = None
     rate_limit: Annotated[float, Field(gt=0)] | None = None
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    """Requests in flight at once per sink worker (``rate_limit`` still caps the rate)."""
 
     def destination(self) -> str:
         return f"{self.method} {mask_url(self.url)}"
@@ -121,6 +123,10 @@ class FunctionTarget(TargetBase):
     entry_point: Annotated[str, Field(min_length=1)] | None = None
     publish_to_bus: Name | None = None
     timeout: Annotated[float, Field(gt=0, le=900)] = 30.0
+    concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    """HTTP functions: invocations in flight at once per sink worker."""
+    batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100
+    """Entry-point functions: events per call (aggregating functions see a whole batch)."""
 
     @model_validator(mode="after")
     def _exactly_one_callee(self) -> FunctionTarget:
