@@ -5,17 +5,20 @@
 
 Only the text between the ``BEGIN GENERATED`` and ``END GENERATED`` markers is generated;
 the hand-written introduction above them is kept as it is. Types, defaults and
-constraints come from the models (``processor/config/``); the one-line descriptions of the
-fields live in :data:`FIELD_DOCS` below, because the models carry no per-field
-descriptions. A field without a description is an error, so a new field cannot be added
-without documenting it (``tests/unit/docs/test_configuration_page.py`` runs ``--check``).
+constraints come from the models (``processor/config/``); a field's description is the
+string literal under it in the model's class body (an attribute docstring), else its
+entry in :data:`FIELD_DOCS` below. A field with neither is an error, so a new field cannot
+be added without documenting it (``tests/unit/docs/test_configuration_page.py`` runs ``--check``).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import inspect
+import itertools
 import sys
+import textwrap
 import types
 import typing
 from pathlib import Path
@@ -380,8 +383,34 @@ def _default(field: FieldInfo) -> str:
     return f"`{_num(value)}`"
 
 
+def _attribute_docstrings(cls: type) -> dict[str, str]:
+    """``field: T = ...`` followed by a string literal in ``cls``'s body: field -> text."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    except (OSError, TypeError):
+        return {}
+    body = tree.body[0].body if tree.body and isinstance(tree.body[0], ast.ClassDef) else []
+    docs: dict[str, str] = {}
+    for node, following in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(following, ast.Expr)
+            and isinstance(following.value, ast.Constant)
+            and isinstance(following.value.value, str)
+        ):
+            text = " ".join(following.value.value.split()).replace("``", "`")
+            docs[node.target.id] = text
+    return docs
+
+
 def _description(model: type[BaseModel], name: str, missing: list[str]) -> str:
+    """The field's docstring in the model's source, else its FIELD_DOCS entry."""
     for cls in model.__mro__:
+        if name in getattr(cls, "__annotations__", {}):
+            docstring = _attribute_docstrings(cls).get(name)
+            if docstring:
+                return docstring
         key = f"{cls.__name__}.{name}"
         if key in FIELD_DOCS:
             return FIELD_DOCS[key]
