@@ -102,8 +102,8 @@ def _egress(
     ingested_at: str,
     replay_id: bytes | None,
 ) -> OutRecord:
-    # the whole-event transform emits the event itself; the others may use the AWS aliases
-    source = event if action.transform.kind == "whole" else view
+    # only transforms that select AWS-shaped fields see the aliases
+    source = view if action.aws_view else event
     try:
         payload = action.transform.apply(source, rule_name=action.rule, ingestion_time=ingested_at)
     except TransformError as exc:

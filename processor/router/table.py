@@ -22,6 +22,31 @@ from processor.transform import Transform, TransformSpecError, compile_transform
 log = logging.getLogger(__name__)
 
 
+_AWS_FIELDS = ("detail", "detail-type", "resources")
+
+
+def uses_aws_fields(spec: Mapping[str, Any] | None) -> bool:
+    """Whether a transform spec selects AWS-shaped fields (``$.detail...`` and friends).
+
+    Such transforms are applied to the router's AWS view of the event (which adds those
+    aliases); every other transform sees the CloudEvent exactly as it is, so that
+    ``<kbridge.event>`` and the whole event never carry the aliases.
+    """
+    if not spec:
+        return False
+    paths = [spec.get("path"), *(spec.get("input_paths") or {}).values()]
+    for path in paths:
+        if not isinstance(path, str):
+            continue
+        head = path.removeprefix("$").lstrip(".").lstrip("['\"")
+        if any(
+            head == field or head.startswith((field + ".", field + "[", field + "'"))
+            for field in _AWS_FIELDS
+        ):
+            return True
+    return False
+
+
 @dataclass(frozen=True, slots=True)
 class Action:
     """Send a matched event, transformed, to one target's egress topic."""
@@ -31,6 +56,7 @@ class Action:
     topic: str
     transform: Transform
     format: str = "binary"
+    aws_view: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,6 +150,7 @@ class RoutingTable:
                     topic=target_topic(target.name),
                     transform=transform,
                     format=target.format,
+                    aws_view=uses_aws_fields(entry.transform),
                 )
             )
         return tuple(actions)

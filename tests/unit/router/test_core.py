@@ -142,8 +142,16 @@ def test_transform_failure_dead_letters_only_that_target(table: RoutingTable) ->
 def test_replay_for_one_rule_routes_only_that_rule(table: RoutingTable) -> None:
     original = alarm("critical")
     replayed = InRecord(
-        original.topic, 0, 8, original.key, original.value,
-        [*(original.headers or []), ("kbridge-replay", b"r-1"), ("kbridge-replay-rule", b"critical")],
+        original.topic,
+        0,
+        8,
+        original.key,
+        original.value,
+        [
+            *(original.headers or []),
+            ("kbridge-replay", b"r-1"),
+            ("kbridge-replay-rule", b"critical"),
+        ],
         original.timestamp_ms,
     )
     result = route(table, replayed)
@@ -209,3 +217,30 @@ rules:
     body = orjson.loads(out.records[0].value or b"{}")
     assert body["type"] == "EC2 Instance State-change Notification"
     assert "detail" not in body and "detail-type" not in body
+
+
+def test_only_aws_shaped_transforms_see_the_aliases() -> None:
+    from processor.router.table import uses_aws_fields
+
+    assert uses_aws_fields({"path": "$.detail"})
+    assert uses_aws_fields({"input_paths": {"s": "$['detail-type']"}, "input_template": "<s>"})
+    assert uses_aws_fields({"input_paths": {"r": "$.resources[0]"}, "input_template": "<r>"})
+    assert not uses_aws_fields({"path": "$.data.detail"})
+    assert not uses_aws_fields({"input_paths": {"d": "$.details"}, "input_template": "<d>"})
+    assert not uses_aws_fields(None)
+
+    config = parse_config(
+        "buses: [{name: b}]\ntargets: [{name: t, kind: kafka, topic: t}]\n"
+        "rules: [{name: r, bus: b, pattern: {detail-type: [x]}, targets: [{target: t,"
+        " transform: {input_paths: {}, input_template: '{\"e\": <kbridge.event.json>}'}}]}]\n",
+        "k.yaml",
+    )
+    event = CloudEvent(id="1", source="s", type="x", data={"a": 1})
+    rec = encode(event)
+    out = route(
+        RoutingTable.from_config(config),
+        InRecord("kbridge.bus.b", 0, 0, rec.key, rec.value, rec.headers, 0),
+    )
+    body = orjson.loads(out.records[0].value or b"{}")
+    assert body["e"]["data"] == {"a": 1}
+    assert "detail" not in body["e"] and "detail-type" not in body["e"]
