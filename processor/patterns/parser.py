@@ -272,6 +272,11 @@ def _numeric(operand: Any, path: str) -> Matcher:
 
 
 def _show(v: Any) -> str:
+    """The JSON token at ``v`` as the AWS parser names it (only the opening of a container)."""
+    if isinstance(v, list):
+        return "["
+    if isinstance(v, Mapping):
+        return "{"
     if isinstance(v, str | Decimal):
         return str(v)
     return json.dumps(v)
