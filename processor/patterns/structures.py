@@ -123,6 +123,8 @@ class IntervalIndex(Generic[T]):
         index = {e: i for i, e in enumerate(self._edges)}
         for item, spans in self.intervals.items():
             for lo, lo_inc, hi, hi_inc in spans:
+                if lo == float("inf") or hi == float("-inf"):
+                    continue  # empty
                 start = 0 if lo == float("-inf") else 2 * index[lo] + (1 if lo_inc else 2)
                 end = regions - 1 if hi == float("inf") else 2 * index[hi] + (1 if hi_inc else 0)
                 left, right = start + size, end + size + 1

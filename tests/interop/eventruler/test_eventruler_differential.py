@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 
 from processor.patterns import PatternError, RuleIndex, _reference_matches, compile_pattern
 from processor.patterns.wildcard import MAX_COMPLEXITY, TOO_COMPLEX
+from processor.patterns.wildcard import _complexity as complexity
 
 REASONS_WHERE_AWS_DIFFERS_LIST = [
     # (event-ruler 1.8.1 Machine.addRule, AWS EventBridge) -- pinned by the cases below.
@@ -212,3 +213,17 @@ def test_conformance_cases_agree_with_event_ruler_elsewhere(event_ruler: EventRu
         else:
             assert error is None, case.name
             assert (result.results[0] == {"r"}) is case.matches, case.name
+
+
+@settings(INTEROP_PROFILE)
+@given(wildcard=st.lists(st.sampled_from(["a", "b", ":", "*", "ab", "/dir"]), max_size=10))
+def test_wildcard_complexity_measure_equals_event_ruler(
+    event_ruler: EventRuler, wildcard: list[str]
+) -> None:
+    """kbridge's complexity of a wildcard is event-ruler's ``evaluateComplexity``."""
+    source = "".join(wildcard)
+    if "**" in source or "*" not in source:
+        return
+    pattern = json.dumps({"f": [{"wildcard": source}]})
+    tokens: list[str | None] = [None if c == "*" else c for c in source]
+    assert complexity(tokens) == event_ruler.complexity(pattern), source
