@@ -281,7 +281,11 @@ def _visit(value: Any, node: _Node, mem: Membership, values: Values, arrays: Ite
     elif t is list:
         aid = next(arrays)
         for i, element in enumerate(value):
-            _visit(element, node, (*mem, (aid, i)), values, arrays)
+            et = type(element)
+            if et is dict or et is list or (et not in _LEAF_TYPES and isinstance(element, Mapping)):
+                _visit(element, node, (*mem, (aid, i)), values, arrays)
+            else:  # a plain value is not an element: it goes with every element
+                _visit(element, node, mem, values, arrays)
     elif node.leaf_uses:
         found = values.get(node)
         if found is None:

@@ -15,7 +15,8 @@ from processor.patterns.model import Clause, CompiledPattern, Matcher, MatchKind
 from processor.patterns.values import Leaf, as_double, exact_key, fold, ip_int
 
 Membership = tuple[tuple[int, int], ...]
-"""``(array id, element index)`` for every array a value sits in, outermost first."""
+"""``(array id, element index)`` for every array element (object or array) a value sits
+in, outermost first."""
 
 Flat = dict[str, list[tuple[Leaf, Membership]]]
 
@@ -33,9 +34,12 @@ def _walk(value: Any, path: str, mem: Membership, out: Flat, ids: Iterator[int])
         for k, v in value.items():
             _walk(v, f"{path}.{k}" if path else k, mem, out, ids)
     elif isinstance(value, list):
+        # Like event-ruler, only objects and arrays inside an array are "elements" for
+        # array consistency; a plain value in an array goes with every element.
         aid = next(ids)
         for i, v in enumerate(value):
-            _walk(v, path, (*mem, (aid, i)), out, ids)
+            inner = (*mem, (aid, i)) if isinstance(v, Mapping | list) else mem
+            _walk(v, path, inner, out, ids)
     else:
         out.setdefault(path, []).append((value, mem))
 

@@ -227,3 +227,16 @@ def test_wildcard_complexity_measure_equals_event_ruler(
     pattern = json.dumps({"f": [{"wildcard": source}]})
     tokens: list[str | None] = [None if c == "*" else c for c in source]
     assert complexity(tokens) == event_ruler.complexity(pattern), source
+
+
+def test_cidr_matches_ip_addresses_only(event_ruler: EventRuler) -> None:
+    """event-ruler matches CIDR blocks on the hex text of IPs, so a /0 block also matches
+    plain numbers and IPv6 addresses match IPv4 blocks; AWS documents CIDR matching for IP
+    addresses (and answers "no match" for 123 in 10.0.0.0/24, a conformance case). kbridge
+    matches IP addresses of the block's family only."""
+    pattern = json.dumps({"ip": [{"cidr": "0.0.0.0/0"}]})
+    events = [json.dumps({"ip": v}) for v in (1, 12345678, "::1", "10.1.2.3")]
+    theirs = event_ruler.match([("r", pattern)], events).results
+    assert theirs == [{"r"}, {"r"}, {"r"}, {"r"}]
+    ours = compile_pattern(pattern)
+    assert [ours.matches(e) for e in events] == [False, False, False, True]

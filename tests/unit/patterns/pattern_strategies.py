@@ -102,15 +102,17 @@ wildcards = st.lists(_wild_chars, max_size=5).map("".join)
 
 _ab_strings = st.sampled_from(["a", "ab", "b", "A", "é", "🚀", "10.0.0.1", "x"])
 cidrs = st.sampled_from(
+    # No /0 blocks: event-ruler matches them against numbers too (see the differential
+    # tests' known differences); kbridge matches IP addresses only.
     [
         "10.0.0.0/24",
         "10.0.0.0/8",
-        "10.0.0.1/32",
-        "0.0.0.0/0",
+        "10.0.0.1/31",
         "192.168.0.0/16",
         "2001:db8::/32",
+        "2001:db8::/127",
+        "10.0.0.1/32",
         "::1/128",
-        "::/0",
         "10.0.0.0/31",
     ]
 )

@@ -105,6 +105,10 @@ def test_array_consistency() -> None:
     p = compile_pattern({"items": {"sku": ["A"], "qty": [{"numeric": [">", 5]}]}})
     assert p.matches({"items": [{"sku": "A", "qty": 10}, {"sku": "B", "qty": 1}]})
     assert not p.matches({"items": [{"sku": "A", "qty": 1}, {"sku": "B", "qty": 10}]})
+    # Plain values in an array are not elements: they combine with any element.
+    r = compile_pattern({"a": ["x"], "a.b": ["y"]})
+    assert r.matches({"a": ["x", {"b": "y"}]})
+    assert not r.matches({"a": [["x"], {"b": "y"}]})
     # Fields outside the array combine freely with any element.
     q = compile_pattern({"source": ["s"], "items": {"sku": ["B"]}})
     assert q.matches({"source": "s", "items": [{"sku": "A"}, {"sku": "B"}]})
