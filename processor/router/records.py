@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 Headers = Sequence[tuple[str, bytes | None]]
 
@@ -18,9 +19,12 @@ ERROR_MESSAGE_HEADER = "kbridge-error-message"
 FAILED_STAGE_HEADER = "kbridge-failed-stage"
 
 
-@dataclass(frozen=True, slots=True)
-class InRecord:
-    """An ingress record as any Kafka client hands it over."""
+class InRecord(NamedTuple):
+    """An ingress record as any Kafka client hands it over.
+
+    A named tuple rather than a frozen dataclass: one is built per consumed record, and a
+    tuple is several times cheaper to create on the engines' hot path.
+    """
 
     topic: str
     partition: int
