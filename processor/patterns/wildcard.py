@@ -73,6 +73,8 @@ def _complexity(tokens: list[str | None]) -> int:
     """
     if tokens.count(_STAR) == 0:
         return 1
+    # event-ruler matches the JSON text of a string, quotes included.
+    tokens = ['"', *tokens, '"']
     n = len(tokens)
 
     def closure(states: set[int]) -> frozenset[int]:
