@@ -306,12 +306,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print(
         "| kind | rules | kbridge dict ev/s | kbridge bytes ev/s | naive ev/s "
-        "| event-ruler ev/s | dict vs naive | bytes vs event-ruler | matches/event |"
+        "| event-ruler ev/s | dict vs naive | bytes vs event-ruler | matches/event "
+        "| same matches |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|:---:|")
     for r in rows:
         print(_row(r))
     print()
+    if any(r["agree"] is False for r in rows):
+        print("event-ruler and kbridge disagree on some matches: see 'same matches'")
+        return 1
     return _verdict(rows)
 
 
@@ -340,6 +344,11 @@ def _measure(
 
     naive_rate = _rate(naive, events, seconds)
     theirs = ruler.bench(named, texts, seconds) if ruler is not None else None
+    agree = None
+    if ruler is not None:
+        # Same rules, same events, same answers: otherwise the speeds are not comparable.
+        answer = ruler.match(named, texts)
+        agree = not answer.errors and answer.results == [index.matches(e) for e in events]
     return {
         "kind": kind,
         "rules": size,
@@ -348,6 +357,7 @@ def _measure(
         "naive": naive_rate,
         "theirs": theirs,
         "matches": matches,
+        "agree": agree,
     }
 
 
@@ -363,7 +373,7 @@ def _row(r: dict[str, Any]) -> str:
     return (
         f"| {r['kind']} | {r['rules']:,} | {_fmt(r['ours'])} | {_fmt(r['ours_bytes'])} | "
         f"{_fmt(r['naive'])} | {_fmt(r['theirs'])} | {vs_naive} | {vs_theirs} | "
-        f"{r['matches']:.2f} |"
+        f"{r['matches']:.2f} | {'-' if r['agree'] is None else 'yes' if r['agree'] else 'NO'} |"
     )
 
 
