@@ -74,8 +74,29 @@ def _jdk_number_quirk(ruler: EventRuler, their_error: str) -> bool:
     return Decimal(repr(float(text))) == exact != Decimal(ruler.java_double_text(text))
 
 
+def _empty_anything_but_list(node: Any) -> bool:
+    """Whether ``node`` holds an anything-but operator with an empty operand list.
+
+    kbridge rejects these ("Empty arrays are not allowed"), as AWS does for empty value
+    lists; event-ruler accepts some of them (and fails later on others). A known
+    difference where kbridge is the stricter engine.
+    """
+    if isinstance(node, dict):
+        inner = node.get("anything-but")
+        if inner == [] or (isinstance(inner, dict) and [] in inner.values()):
+            return True
+        return any(_empty_anything_but_list(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_empty_anything_but_list(v) for v in node)
+    return False
+
+
 def _check_rejection_agrees(ruler: EventRuler, pattern: str, error: PatternError) -> None:
     """We reject ``pattern``: event-ruler must too, except for AWS-only rules."""
+    if error.reason == "Empty arrays are not allowed" and _empty_anything_but_list(
+        json.loads(pattern)
+    ):
+        return
     if error.reason == TOO_COMPLEX:
         # AWS-only check (event-ruler leaves it to the caller): our measure must equal
         # event-ruler's own complexity evaluation.
@@ -240,3 +261,15 @@ def test_cidr_matches_ip_addresses_only(event_ruler: EventRuler) -> None:
     assert theirs == [{"r"}, {"r"}, {"r"}, {"r"}]
     ours = compile_pattern(pattern)
     assert [ours.matches(e) for e in events] == [False, False, False, True]
+
+
+def test_empty_anything_but_operand_list_is_rejected_unlike_event_ruler(
+    event_ruler: EventRuler,
+) -> None:
+    """A difference found by the differential test: kbridge is the stricter engine."""
+    pattern = {"a": ["", {"anything-but": {"prefix": []}}]}
+    with pytest.raises(PatternError, match="Empty arrays are not allowed"):
+        compile_pattern(pattern)
+    result = event_ruler.match([("r", json.dumps(pattern))], [])
+    assert "r" not in result.errors  # event-ruler builds a machine from it
+    assert _empty_anything_but_list(pattern)
