@@ -60,9 +60,7 @@ def wait_for(check: object, timeout: float, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_putevents_to_webhook_and_mysql(
-    kbridge: Kbridge, receiver: int, mysql_url: str
-) -> None:
+def test_putevents_to_webhook_and_mysql(kbridge: Kbridge, receiver: int, mysql_url: str) -> None:
     u = kbridge.unique
     table = f"kms_{u}"
     kbridge.apply(f"""
