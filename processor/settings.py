@@ -41,7 +41,6 @@ class Settings(BaseSettings):
     metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
     replication_factor: int = 1
-    min_insync_replicas: int = 1
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
 

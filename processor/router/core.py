@@ -9,7 +9,6 @@ on ``kbridge.bus.<bus>.dlq`` carrying the original bytes, headers and the reason
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -210,8 +209,3 @@ def _dead_letter_record(
         target=target,
         dead_letter=True,
     )
-
-
-def route_many(table: RoutingTable, records: Iterable[InRecord]) -> list[RouteResult]:
-    """Route a batch in order (the engines' unit of work)."""
-    return [route(table, record) for record in records]
