@@ -16,6 +16,7 @@ from processor import __version__
 
 COMMAND_MODULES: tuple[str, ...] = (
     "processor.config.commands",
+    "processor.demo_commands",
     "processor.gateway.commands",
     "processor.patterns.commands",
     "processor.router.commands",
