@@ -27,7 +27,8 @@ from processor.gateway.auth import ApiKey, KeyRing, hash_key
 from processor.gateway.context import BusCatalog, ConfigBuses, GatewayContext, StaticBuses
 from processor.gateway.errors import install_error_handlers
 from processor.gateway.metrics import GatewayMetrics
-from processor.gateway.publisher import AsyncProducer, Headers, Publisher
+from processor.gateway.publisher import AsyncProducer, Publisher
+from processor.kafka.producer import Headers
 from processor.kafka.topics import RULES_TOPIC
 from processor.settings import Settings
 

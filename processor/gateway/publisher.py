@@ -13,29 +13,17 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from processor.errors import KbridgeError, RetriableError, is_retriable
 from processor.events import CloudEvent, KafkaRecord, Mode, encode
-from processor.kafka.producer import delivery_error
+from processor.kafka.producer import Ack, AsyncSender, delivery_outcome, send_record
 from processor.kafka.topics import bus_topic
 
 logger = logging.getLogger(__name__)
 
-Headers = Sequence[tuple[str, bytes | str | None]]
-Ack = tuple[int, int]
-
-
-class AsyncProducer(Protocol):
-    """What the gateway needs from :class:`processor.kafka.producer.Producer`."""
-
-    async def send(
-        self,
-        topic: str,
-        value: bytes | None,
-        key: bytes | None = None,
-        headers: Headers | None = None,
-    ) -> tuple[int, int]: ...
+AsyncProducer = AsyncSender
+"""What the gateway needs from :class:`processor.kafka.producer.Producer`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +123,7 @@ async def send_many(
     if produce is None or (can_produce is not None and not can_produce()):
         return list(
             await asyncio.gather(
-                *(producer.send(topic, r.value, r.key, r.headers) for r in records),
+                *(send_record(producer, topic, r) for r in records),
                 return_exceptions=True,
             )
         )
@@ -159,10 +147,7 @@ async def send_many(
 
     def on_delivery_for(index: int) -> Callable[[Any, Any], None]:
         def on_delivery(err: Any, msg: Any) -> None:
-            if err is not None:
-                record_result(index, delivery_error(err))
-            else:
-                record_result(index, (msg.partition() or 0, msg.offset() or 0))
+            record_result(index, delivery_outcome(err, msg))
 
         return on_delivery
 

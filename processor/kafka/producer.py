@@ -13,13 +13,16 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, Message
 from confluent_kafka import Producer as _RdProducer
 
 from processor.errors import FatalError, RetriableError
 from processor.kafka.config import KafkaClientConfig
+
+if TYPE_CHECKING:
+    from processor.events.kafka import KafkaRecord
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +52,47 @@ def delivery_error(err: KafkaError) -> Exception:
     if err.fatal() or (permanent and not err.retriable()):
         return FatalError(message, code="kafka-" + err.name().lower())
     return RetriableError(message, code="kafka-" + err.name().lower())
+
+
+def delivery_outcome(err: KafkaError | None, msg: Message) -> Ack | Exception:
+    """A delivery callback's outcome: the mapped error, or the record's (partition, offset)."""
+    if err is not None:
+        return delivery_error(err)
+    return (msg.partition() or 0, msg.offset() or 0)
+
+
+class AsyncSender(Protocol):
+    """What code that awaits Kafka's acknowledgement needs: :class:`Producer` fits."""
+
+    async def send(
+        self,
+        topic: str,
+        value: bytes | None,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+    ) -> Ack:
+        """Produce; return (partition, offset) once Kafka acknowledged (acks=all)."""
+        ...
+
+
+async def send_record(
+    sender: AsyncSender, topic: str, record: KafkaRecord, extra_headers: Headers = ()
+) -> Ack:
+    """Produce an encoded event (``record``, plus ``extra_headers``) and await Kafka's ack."""
+    headers = [*record.headers, *extra_headers] if extra_headers else record.headers
+    return await sender.send(topic, record.value, record.key, headers)
+
+
+def _resolver(future: Future[Ack]) -> Callable[[Exception | None, Ack | None], None]:
+    """Settle a concurrent ``future`` with a delivery's outcome."""
+
+    def resolve(exc: Exception | None, ack: Ack | None) -> None:
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(ack)  # type: ignore[arg-type]
+
+    return resolve
 
 
 class Producer:
@@ -114,10 +158,11 @@ class Producer:
         resolve: Callable[[Exception | None, Ack | None], None],
     ) -> None:
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
-            if err is not None:
-                resolve(delivery_error(err), None)
+            outcome = delivery_outcome(err, msg)
+            if isinstance(outcome, Exception):
+                resolve(outcome, None)
             else:
-                resolve(None, (msg.partition() or 0, msg.offset() or 0))
+                resolve(None, outcome)
 
         self.produce(topic, value, key, headers, on_delivery)
 
@@ -157,14 +202,7 @@ class Producer:
     ) -> Ack:
         """Blocking :meth:`send` for synchronous callers (CLI tools, sink threads)."""
         future: Future[Ack] = Future()
-
-        def resolve(exc: Exception | None, ack: Ack | None) -> None:
-            if exc is not None:
-                future.set_exception(exc)
-            else:
-                future.set_result(ack)  # type: ignore[arg-type]
-
-        self._future_send(topic, value, key, headers, resolve)
+        self._future_send(topic, value, key, headers, _resolver(future))
         if self._thread is None:
             self._producer.flush(timeout)
         return future.result(timeout)
@@ -178,16 +216,7 @@ class Producer:
         futures: list[Future[Ack]] = []
         for topic, value, key, headers in records:
             future: Future[Ack] = Future()
-
-            def resolve(
-                exc: Exception | None, ack: Ack | None, future: Future[Ack] = future
-            ) -> None:
-                if exc is not None:
-                    future.set_exception(exc)
-                else:
-                    future.set_result(ack)  # type: ignore[arg-type]
-
-            self._future_send(topic, value, key, headers, resolve)
+            self._future_send(topic, value, key, headers, _resolver(future))
             futures.append(future)
         self._producer.flush(timeout)
         outcomes: list[Exception | None] = []

@@ -22,18 +22,16 @@ import contextlib
 import inspect
 import logging
 import random
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from processor.errors import FatalError, KbridgeError, RetriableError, is_retriable
 from processor.events import CloudEvent, encode
+from processor.kafka.producer import Ack, AsyncSender, Headers, send_record
 from processor.kafka.topics import bus_dlq_topic, bus_topic
 
 log = logging.getLogger(__name__)
-
-Headers = Sequence[tuple[str, bytes | str | None]]
-Ack = tuple[int, int]
 
 ERROR_CODE = "kbridge-error-code"
 ERROR_MESSAGE = "kbridge-error-message"
@@ -41,19 +39,8 @@ FAILED_STAGE = "kbridge-failed-stage"
 SOURCE_HEADER = "kbridge-source"
 MAX_ERROR_MESSAGE = 1024
 
-
-class Publisher(Protocol):
-    """What a source needs from Kafka: :class:`processor.kafka.producer.Producer` fits."""
-
-    async def send(
-        self,
-        topic: str,
-        value: bytes | None,
-        key: bytes | None = None,
-        headers: Headers | None = None,
-    ) -> Ack:
-        """Produce; return (partition, offset) once Kafka acknowledged (acks=all)."""
-        ...
+Publisher = AsyncSender
+"""What a source needs from Kafka: :class:`processor.kafka.producer.Producer` fits."""
 
 
 @dataclass
@@ -167,8 +154,8 @@ class Source(abc.ABC):
     async def publish(self, event: CloudEvent) -> Ack:
         """Produce ``event`` (binary mode, keyed by its partition key) and wait for the ack."""
         record = encode(event, "binary")
-        headers = [*record.headers, (SOURCE_HEADER, self.name.encode())]
-        ack = await self.publisher.send(self.topic, record.value, record.key, headers)
+        source_header = [(SOURCE_HEADER, self.name.encode())]
+        ack = await send_record(self.publisher, self.topic, record, source_header)
         self.published += 1
         return ack
 

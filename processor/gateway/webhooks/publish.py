@@ -9,33 +9,19 @@ answered 2xx only for events that are durably stored.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Protocol
 
 from processor.events import CloudEvent, Mode, encode
-from processor.kafka.producer import Ack, Headers
+from processor.kafka.producer import AsyncSender, send_record
 from processor.kafka.topics import bus_topic
 
 Publish = Callable[[str, CloudEvent], Awaitable[None]]
 """``await publish(bus, event)``: completes once the event is durably stored."""
 
 
-class AsyncSender(Protocol):
-    """What the adapter needs of :class:`processor.kafka.producer.Producer`."""
-
-    async def send(
-        self,
-        topic: str,
-        value: bytes | None,
-        key: bytes | None = None,
-        headers: Headers | None = None,
-    ) -> Ack: ...
-
-
 def kafka_publisher(producer: AsyncSender, mode: Mode = "binary") -> Publish:
     """A publish function producing each event to ``kbridge.bus.<bus>``."""
 
     async def publish(bus: str, event: CloudEvent) -> None:
-        record = encode(event, mode)
-        await producer.send(bus_topic(bus), record.value, record.key, record.headers)
+        await send_record(producer, bus_topic(bus), encode(event, mode))
 
     return publish
