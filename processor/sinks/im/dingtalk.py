@@ -16,20 +16,25 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from typing import Any
 from urllib.parse import quote_plus
 
 import httpx
 
-from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
+from processor.errors import FatalError, KbridgeError
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import DingtalkTarget, coerce_target
 from processor.sinks.im.digest import MARKDOWN, PLAIN
 from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import fit_text, json_len
-from processor.sinks.im.webhook import WebhookSink, dump_json, http_status_error, json_object
+from processor.sinks.im.webhook import (
+    ErrorTable,
+    WebhookSink,
+    coded_error,
+    dump_json,
+    parse_json_object,
+)
 
 SIGNATURE_RESERVE = 64
 """Bytes kept free in the body limit; the signature travels in the URL, this is slack."""
@@ -37,8 +42,7 @@ SIGNATURE_RESERVE = 64
 THROTTLE_SECONDS = 600.0
 """DingTalk throttles a robot for ten minutes after it exceeded 20 messages per minute."""
 
-# errcode -> (retriable, backpressure seconds or None, meaning)
-ERRORS: dict[int, tuple[bool, float | None, str]] = {
+ERRORS: ErrorTable = {
     -1: (True, None, "system busy"),
     310000: (False, None, "security check failed (sign, timestamp, keyword or IP allowlist)"),
     400013: (False, None, "group dissolved"),
@@ -72,14 +76,7 @@ def signed_url(url: str, secret: str, timestamp_ms: int) -> str:
 
 def error_for(errcode: int, errmsg: str) -> KbridgeError:
     """The typed error for a non-zero ``errcode``; unknown codes are not retried."""
-    retriable, backoff, meaning = ERRORS.get(errcode, (False, None, "unknown error"))
-    message = f"DingTalk errcode {errcode} ({meaning}): {errmsg}"
-    code = f"dingtalk-{errcode}"
-    if backoff is not None:
-        return BackpressureError(message, retry_after=backoff, code=code)
-    if retriable:
-        return RetriableError(message, code=code)
-    return FatalError(message, code=code)
+    return coded_error(ERRORS, errcode, errmsg, label="DingTalk errcode", prefix="dingtalk")
 
 
 @register_sink("dingtalk")
@@ -141,7 +138,7 @@ class DingTalkSink(WebhookSink):
 
     def messages(self, text: str, context: Delivery) -> list[dict[str, Any]]:
         if self.target.msgtype == "actionCard":
-            card = _json_object(text)
+            card = parse_json_object(text)
             if card is not None:  # the template rendered the whole actionCard
                 card.setdefault("title", self.target.title)
                 message = {"msgtype": "actionCard", "actionCard": card}
@@ -167,20 +164,4 @@ class DingTalkSink(WebhookSink):
         return url, dump_json(message)
 
     def check_response(self, response: httpx.Response) -> None:
-        if response.status_code != 200:
-            raise http_status_error(response, self.platform, self.clock.time())
-        body = json_object(response, self.platform)
-        errcode = body.get("errcode")
-        if errcode == 0:
-            return
-        if not isinstance(errcode, int):
-            raise RetriableError(f"DingTalk answered without errcode: {body}", code="bad-response")
-        raise error_for(errcode, str(body.get("errmsg", "")))
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+        self.check_errcode_response(response, error_for)

@@ -16,19 +16,26 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from typing import Any
 
 import httpx
 
-from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
+from processor.errors import FatalError, KbridgeError, RetriableError
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import FeishuTarget, coerce_target
 from processor.sinks.im.digest import PLAIN, DigestStyle
 from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import fit_text, json_len
-from processor.sinks.im.webhook import WebhookSink, dump_json, http_status_error, json_object
+from processor.sinks.im.webhook import (
+    ErrorTable,
+    WebhookSink,
+    coded_error,
+    dump_json,
+    http_status_error,
+    json_object,
+    parse_json_object,
+)
 
 FEISHU_CARD = DigestStyle(heading="**{}**", separator="\n\n---\n\n")
 """Card markdown has no headings; bold stands in."""
@@ -36,8 +43,7 @@ FEISHU_CARD = DigestStyle(heading="**{}**", separator="\n\n---\n\n")
 SIGNATURE_RESERVE = 96
 """Bytes kept free in the body limit for the ``timestamp`` and ``sign`` fields."""
 
-# code -> (retriable, backpressure seconds or None, meaning)
-ERRORS: dict[int, tuple[bool, float | None, str]] = {
+ERRORS: ErrorTable = {
     19021: (False, None, "sign match fail or timestamp is not within one hour"),
     19022: (False, None, "IP not allowed"),  # [UNCONFIRMED]
     19024: (False, None, "keyword missing"),
@@ -54,14 +60,7 @@ def sign(secret: str, timestamp: int) -> str:
 
 def error_for(code: int, msg: str) -> KbridgeError:
     """The typed error for a non-zero ``code``; unknown codes are not retried."""
-    retriable, backoff, meaning = ERRORS.get(code, (False, None, "unknown error"))
-    message = f"Feishu code {code} ({meaning}): {msg}"
-    err_code = f"feishu-{code}"
-    if backoff is not None:
-        return BackpressureError(message, retry_after=backoff, code=err_code)
-    if retriable:
-        return RetriableError(message, code=err_code)
-    return FatalError(message, code=err_code)
+    return coded_error(ERRORS, code, msg, label="Feishu code", prefix="feishu")
 
 
 @register_sink("feishu")
@@ -108,7 +107,7 @@ class FeishuSink(WebhookSink):
 
     def messages(self, text: str, context: Delivery) -> list[dict[str, Any]]:
         if self.target.msgtype == "interactive":
-            card = _json_object(text)
+            card = parse_json_object(text)
             if card is not None:  # the template rendered a whole card
                 body = {"msg_type": "interactive", "card": card}
                 if len(dump_json(body)) + SIGNATURE_RESERVE > self.target.max_bytes:
@@ -153,14 +152,6 @@ class FeishuSink(WebhookSink):
 def _maybe_json(response: httpx.Response) -> dict[str, Any] | None:
     try:
         value = response.json()
-    except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
-
-
-def _json_object(text: str) -> dict[str, Any] | None:
-    try:
-        value = json.loads(text)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None

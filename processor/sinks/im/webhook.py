@@ -13,14 +13,14 @@ import abc
 import json
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
-from processor.errors import BackpressureError, FatalError, RetriableError
+from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
 from processor.sinks.base import Delivery
 from processor.sinks.im.base import ImSink
 from processor.sinks.im.clock import Clock
@@ -29,6 +29,9 @@ from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.ssrf import check_url, redact_url
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+
+ErrorTable = dict[int, tuple[bool, float | None, str]]
+"""A platform's error codes: code -> (retriable, backpressure seconds or None, meaning)."""
 
 
 def dump_json(message: Any) -> bytes:
@@ -83,6 +86,33 @@ def json_object(response: httpx.Response, platform: str) -> dict[str, Any]:
             code="bad-response",
         )
     return body
+
+
+def parse_json_object(text: str) -> dict[str, Any] | None:
+    """``text`` as a JSON object (a template that rendered a whole message), else ``None``."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def coded_error(
+    errors: ErrorTable, code: int, detail: str, *, label: str, prefix: str
+) -> KbridgeError:
+    """The typed error for a non-zero platform ``code``; unknown codes are not retried.
+
+    The message reads ``"<label> <code> (<meaning>): <detail>"``, the error code
+    ``"<prefix>-<code>"``.
+    """
+    retriable, backoff, meaning = errors.get(code, (False, None, "unknown error"))
+    message = f"{label} {code} ({meaning}): {detail}"
+    err_code = f"{prefix}-{code}"
+    if backoff is not None:
+        return BackpressureError(message, retry_after=backoff, code=err_code)
+    if retriable:
+        return RetriableError(message, code=err_code)
+    return FatalError(message, code=err_code)
 
 
 class RedactUrls(logging.Filter):
@@ -177,6 +207,26 @@ class WebhookSink(ImSink, abc.ABC):
     @abc.abstractmethod
     def check_response(self, response: httpx.Response) -> None:
         """Raise the typed error a platform response means; return when it means delivered."""
+
+    def check_errcode_response(
+        self, response: httpx.Response, error_for: Callable[[int, str], KbridgeError]
+    ) -> None:
+        """:meth:`check_response` of the platforms that answer ``{"errcode", "errmsg"}``.
+
+        Success is HTTP 200 with ``errcode`` 0; another status is judged by
+        :func:`http_status_error`, a non-zero ``errcode`` by ``error_for(errcode, errmsg)``.
+        """
+        if response.status_code != 200:
+            raise http_status_error(response, self.platform, self.clock.time())
+        body = json_object(response, self.platform)
+        errcode = body.get("errcode")
+        if errcode == 0:
+            return
+        if not isinstance(errcode, int):
+            raise RetriableError(
+                f"{self.platform} answered without errcode: {body}", code="bad-response"
+            )
+        raise error_for(errcode, str(body.get("errmsg", "")))
 
     async def send_text(self, text: str, context: Delivery) -> None:
         try:

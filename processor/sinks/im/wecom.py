@@ -14,14 +14,14 @@ from typing import Any
 
 import httpx
 
-from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
+from processor.errors import KbridgeError
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import WecomTarget, coerce_target
 from processor.sinks.im.digest import PLAIN, DigestStyle
 from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import fit_text, utf8_len
-from processor.sinks.im.webhook import WebhookSink, http_status_error, json_object
+from processor.sinks.im.webhook import ErrorTable, WebhookSink, coded_error
 
 WECOM_MARKDOWN = DigestStyle(heading="### {}", separator="\n\n――――――――\n\n")
 """WeCom's ``markdown`` type renders headings but not ``---`` rules (only markdown_v2 does)."""
@@ -29,8 +29,7 @@ WECOM_MARKDOWN = DigestStyle(heading="### {}", separator="\n\n――――――
 CONTENT_LIMITS = {"text": 2048, "markdown": 4096}
 """Content limits in UTF-8 bytes, per message type."""
 
-# errcode -> (retriable, backpressure seconds or None, meaning)
-ERRORS: dict[int, tuple[bool, float | None, str]] = {
+ERRORS: ErrorTable = {
     -1: (True, None, "system busy"),
     45009: (True, 60.0, "api freq out of limit"),
     93000: (False, None, "invalid webhook url"),
@@ -41,14 +40,7 @@ ERRORS: dict[int, tuple[bool, float | None, str]] = {
 
 def error_for(errcode: int, errmsg: str) -> KbridgeError:
     """The typed error for a non-zero ``errcode``; unknown codes are not retried."""
-    retriable, backoff, meaning = ERRORS.get(errcode, (False, None, "unknown error"))
-    message = f"WeCom errcode {errcode} ({meaning}): {errmsg}"
-    code = f"wecom-{errcode}"
-    if backoff is not None:
-        return BackpressureError(message, retry_after=backoff, code=code)
-    if retriable:
-        return RetriableError(message, code=code)
-    return FatalError(message, code=code)
+    return coded_error(ERRORS, errcode, errmsg, label="WeCom errcode", prefix="wecom")
 
 
 @register_sink("wecom")
@@ -104,12 +96,4 @@ class WeComSink(WebhookSink):
         return [self._build(part + suffix) for part in parts]
 
     def check_response(self, response: httpx.Response) -> None:
-        if response.status_code != 200:
-            raise http_status_error(response, self.platform, self.clock.time())
-        body = json_object(response, self.platform)
-        errcode = body.get("errcode")
-        if errcode == 0:
-            return
-        if not isinstance(errcode, int):
-            raise RetriableError(f"WeCom answered without errcode: {body}", code="bad-response")
-        raise error_for(errcode, str(body.get("errmsg", "")))
+        self.check_errcode_response(response, error_for)
