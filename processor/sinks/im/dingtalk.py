@@ -95,13 +95,8 @@ class DingTalkSink(WebhookSink):
         self.target = coerce_target(DingtalkTarget, target)
         self.digest_style = MARKDOWN if self.target.msgtype != "text" else PLAIN
         super().__init__(
-            name=self.target.name,
-            url=self.target.url,
-            allow_private_network=self.target.allow_private_network,
-            timeout_seconds=self.target.timeout_seconds,
+            self.target,
             windows=[Window(self.target.rate_per_minute, 60.0)],
-            digest=self.target.digest,
-            max_wait_seconds=self.target.max_wait_seconds,
             clock=clock,
             client=client,
         )

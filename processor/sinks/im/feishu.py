@@ -79,16 +79,11 @@ class FeishuSink(WebhookSink):
         self.target = coerce_target(FeishuTarget, target)
         self.digest_style = FEISHU_CARD if self.target.msgtype == "interactive" else PLAIN
         super().__init__(
-            name=self.target.name,
-            url=self.target.url,
-            allow_private_network=self.target.allow_private_network,
-            timeout_seconds=self.target.timeout_seconds,
+            self.target,
             windows=[
                 Window(self.target.rate_per_minute, 60.0),
                 Window(self.target.rate_per_second, 1.0),
             ],
-            digest=self.target.digest,
-            max_wait_seconds=self.target.max_wait_seconds,
             clock=clock,
             client=client,
         )

@@ -58,13 +58,8 @@ class SlackSink(WebhookSink):
     ) -> None:
         self.target = coerce_target(SlackTarget, target)
         super().__init__(
-            name=self.target.name,
-            url=self.target.url,
-            allow_private_network=self.target.allow_private_network,
-            timeout_seconds=self.target.timeout_seconds,
+            self.target,
             windows=[window_for(self.target.rate_per_second)],
-            digest=self.target.digest,
-            max_wait_seconds=self.target.max_wait_seconds,
             clock=clock,
             client=client,
         )

@@ -16,7 +16,7 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import UTC
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -141,6 +141,28 @@ def redact_httpx_logs() -> None:
         httpx_logger.addFilter(RedactUrls())
 
 
+class WebhookTargetFields(Protocol):
+    """The target fields every webhook sink is built from (DingTalk, WeCom, Feishu, Slack)."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def url(self) -> str: ...
+
+    @property
+    def allow_private_network(self) -> bool: ...
+
+    @property
+    def timeout_seconds(self) -> float: ...
+
+    @property
+    def digest(self) -> Digest | None: ...
+
+    @property
+    def max_wait_seconds(self) -> float: ...
+
+
 class WebhookSink(ImSink, abc.ABC):
     """An IM sink that posts JSON messages to one webhook URL."""
 
@@ -148,29 +170,24 @@ class WebhookSink(ImSink, abc.ABC):
 
     def __init__(
         self,
+        target: WebhookTargetFields,
         *,
-        name: str,
-        url: str,
-        allow_private_network: bool,
-        timeout_seconds: float,
         windows: Sequence[Window],
-        digest: Digest | None,
-        max_wait_seconds: float,
         clock: Clock | None = None,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         super().__init__(
-            name=name,
-            destination=url,
+            name=target.name,
+            destination=target.url,
             windows=windows,
-            digest=digest,
-            max_wait_seconds=max_wait_seconds,
+            digest=target.digest,
+            max_wait_seconds=target.max_wait_seconds,
             clock=clock,
         )
         redact_httpx_logs()
-        self.url = url
-        self.allow_private_network = allow_private_network
-        self.timeout_seconds = timeout_seconds
+        self.url = target.url
+        self.allow_private_network = target.allow_private_network
+        self.timeout_seconds = target.timeout_seconds
         self._client = client
         self._owns_client = client is None
 

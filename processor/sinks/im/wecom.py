@@ -59,13 +59,8 @@ class WeComSink(WebhookSink):
         self.target = coerce_target(WecomTarget, target)
         self.digest_style = WECOM_MARKDOWN if self.target.msgtype == "markdown" else PLAIN
         super().__init__(
-            name=self.target.name,
-            url=self.target.url,
-            allow_private_network=self.target.allow_private_network,
-            timeout_seconds=self.target.timeout_seconds,
+            self.target,
             windows=[Window(self.target.rate_per_minute, 60.0)],
-            digest=self.target.digest,
-            max_wait_seconds=self.target.max_wait_seconds,
             clock=clock,
             client=client,
         )
