@@ -55,6 +55,23 @@ async def resolve(host: str, port: int) -> list[str]:
     return sorted({str(info[4][0]) for info in infos})
 
 
+async def check_host(
+    host: str, port: int, *, allow_private_network: bool, action: str = "call"
+) -> None:
+    """Raise :class:`SsrfRefused` if ``host`` reaches a non-public address, unless allowed.
+
+    ``action`` completes the refusal: ``"refusing to <action> <host> (<address>): ..."``.
+    """
+    if allow_private_network:
+        return
+    for address in await resolve(host, port):
+        if not is_public(ipaddress.ip_address(address.split("%")[0])):
+            raise SsrfRefused(
+                f"refusing to {action} {host} ({address}): private, loopback or "
+                "link-local address; set allow_private_network: true on the target to allow it"
+            )
+
+
 async def check_url(url: str, *, allow_private_network: bool) -> None:
     """Raise :class:`SsrfRefused` unless ``url`` only reaches public addresses."""
     parts = urlsplit(url)
@@ -63,9 +80,4 @@ async def check_url(url: str, *, allow_private_network: bool) -> None:
     if allow_private_network:
         return
     port = parts.port or (443 if parts.scheme == "https" else 80)
-    for address in await resolve(parts.hostname, port):
-        if not is_public(ipaddress.ip_address(address.split("%")[0])):
-            raise SsrfRefused(
-                f"refusing to call {parts.hostname} ({address}): private, loopback or "
-                "link-local address; set allow_private_network: true on the target to allow it"
-            )
+    await check_host(parts.hostname, port, allow_private_network=False)
