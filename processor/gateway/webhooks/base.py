@@ -157,6 +157,17 @@ class WebhookResponse:
         return cls(status=status, body=value.encode(), media_type="text/plain")
 
 
+def url_verification(payload: dict[str, Any]) -> WebhookResponse | None:
+    """The answer to a ``url_verification`` payload (Slack, Feishu): its ``challenge`` echoed
+    as JSON; None when the payload is something else."""
+    if payload.get("type") != "url_verification":
+        return None
+    challenge = payload.get("challenge")
+    if not isinstance(challenge, str):
+        raise WebhookPayloadError("url_verification without a challenge string")
+    return WebhookResponse.json({"challenge": challenge})
+
+
 @dataclass(frozen=True, slots=True)
 class WebhookEvent:
     """A connector's mapping of one delivery, before it becomes a CloudEvent.

@@ -35,6 +35,7 @@ from processor.gateway.webhooks.base import (
     WebhookResponse,
     epoch_time,
     register_connector,
+    url_verification,
 )
 from processor.gateway.webhooks.signing import check_window, parse_timestamp, require_match
 
@@ -117,13 +118,7 @@ class FeishuConnector(WebhookConnector[FeishuSource]):
             )
 
     def handshake(self, request: WebhookRequest) -> WebhookResponse | None:
-        payload = self._payload(request)
-        if payload.get("type") != "url_verification":
-            return None
-        challenge = payload.get("challenge")
-        if not isinstance(challenge, str):
-            raise WebhookPayloadError("url_verification without a challenge string")
-        return WebhookResponse.json({"challenge": challenge})
+        return url_verification(self._payload(request))
 
     def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
         payload = self._payload(request)

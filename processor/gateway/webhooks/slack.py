@@ -31,6 +31,7 @@ from processor.gateway.webhooks.base import (
     digest_id,
     epoch_time,
     register_connector,
+    url_verification,
 )
 from processor.gateway.webhooks.signing import (
     check_window,
@@ -67,13 +68,7 @@ class SlackConnector(WebhookConnector[SlackSource]):
             # Slack probes slash-command URLs with ``ssl_check=1``; it expects a bare 200.
             fields = parse_qs(request.body.decode("utf-8", "replace"))
             return WebhookResponse.text("") if fields.get("ssl_check") == ["1"] else None
-        payload = request.json_object()
-        if payload.get("type") != "url_verification":
-            return None
-        challenge = payload.get("challenge")
-        if not isinstance(challenge, str):
-            raise WebhookPayloadError("url_verification without a challenge string")
-        return WebhookResponse.json({"challenge": challenge})
+        return url_verification(request.json_object())
 
     def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
         if _is_form(request):
