@@ -14,13 +14,14 @@ deduplicates downstream. The options live in
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
 import orjson
 
 from processor.config.sources import MappedWebhookSource
 from processor.gateway.webhooks.base import (
+    WebhookConnector,
     WebhookEvent,
     WebhookForbiddenError,
     WebhookPayloadError,
@@ -112,3 +113,27 @@ def map_generic(options: MappedWebhookSource, request: WebhookRequest) -> Webhoo
         data=data,
         subject=subject,
     )
+
+
+MappedT = TypeVar("MappedT", bound=MappedWebhookSource)
+
+
+class MappedConnector(WebhookConnector[MappedT]):
+    """The shared half of the ``hmac`` and ``token`` kinds: the IP allowlist, the
+    ``saas.<platform>`` source named in the options and :func:`map_generic`; subclasses
+    verify (calling :meth:`check_ip_allowlist` first)."""
+
+    def __init__(self, options: MappedT) -> None:
+        super().__init__(options)
+        self._networks = parse_networks(options.ip_allowlist)
+
+    @property
+    def source(self) -> str:
+        return f"saas.{self.options.platform}"
+
+    def check_ip_allowlist(self, request: WebhookRequest) -> None:
+        """Raise WebhookForbiddenError unless the client is in the source's IP allowlist."""
+        check_ip_allowlist(self._networks, request.client_ip)
+
+    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
+        return [map_generic(self.options, request)]

@@ -10,13 +10,8 @@ milliseconds). Event attributes come from the mapping options of
 from __future__ import annotations
 
 from processor.config.sources import HmacSource
-from processor.gateway.webhooks.base import (
-    WebhookConnector,
-    WebhookEvent,
-    WebhookRequest,
-    register_connector,
-)
-from processor.gateway.webhooks.generic import check_ip_allowlist, map_generic, parse_networks
+from processor.gateway.webhooks.base import WebhookRequest, register_connector
+from processor.gateway.webhooks.generic import MappedConnector
 from processor.gateway.webhooks.signing import (
     check_window,
     encode_digest,
@@ -38,23 +33,15 @@ def hmac_signature(options: HmacSource, body: bytes, timestamp: str | None) -> s
 
 
 @register_connector
-class HmacConnector(WebhookConnector[HmacSource]):
+class HmacConnector(MappedConnector[HmacSource]):
     """Verifies a configurable HMAC signature and maps the body by the source's options."""
 
     kind = "hmac"
     platform = "webhook"
     options_model = HmacSource
 
-    def __init__(self, options: HmacSource) -> None:
-        super().__init__(options)
-        self._networks = parse_networks(options.ip_allowlist)
-
-    @property
-    def source(self) -> str:
-        return f"saas.{self.options.platform}"
-
     def verify(self, request: WebhookRequest, now: float) -> None:
-        check_ip_allowlist(self._networks, request.client_ip)
+        self.check_ip_allowlist(request)
         received = request.require_header(self.options.header)
         timestamp = None
         if self.options.timestamp_header is not None:
@@ -70,6 +57,3 @@ class HmacConnector(WebhookConnector[HmacSource]):
             if signed_at > 1e11:
                 signed_at /= 1000
             check_window(signed_at, now, self.options.tolerance_seconds)
-
-    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
-        return [map_generic(self.options, request)]

@@ -10,19 +10,13 @@ defaults map: ``id`` from ``id``, ``type`` from ``action``.
 from __future__ import annotations
 
 from processor.config.sources import TokenSource
-from processor.gateway.webhooks.base import (
-    WebhookAuthError,
-    WebhookConnector,
-    WebhookEvent,
-    WebhookRequest,
-    register_connector,
-)
-from processor.gateway.webhooks.generic import check_ip_allowlist, map_generic, parse_networks
+from processor.gateway.webhooks.base import WebhookAuthError, WebhookRequest, register_connector
+from processor.gateway.webhooks.generic import MappedConnector
 from processor.gateway.webhooks.signing import constant_eq
 
 
 @register_connector
-class TokenConnector(WebhookConnector[TokenSource]):
+class TokenConnector(MappedConnector[TokenSource]):
     """Checks the URL token and allowlist, then maps the body by the source's options."""
 
     kind = "token"
@@ -30,20 +24,9 @@ class TokenConnector(WebhookConnector[TokenSource]):
     options_model = TokenSource
     uses_path_token = True
 
-    def __init__(self, options: TokenSource) -> None:
-        super().__init__(options)
-        self._networks = parse_networks(options.ip_allowlist)
-
-    @property
-    def source(self) -> str:
-        return f"saas.{self.options.platform}"
-
     def verify(self, request: WebhookRequest, now: float) -> None:
-        check_ip_allowlist(self._networks, request.client_ip)
+        self.check_ip_allowlist(request)
         if not request.path_token:
             raise WebhookAuthError("missing token: post to /v1/webhooks/<source>/<token>")
         if not constant_eq(request.path_token, self.options.token.get_secret_value()):
             raise WebhookAuthError("token does not match")
-
-    def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
-        return [map_generic(self.options, request)]
