@@ -35,9 +35,11 @@ def sink(
     from processor.kafka.topics import target_dlq_topic, target_topic
     from processor.observability.metrics import serve_metrics
     from processor.settings import load_settings
+    from processor.sinks.im.webhook import redact_httpx_logs
     from processor.sinks.metrics import SinkMetrics
     from processor.sinks.worker import SinkWorker
 
+    redact_httpx_logs()  # httpx logs request URLs, and destination URLs may hold tokens
     settings = load_settings()
     store: Any = None
     try:
