@@ -21,7 +21,7 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from processor.errors import FatalError, KbridgeError
+from processor.errors import KbridgeError
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import DingtalkTarget, coerce_target
@@ -34,6 +34,7 @@ from processor.sinks.im.webhook import (
     coded_error,
     dump_json,
     parse_json_object,
+    whole_message,
 )
 
 SIGNATURE_RESERVE = 64
@@ -137,14 +138,14 @@ class DingTalkSink(WebhookSink):
             if card is not None:  # the template rendered the whole actionCard
                 card.setdefault("title", self.target.title)
                 message = {"msgtype": "actionCard", "actionCard": card}
-                size = len(dump_json(message))
-                if size + SIGNATURE_RESERVE > self.target.max_bytes:
-                    raise FatalError(
-                        f"DingTalk actionCard of {size} bytes exceeds the "
-                        f"{self.target.max_bytes}-byte limit and cannot be cut safely",
-                        code="too-large",
+                return [
+                    whole_message(
+                        message,
+                        what="DingTalk actionCard",
+                        max_bytes=self.target.max_bytes,
+                        reserve=SIGNATURE_RESERVE,
                     )
-                return [message]
+                ]
         suffix = self._mentions(text) if self.target.msgtype != "actionCard" else ""
         envelope = len(dump_json(self._build(suffix)))
         room = self.target.max_bytes - envelope - SIGNATURE_RESERVE

@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from processor.errors import FatalError, KbridgeError, RetriableError
+from processor.errors import KbridgeError, RetriableError
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import FeishuTarget, coerce_target
@@ -35,6 +35,7 @@ from processor.sinks.im.webhook import (
     http_status_error,
     json_object,
     parse_json_object,
+    whole_message,
 )
 
 FEISHU_CARD = DigestStyle(heading="**{}**", separator="\n\n---\n\n")
@@ -105,13 +106,14 @@ class FeishuSink(WebhookSink):
             card = parse_json_object(text)
             if card is not None:  # the template rendered a whole card
                 body = {"msg_type": "interactive", "card": card}
-                if len(dump_json(body)) + SIGNATURE_RESERVE > self.target.max_bytes:
-                    raise FatalError(
-                        f"Feishu card of {len(dump_json(body))} bytes exceeds the "
-                        f"{self.target.max_bytes}-byte limit and cannot be cut safely",
-                        code="too-large",
+                return [
+                    whole_message(
+                        body,
+                        what="Feishu card",
+                        max_bytes=self.target.max_bytes,
+                        reserve=SIGNATURE_RESERVE,
                     )
-                return [body]
+                ]
         envelope = len(dump_json(self._build("")))
         room = self.target.max_bytes - envelope - SIGNATURE_RESERVE
         parts = fit_text(text, room, measure=json_len, oversize=self.target.oversize)

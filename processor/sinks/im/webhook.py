@@ -97,6 +97,20 @@ def parse_json_object(text: str) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def whole_message(
+    message: dict[str, Any], *, what: str, max_bytes: int, reserve: int
+) -> dict[str, Any]:
+    """``message`` (rendered whole by the template), or a fatal error when its body plus
+    ``reserve`` bytes exceeds ``max_bytes``: a rendered structure cannot be cut safely."""
+    size = len(dump_json(message))
+    if size + reserve > max_bytes:
+        raise FatalError(
+            f"{what} of {size} bytes exceeds the {max_bytes}-byte limit and cannot be cut safely",
+            code="too-large",
+        )
+    return message
+
+
 def coded_error(
     errors: ErrorTable, code: int, detail: str, *, label: str, prefix: str
 ) -> KbridgeError:
