@@ -301,6 +301,13 @@ def build_connector(source: Any) -> WebhookConnector[Any]:
     return cls(options)
 
 
+def required_text(value: object, message: str) -> str:
+    """``value`` when it is a non-empty string; else a WebhookPayloadError with ``message``."""
+    if not isinstance(value, str) or not value:
+        raise WebhookPayloadError(message)
+    return value
+
+
 def epoch_time(value: object, *, millis: bool = False) -> datetime | None:
     """A platform's Unix timestamp (int, or a string of ASCII digits) as an aware datetime.
 

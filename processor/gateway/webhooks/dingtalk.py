@@ -15,10 +15,10 @@ from processor.config.sources import DingtalkSource
 from processor.gateway.webhooks.base import (
     WebhookConnector,
     WebhookEvent,
-    WebhookPayloadError,
     WebhookRequest,
     epoch_time,
     register_connector,
+    required_text,
 )
 from processor.gateway.webhooks.signing import (
     check_window,
@@ -51,11 +51,8 @@ class DingtalkConnector(WebhookConnector[DingtalkSource]):
 
     def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
         payload = request.json_object()
-        msg_id, msgtype = payload.get("msgId"), payload.get("msgtype")
-        if not isinstance(msg_id, str) or not msg_id:
-            raise WebhookPayloadError("DingTalk message has no msgId")
-        if not isinstance(msgtype, str) or not msgtype:
-            raise WebhookPayloadError("DingTalk message has no msgtype")
+        msg_id = required_text(payload.get("msgId"), "DingTalk message has no msgId")
+        msgtype = required_text(payload.get("msgtype"), "DingTalk message has no msgtype")
         conversation = payload.get("conversationId")
         created = payload.get("createAt")
         time = epoch_time(created, millis=True)

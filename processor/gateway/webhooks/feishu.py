@@ -35,6 +35,7 @@ from processor.gateway.webhooks.base import (
     WebhookResponse,
     epoch_time,
     register_connector,
+    required_text,
     url_verification,
 )
 from processor.gateway.webhooks.signing import check_window, parse_timestamp, require_match
@@ -129,11 +130,10 @@ class FeishuConnector(WebhookConnector[FeishuSource]):
 
 
 def _v2_event(payload: dict[str, Any], header: dict[str, Any]) -> WebhookEvent:
-    event_id, event_type = header.get("event_id"), header.get("event_type")
-    if not isinstance(event_id, str) or not event_id:
-        raise WebhookPayloadError("schema 2.0 event without header.event_id")
-    if not isinstance(event_type, str) or not event_type:
-        raise WebhookPayloadError("schema 2.0 event without header.event_type")
+    event_id = required_text(header.get("event_id"), "schema 2.0 event without header.event_id")
+    event_type = required_text(
+        header.get("event_type"), "schema 2.0 event without header.event_type"
+    )
     data = dict(payload)
     data["header"] = {k: v for k, v in header.items() if k != "token"}
     created = header.get("create_time")
@@ -151,12 +151,10 @@ def _v2_event(payload: dict[str, Any], header: dict[str, Any]) -> WebhookEvent:
 
 
 def _v1_event(payload: dict[str, Any]) -> WebhookEvent:
-    event_id = payload.get("uuid")
+    event_id = required_text(payload.get("uuid"), "v1 event without uuid")
     event = payload.get("event")
-    event_type = event.get("type") if isinstance(event, dict) else None
-    if not isinstance(event_id, str) or not event_id:
-        raise WebhookPayloadError("v1 event without uuid")
-    if not isinstance(event_type, str) or not event_type:
-        raise WebhookPayloadError("v1 event without event.type")
+    event_type = required_text(
+        event.get("type") if isinstance(event, dict) else None, "v1 event without event.type"
+    )
     data = {k: v for k, v in payload.items() if k != "token"}
     return WebhookEvent(id=event_id, type=event_type, data=data)

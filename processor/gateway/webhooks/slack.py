@@ -31,6 +31,7 @@ from processor.gateway.webhooks.base import (
     digest_id,
     epoch_time,
     register_connector,
+    required_text,
     url_verification,
 )
 from processor.gateway.webhooks.signing import (
@@ -77,8 +78,7 @@ class SlackConnector(WebhookConnector[SlackSource]):
         kind = payload.get("type")
         if kind == "event_callback":
             return [_callback_event(payload)]
-        if not isinstance(kind, str) or not kind:
-            raise WebhookPayloadError("Slack payload has no type")
+        kind = required_text(kind, "Slack payload has no type")
         return [WebhookEvent(id=digest_id(request.body), type=kind, data=payload)]
 
 
@@ -93,11 +93,9 @@ def _without_token(payload: dict[str, Any]) -> dict[str, Any]:
 
 def _callback_event(payload: dict[str, Any]) -> WebhookEvent:
     event = payload.get("event")
-    event_id = payload.get("event_id")
     if not isinstance(event, dict) or not isinstance(event.get("type"), str):
         raise WebhookPayloadError("event_callback without an event.type")
-    if not isinstance(event_id, str) or not event_id:
-        raise WebhookPayloadError("event_callback without an event_id")
+    event_id = required_text(payload.get("event_id"), "event_callback without an event_id")
     subject = event.get("channel") or payload.get("team_id")
     event_time = payload.get("event_time")
     time = epoch_time(event_time)

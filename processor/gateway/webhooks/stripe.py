@@ -14,10 +14,10 @@ from processor.gateway.webhooks.base import (
     WebhookAuthError,
     WebhookConnector,
     WebhookEvent,
-    WebhookPayloadError,
     WebhookRequest,
     epoch_time,
     register_connector,
+    required_text,
 )
 from processor.gateway.webhooks.signing import (
     check_window,
@@ -72,11 +72,8 @@ class StripeConnector(WebhookConnector[StripeSource]):
 
     def parse(self, request: WebhookRequest) -> list[WebhookEvent]:
         payload = request.json_object()
-        event_id, event_type = payload.get("id"), payload.get("type")
-        if not isinstance(event_id, str) or not event_id:
-            raise WebhookPayloadError("Stripe event has no id")
-        if not isinstance(event_type, str) or not event_type:
-            raise WebhookPayloadError("Stripe event has no type")
+        event_id = required_text(payload.get("id"), "Stripe event has no id")
+        event_type = required_text(payload.get("type"), "Stripe event has no type")
         data = payload.get("data")
         obj = data.get("object") if isinstance(data, dict) else None
         subject = obj.get("id") if isinstance(obj, dict) else None
