@@ -38,7 +38,7 @@ def source(
         else:
             from processor.config.store import ConfigStore
 
-            store = ConfigStore(settings.kafka)
+            store = ConfigStore(settings.kafka, topic=settings.rules_topic)
             store.start()
             if not store.wait_until_caught_up(30):
                 raise typer.BadParameter(
