@@ -175,6 +175,21 @@ class ConfigStore:
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
 
+    def start_and_wait(self, timeout: float) -> None:
+        """Start and block until caught up; every process that follows the store does this.
+
+        Raises :class:`RetriableError` naming the topic, the servers and the last failure
+        when the topic cannot be read within ``timeout`` (the thread keeps retrying).
+        """
+        self.start()
+        started = time.monotonic()
+        if not self.wait_until_caught_up(timeout):
+            reason = f": {describe_kafka_error(self.failure)}" if self.failure else ""
+            raise RetriableError(
+                f"could not read {self._topic} from {self._kafka.bootstrap_servers} "
+                f"within {time.monotonic() - started:.0f}s{reason}"
+            )
+
     def wait_until_caught_up(self, timeout: float) -> bool:
         """Block until every record present at start was applied; ``False`` on timeout."""
         return self._caught_up.wait(timeout)
@@ -344,15 +359,8 @@ def read_live_config(
     store = ConfigStore(
         kafka, topic=topic, create_topic=create_topic, request_timeout=max(timeout / 2, 1.0)
     )
-    store.start()
     try:
-        started = time.monotonic()
-        if not store.wait_until_caught_up(timeout):
-            reason = f": {describe_kafka_error(store.failure)}" if store.failure else ""
-            raise RetriableError(
-                f"could not read {topic} from {kafka.bootstrap_servers} "
-                f"within {time.monotonic() - started:.0f}s{reason}"
-            )
+        store.start_and_wait(timeout)
         return store.snapshot()
     finally:
         store.stop()

@@ -7,7 +7,6 @@ import threading
 import time
 
 from processor.config.store import ConfigChange, ConfigStore
-from processor.errors import RetriableError
 from processor.router.table import RoutingTable
 
 log = logging.getLogger(__name__)
@@ -24,9 +23,7 @@ class LiveTable:
     def follow(self, store: ConfigStore, timeout: float = 60.0) -> None:
         """Start following ``store``: build from its snapshot now and after every change."""
         self._store = store
-        store.start()
-        if not store.wait_until_caught_up(timeout):
-            raise RetriableError(f"could not read {store.topic} within {timeout:.0f} s")
+        store.start_and_wait(timeout)
         store.subscribe(self._on_change)
         self._rebuild()
 

@@ -39,12 +39,10 @@ def source(
             from processor.config.store import ConfigStore
 
             store = ConfigStore(settings.kafka, topic=settings.rules_topic)
-            store.start()
-            if not store.wait_until_caught_up(30):
-                raise typer.BadParameter(
-                    f"cannot read the live configuration from {settings.kafka.bootstrap_servers}"
-                    " (or pass -f kbridge.yaml)"
-                )
+            try:
+                store.start_and_wait(30)
+            except KbridgeError as exc:
+                raise typer.BadParameter(f"{exc.message} (or pass -f kbridge.yaml)") from None
             config = store.snapshot()
         definition = config.source(name)
         if definition is None:
