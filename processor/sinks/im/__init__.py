@@ -7,7 +7,7 @@ window), :mod:`.textlimit` (byte-accurate truncation and splitting), :mod:`.ssrf
 network guard) and :mod:`.clock` (injectable time).
 """
 
-from processor.sinks.im.clock import Clock, ManualClock, SystemClock
+from processor.clock import Clock, ManualClock, SystemClock
 from processor.sinks.im.dingtalk import DingTalkSink
 from processor.sinks.im.email import EmailSink
 from processor.sinks.im.feishu import FeishuSink

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
+from processor.clock import SYSTEM_CLOCK, Clock
 from processor.errors import BackpressureError
 from processor.sinks.base import Delivery, DeliveryOutcome, Sink
-from processor.sinks.im.clock import SYSTEM_CLOCK, Clock
 from processor.sinks.im.config import Digest
 from processor.sinks.im.digest import (
     PLAIN,

@@ -22,9 +22,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from processor.clock import Clock
 from processor.errors import RetriableError
 from processor.sinks.base import Delivery
-from processor.sinks.im.clock import Clock
 
 SendDigest = Callable[[list[Delivery]], Awaitable[None]]
 

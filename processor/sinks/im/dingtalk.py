@@ -21,9 +21,9 @@ from urllib.parse import quote_plus
 
 import httpx
 
+from processor.clock import Clock
 from processor.errors import KbridgeError
 from processor.sinks.base import Delivery, register_sink
-from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import DingtalkTarget, coerce_target
 from processor.sinks.im.digest import MARKDOWN, PLAIN
 from processor.sinks.im.ratelimit import Window

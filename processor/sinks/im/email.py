@@ -31,10 +31,10 @@ from typing import Any
 
 import aiosmtplib
 
+from processor.clock import Clock
 from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.im.base import ImSink
-from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import EmailTarget, coerce_target
 from processor.sinks.im.digest import delivery_text
 from processor.sinks.im.ratelimit import Window

@@ -20,9 +20,9 @@ from typing import Any
 
 import httpx
 
+from processor.clock import Clock
 from processor.errors import KbridgeError, RetriableError
 from processor.sinks.base import Delivery, register_sink
-from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import FeishuTarget, coerce_target
 from processor.sinks.im.digest import PLAIN, DigestStyle
 from processor.sinks.im.ratelimit import Window

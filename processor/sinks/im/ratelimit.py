@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from processor.sinks.im.clock import SYSTEM_CLOCK, Clock
+from processor.clock import SYSTEM_CLOCK, Clock
 
 
 @dataclass(frozen=True, slots=True)

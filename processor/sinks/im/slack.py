@@ -18,9 +18,9 @@ from typing import Any
 
 import httpx
 
+from processor.clock import Clock
 from processor.errors import FatalError
 from processor.sinks.base import Delivery, register_sink
-from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import SlackTarget, coerce_target
 from processor.sinks.im.digest import DigestStyle
 from processor.sinks.im.ratelimit import Window

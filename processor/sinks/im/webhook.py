@@ -20,10 +20,10 @@ from typing import Any, Protocol
 
 import httpx
 
+from processor.clock import Clock
 from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
 from processor.sinks.base import Delivery
 from processor.sinks.im.base import ImSink
-from processor.sinks.im.clock import Clock
 from processor.sinks.im.config import Digest
 from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.ssrf import check_url, redact_url
