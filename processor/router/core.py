@@ -17,25 +17,14 @@ import orjson
 from processor.errors import KbridgeError
 from processor.events import CloudEvent, decode_json_form, encode
 from processor.events.attributes import extension_header_text
-from processor.router.records import (
-    BUS_HEADER,
-    ERROR_CODE_HEADER,
-    ERROR_MESSAGE_HEADER,
-    FAILED_STAGE_HEADER,
-    INGESTED_AT_HEADER,
-    REPLAY_HEADER,
-    REPLAY_RULE_HEADER,
-    RULE_HEADER,
-    InRecord,
-    OutRecord,
-    RouteResult,
-)
+from processor.kafka import headers as h
+from processor.kafka.headers import Stage, dead_letter_headers
+from processor.router.records import InRecord, OutRecord, RouteResult
 from processor.router.table import Action, BusRoutes, RoutingTable
 from processor.transform import TransformError
 
 _NOT_ATTRIBUTES = frozenset({"data", "data_base64", "datacontenttype"})
 _STRUCTURED_JSON = b"application/cloudevents+json; charset=utf-8"
-_MAX_ERROR_CHARS = 1000
 
 
 def ingestion_time(record: InRecord) -> str:
@@ -121,12 +110,12 @@ def _egress(
         )
     content_type = action.transform.content_type
     marks = [
-        (RULE_HEADER, action.rule.encode()),
-        (BUS_HEADER, bus.name.encode()),
-        (INGESTED_AT_HEADER, ingested_at.encode()),
+        (h.RULE, action.rule.encode()),
+        (h.BUS, bus.name.encode()),
+        (h.INGESTED_AT, ingested_at.encode()),
     ]
     if replay_id is not None:
-        marks.append((REPLAY_HEADER, replay_id))
+        marks.append((h.REPLAY, replay_id))
     value, headers = _encode(action.format, event, payload, content_type)
     return OutRecord(
         topic=action.topic,
@@ -144,17 +133,17 @@ def _encode(
     """The egress CloudEvent (the original attributes, the transformed payload as data)."""
     if fmt == "binary":
         headers = [
-            ("ce_" + name, extension_header_text(value).encode())
+            (h.CE_PREFIX + name, extension_header_text(value).encode())
             for name, value in event.items()
             if name not in _NOT_ATTRIBUTES
         ]
-        headers.append(("content-type", content_type.encode()))
+        headers.append((h.CONTENT_TYPE, content_type.encode()))
         return payload.encode(), headers
     attributes = {k: v for k, v in event.items() if k not in _NOT_ATTRIBUTES}
     data: Any = orjson.loads(payload) if content_type == "application/json" else payload
     form = {**attributes, "datacontenttype": content_type, "data": data}
     if fmt == "structured":
-        return orjson.dumps(form), [("content-type", _STRUCTURED_JSON)]
+        return orjson.dumps(form), [(h.CONTENT_TYPE, _STRUCTURED_JSON)]
     encoded = encode(CloudEvent.from_json_dict(form), "avro")
     return encoded.value or b"", list(encoded.headers)
 
@@ -163,15 +152,15 @@ def _replay_marks(record: InRecord) -> tuple[bytes | None, str | None]:
     replay_id: bytes | None = None
     replay_rule: str | None = None
     for name, value in record.headers or ():
-        if name == REPLAY_HEADER and value is not None:
+        if name == h.REPLAY and value is not None:
             replay_id = value
-        elif name == REPLAY_RULE_HEADER and value:
+        elif name == h.REPLAY_RULE and value:
             replay_rule = value.decode("utf-8", "replace")
     return replay_id, replay_rule
 
 
 def _dead_letter(
-    bus: BusRoutes, record: InRecord, stage: str, code: str, message: str
+    bus: BusRoutes, record: InRecord, stage: Stage, code: str, message: str
 ) -> RouteResult:
     letter = _dead_letter_record(bus, record, stage, code, message)
     return RouteResult(bus=bus.name, records=[letter], error_code=code)
@@ -180,7 +169,7 @@ def _dead_letter(
 def _dead_letter_record(
     bus: BusRoutes,
     record: InRecord,
-    stage: str,
+    stage: Stage,
     code: str,
     message: str,
     *,
@@ -188,18 +177,16 @@ def _dead_letter_record(
     target: str | None = None,
 ) -> OutRecord:
     """The original bytes and headers plus why routing failed."""
-    headers = [(name, value or b"") for name, value in record.headers or ()]
-    headers += [
-        (ERROR_CODE_HEADER, code.encode()),
-        (ERROR_MESSAGE_HEADER, message[:_MAX_ERROR_CHARS].encode("utf-8", "replace")),
-        (FAILED_STAGE_HEADER, stage.encode()),
-        (BUS_HEADER, bus.name.encode()),
-        ("kbridge-source-offset", record.where().encode()),
-    ]
-    if rule is not None:
-        headers.append((RULE_HEADER, rule.encode()))
-    if target is not None:
-        headers.append(("kbridge-target", target.encode()))
+    headers = dead_letter_headers(
+        record.headers or (),
+        code=code,
+        message=message,
+        stage=stage,
+        bus=bus.name,
+        where=record.where(),
+        rule=rule,
+        target=target,
+    )
     return OutRecord(
         topic=bus.dlq_topic,
         key=record.key,

@@ -8,16 +8,6 @@ from typing import NamedTuple
 
 Headers = Sequence[tuple[str, bytes | None]]
 
-RULE_HEADER = "kbridge-rule"
-BUS_HEADER = "kbridge-bus"
-TARGET_HEADER = "kbridge-target"
-INGESTED_AT_HEADER = "kbridge-ingested-at"
-REPLAY_HEADER = "kbridge-replay"
-REPLAY_RULE_HEADER = "kbridge-replay-rule"
-ERROR_CODE_HEADER = "kbridge-error-code"
-ERROR_MESSAGE_HEADER = "kbridge-error-message"
-FAILED_STAGE_HEADER = "kbridge-failed-stage"
-
 
 class InRecord(NamedTuple):
     """An ingress record as any Kafka client hands it over.

@@ -18,9 +18,10 @@ from datetime import datetime
 from confluent_kafka import Consumer, TopicPartition
 
 from processor.kafka.config import KafkaClientConfig
+from processor.kafka.headers import REPLAY as REPLAY_HEADER
+from processor.kafka.headers import REPLAY_RULE as REPLAY_RULE_HEADER
 from processor.kafka.producer import Producer
 from processor.kafka.topics import bus_topic
-from processor.router.records import REPLAY_HEADER, REPLAY_RULE_HEADER
 
 log = logging.getLogger(__name__)
 

@@ -122,7 +122,7 @@ def test_poison_records_become_dead_letters(
     assert marks["kbridge-error-code"].decode() == code
     assert marks["kbridge-failed-stage"] == b"decode"
     assert marks["kbridge-error-message"]
-    assert marks["kbridge-source-offset"] == b"kbridge.bus.ops[2]@41"
+    assert marks["kbridge-original-offset"] == b"kbridge.bus.ops[2]@41"
     for name, raw in headers:
         assert (name, raw) in letter.headers
 
