@@ -22,6 +22,7 @@ from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
 
+from processor.backoff import Backoff, BackoffCounter
 from processor.config.model import ConfigObject, KbridgeConfig, ObjectKind
 from processor.config.provision import rules_topic_spec
 from processor.config.records import decode_object, parse_key
@@ -233,21 +234,21 @@ class ConfigStore:
     # The background thread.
 
     def _run(self) -> None:
-        backoff = 0.5
+        backoff = BackoffCounter(Backoff(base=0.5, cap=10.0, jitter=0.0))
         while not self._stopping.is_set():
             try:
                 self._follow()
                 return
             except Exception as exc:
                 self._failure = exc
+                delay = backoff.next_delay()
                 log.warning(
                     "reading %s failed (%s); retrying in %.1fs",
                     self._topic,
                     describe_kafka_error(exc),
-                    backoff,
+                    delay,
                 )
-                self._stopping.wait(backoff)
-                backoff = min(backoff * 2, 10.0)
+                self._stopping.wait(delay)
 
     def _follow(self) -> None:
         if self._create_topic:

@@ -9,7 +9,8 @@ out instead of hammering it in lock-step. A destination's ``Retry-After``
 ``retriable`` attribute is false give up at once: retrying a 400 cannot succeed.
 
 This module is pure (clock and random source are parameters) so the schedule is unit-tested
-without sleeping.
+without sleeping. The backoff itself is :class:`processor.backoff.Backoff` (full jitter by
+default, the one backoff of kbridge), re-exported here for the worker's settings.
 """
 
 from __future__ import annotations
@@ -19,7 +20,19 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Final, Literal
 
+from processor.backoff import Backoff
 from processor.errors import BackpressureError, is_retriable
+
+__all__ = [
+    "DEFAULT_MAX_AGE",
+    "DEFAULT_MAX_ATTEMPTS",
+    "Backoff",
+    "Decision",
+    "GiveUp",
+    "RetryAt",
+    "RetryLimits",
+    "decide",
+]
 
 DEFAULT_MAX_ATTEMPTS: Final = 185
 DEFAULT_MAX_AGE: Final = 24 * 3600.0
@@ -47,24 +60,6 @@ class RetryLimits:
             max_attempts=DEFAULT_MAX_ATTEMPTS if attempts is None else int(attempts),
             max_age=DEFAULT_MAX_AGE if age is None else float(age),
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Backoff:
-    """Exponential backoff with full jitter: ``uniform(0, min(cap, base * 2**retry))``.
-
-    Defaults spread 185 retries over roughly a day once the cap is reached, like AWS;
-    tests and benchmarks shrink ``base`` and ``cap``.
-    """
-
-    base: float = 1.0
-    cap: float = 600.0
-
-    def delay(self, retry: int, rng: random.Random) -> float:
-        """The wait before retry number ``retry`` (1 for the first retry)."""
-        exponent = min(max(retry - 1, 0), 62)
-        ceiling = min(self.cap, self.base * (2.0**exponent))
-        return rng.uniform(0.0, ceiling)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,11 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import random
 from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from processor.backoff import Backoff as BackoffPolicy
+from processor.backoff import BackoffCounter
 from processor.errors import FatalError, KbridgeError, RetriableError, is_retriable
 from processor.events import CloudEvent, encode
 from processor.kafka.producer import Ack, AsyncSender, Headers, send_record
@@ -43,22 +43,12 @@ Publisher = AsyncSender
 """What a source needs from Kafka: :class:`processor.kafka.producer.Producer` fits."""
 
 
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter; ``reset()`` after a healthy session."""
+class Backoff(BackoffCounter):
+    """Reconnect waits: ``initial`` doubling to ``maximum``, equal jitter (one backoff:
+    :mod:`processor.backoff`); ``reset()`` after a healthy session."""
 
-    initial: float = 0.2
-    maximum: float = 30.0
-    factor: float = 2.0
-    _attempt: int = field(default=0, init=False)
-
-    def next_delay(self) -> float:
-        ceiling = min(self.maximum, self.initial * self.factor**self._attempt)
-        self._attempt += 1
-        return random.uniform(ceiling / 2, ceiling)
-
-    def reset(self) -> None:
-        self._attempt = 0
+    def __init__(self, initial: float = 0.2, maximum: float = 30.0, factor: float = 2.0):
+        super().__init__(BackoffPolicy(base=initial, cap=maximum, factor=factor, jitter=0.5))
 
 
 class Source(abc.ABC):

@@ -72,3 +72,42 @@ def test_limits_from_config_policy() -> None:
 @pytest.mark.parametrize("attempts", [0, 185])
 def test_limits_accept_the_aws_range(attempts: int) -> None:
     assert RetryLimits(max_attempts=attempts).max_attempts == attempts
+
+
+# The one backoff (processor/backoff.py) as the sources and the config store use it.
+
+
+@given(st.integers(min_value=1, max_value=500), st.integers(min_value=0, max_value=2**32))
+def test_equal_jitter_keeps_at_least_half_the_ceiling(retry: int, seed: int) -> None:
+    from processor.backoff import Backoff as Policy
+
+    policy = Policy(base=0.2, cap=30.0, jitter=0.5)
+    ceiling = min(30.0, 0.2 * 2 ** min(retry - 1, 62))
+    assert policy.ceiling(retry) == ceiling
+    assert ceiling / 2 <= policy.delay(retry, random.Random(seed)) <= ceiling
+
+
+def test_no_jitter_is_the_plain_capped_doubling() -> None:
+    from processor.backoff import Backoff as Policy
+    from processor.backoff import BackoffCounter
+
+    counter = BackoffCounter(Policy(base=0.5, cap=10.0, jitter=0.0))
+    assert [counter.next_delay() for _ in range(7)] == [0.5, 1.0, 2.0, 4.0, 8.0, 10.0, 10.0]
+    counter.reset()
+    assert counter.next_delay() == 0.5
+
+
+def test_huge_retry_numbers_and_factors_stay_at_the_cap() -> None:
+    from processor.backoff import Backoff as Policy
+
+    assert Policy(base=1.0, cap=7.0, factor=1e300, jitter=0.0).ceiling(10**6) == 7.0
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{"base": -1.0}, {"cap": -1.0}, {"factor": 0.5}, {"jitter": 1.5}, {"jitter": -0.1}]
+)
+def test_invalid_backoff_settings_are_refused(kwargs: dict[str, float]) -> None:
+    from processor.backoff import Backoff as Policy
+
+    with pytest.raises(ValueError, match="invalid backoff"):
+        Policy(**kwargs)
