@@ -1,0 +1,561 @@
+"""End-to-end latency as a user feels it: PutEvents -> gateway -> router -> sink -> receiver.
+
+For each router engine a fresh bus, webhook target and dump target are applied; ``kbridge
+gateway``, ``kbridge router --engine <e>`` and ``kbridge sink`` run as subprocesses, exactly
+as deployed. Events are sent with PutEvents at a steady offered rate (a request every 10 ms
+carrying ``rate / 100`` entries, many requests in flight so the rate is really reached),
+each event carrying its send time. A minimal HTTP receiver (another process) stamps each
+arrival; the dump path writes to SQLite, polled every 2 ms.
+
+Printed per engine and rate: sent, delivered, lost, p50/p99/max of send -> webhook arrival,
+the dump path's p50/p99, and the per-hop breakdown from Kafka record timestamps
+(send -> ingress record, ingress -> egress record, egress record -> arrival). The floor is a
+plain confluent-kafka loop measured in the same run: produce (acks=all) -> consume -> HTTP
+POST to the same receiver, at the same rates.
+
+    python bench/latency.py [--seconds 10] [--rates 100,500,2000] [--engines native,faust]
+
+Needs Kafka on 127.0.0.1:9092 (``KBRIDGE_TEST_KAFKA`` overrides it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import os
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+KAFKA = os.environ.get("KBRIDGE_TEST_KAFKA", "127.0.0.1:9092")
+ROOT = Path(__file__).resolve().parents[1]
+TICK = 0.01  # one PutEvents request per tick
+
+RECEIVER = textwrap.dedent(
+    """
+    # HTTP/1.1 keep-alive receiver: stamps each request's arrival (time.time()) and prints
+    # "<path> <seq> <arrival>" for the bench to collect; answers 200 at once.
+    import asyncio, sys, time, orjson
+
+    RESPONSE = b"HTTP/1.1 200 OK\\r\\nContent-Length: 0\\r\\n\\r\\n"
+    out = sys.stdout
+
+    def seq_of(body):
+        try:
+            doc = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return -1
+        for key in ("detail", "data"):
+            if isinstance(doc, dict) and isinstance(doc.get(key), dict):
+                doc = doc[key]
+        return doc.get("seq", -1) if isinstance(doc, dict) else -1
+
+    async def handle(reader, writer):
+        try:
+            while True:
+                head = await reader.readuntil(b"\\r\\n\\r\\n")
+                arrival = time.time()
+                length = 0
+                lines = head.split(b"\\r\\n")
+                path = lines[0].split(b" ")[1].decode()
+                for line in lines:
+                    if line[:15].lower() == b"content-length:":
+                        length = int(line[15:])
+                body = await reader.readexactly(length) if length else b""
+                writer.write(RESPONSE)
+                out.write(f"{path} {seq_of(body)} {arrival:.6f}\\n")
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    async def flush():
+        while True:
+            await asyncio.sleep(0.2)
+            out.flush()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", int(sys.argv[1]))
+        asyncio.ensure_future(flush())
+        async with server:
+            await server.serve_forever()
+
+    asyncio.run(main())
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+class Receiver:
+    """The receiver process and the arrivals it reported, per path."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", RECEIVER, str(self.port)], stdout=subprocess.PIPE, text=True
+        )
+        self.arrivals: dict[str, dict[int, float]] = {}
+        self.lock = threading.Lock()
+        threading.Thread(target=self._read, daemon=True).start()
+        wait_port(self.port)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            path, seq, arrival = line.split()
+            with self.lock:
+                self.arrivals.setdefault(path, {}).setdefault(int(seq), float(arrival))
+
+    def got(self, path: str) -> dict[int, float]:
+        with self.lock:
+            return dict(self.arrivals.get(path, {}))
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+@dataclass
+class Row:
+    """One measured (contender, rate) cell."""
+
+    contender: str
+    rate: int
+    sent: int = 0
+    delivered: int = 0
+    e2e: list[float] = field(default_factory=list)
+    dump: list[float] = field(default_factory=list)
+    hops: dict[str, list[float]] = field(default_factory=dict)
+    achieved: float = 0.0
+
+    @property
+    def lost(self) -> int:
+        return self.sent - self.delivered
+
+
+# ---- kbridge pipeline --------------------------------------------------------------------
+
+
+class Pipeline:
+    """kbridge processes as subprocesses against a private rules topic."""
+
+    def __init__(self, tmp: Path, unique: str) -> None:
+        self.tmp = tmp
+        self.env = {
+            **os.environ,
+            "KBRIDGE_KAFKA__BOOTSTRAP_SERVERS": KAFKA,
+            "KBRIDGE_RULES_TOPIC": f"kbridge.rules.bench-{unique}",
+            "PYTHONUNBUFFERED": "1",
+            "KBRIDGE_METRICS_PORT": "0",
+        }
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def run(self, *args: str) -> None:
+        subprocess.run(
+            [sys.executable, "-m", "processor", *args],
+            env=self.env,
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def start(self, name: str, *args: str) -> None:
+        log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115
+        self.procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "processor", *args],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def config(unique: str, engines: list[str], receiver: int, db: Path) -> str:
+    buses = ", ".join(f"{{name: {e}-{unique}, partitions: 3}}" for e in engines)
+    targets = []
+    rules = []
+    for e in engines:
+        targets.append(
+            f'  - {{name: hook-{e}-{unique}, kind: webhook, url: "http://127.0.0.1:{receiver}/{e}",'
+            " allow_private_network: true, body: raw, partitions: 3}"
+        )
+        targets.append(
+            f'  - {{name: dump-{e}-{unique}, kind: mysql, url: "sqlite:///{db}",'
+            f" table: dump_{e}, partitions: 3}}"
+        )
+        rules.append(
+            f"  - {{name: lat-{e}-{unique}, bus: {e}-{unique}, pattern: {{source: [bench.latency]}},"
+            f" targets: [{{target: hook-{e}-{unique}, transform: {{path: \"$.data\"}}}},"
+            f" {{target: dump-{e}-{unique}}}]}}"
+        )
+    return (
+        f"buses: [{buses}]\ntargets:\n" + "\n".join(targets) + "\nrules:\n" + "\n".join(rules) + "\n"
+    )
+
+
+class DumpPoller:
+    """Polls the SQLite dump table every 2 ms and stamps each new row's first sighting."""
+
+    def __init__(self, db: Path, table: str) -> None:
+        self.db = db
+        self.table = table
+        self.seen: dict[str, float] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        last = 0
+        conn: sqlite3.Connection | None = None
+        while not self.stop.is_set():
+            try:
+                if conn is None:
+                    conn = sqlite3.connect(self.db, timeout=1)
+                rows = conn.execute(
+                    f"SELECT rowid, id FROM {self.table} WHERE rowid > ?", (last,)
+                ).fetchall()
+            except sqlite3.Error:
+                rows = []
+            now = time.time()
+            for rowid, event_id in rows:
+                self.seen.setdefault(event_id, now)
+                last = max(last, rowid)
+            time.sleep(0.002)
+
+
+async def offer(
+    url: str, bus: str, rate: int, seconds: float, seq0: int
+) -> tuple[dict[int, float], dict[str, int]]:
+    """Send ``rate`` ev/s for ``seconds``; return send time per seq and seq per event id."""
+    per_tick = max(1, round(rate * TICK))
+    sent: dict[int, float] = {}
+    ids: dict[str, int] = {}
+    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        tasks: list[asyncio.Task[None]] = []
+
+        async def put(seqs: list[int]) -> None:
+            now = time.time()
+            entries = []
+            for s in seqs:
+                sent[s] = now
+                detail = orjson.dumps({"seq": s, "sent": now, "pad": "x" * 200}).decode()
+                entries.append(
+                    {"Source": "bench.latency", "DetailType": "Tick", "Detail": detail}
+                )
+            r = await client.post(url, json={"Entries": entries})
+            answer = r.json()
+            for s, entry in zip(seqs, answer.get("Entries", []), strict=False):
+                if entry.get("EventId"):
+                    ids[entry["EventId"]] = s
+                else:
+                    sent.pop(s, None)  # not acknowledged: not counted as sent
+
+        start = time.perf_counter()
+        seq = seq0
+        ticks = int(seconds / TICK)
+        for t in range(ticks):
+            target = start + t * TICK
+            delay = target - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(put(list(range(seq, seq + per_tick)))))
+            seq += per_tick
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return sent, ids
+
+
+def topic_times(topic: str, want: set[str]) -> dict[str, float]:
+    """Record timestamps (s) by ce_id, read from the start of ``topic``."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": KAFKA,
+            "group.id": f"bench-read-{uuid.uuid4().hex[:8]}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+    found: dict[str, float] = {}
+    deadline = time.monotonic() + 30
+    idle = 0
+    try:
+        while time.monotonic() < deadline and not want <= found.keys() and idle < 6:
+            batch = consumer.consume(1000, 0.5)
+            idle = 0 if batch else idle + 1
+            for msg in batch:
+                if msg.error() is not None:
+                    continue
+                ce_id = dict(msg.headers() or []).get("ce_id")
+                if ce_id is not None:
+                    found[ce_id.decode()] = msg.timestamp()[1] / 1000.0
+    finally:
+        consumer.close()
+    return found
+
+
+def measure_engine(
+    engine: str, unique: str, rates: list[int], seconds: float, receiver: Receiver, gw: int, db: Path
+) -> list[Row]:
+    bus = f"{engine}-{unique}"
+    url = f"http://127.0.0.1:{gw}/v1/buses/{bus}/events"
+    poller = DumpPoller(db, f"dump_{engine}")
+    rows: list[Row] = []
+    seq = 0
+    # warm-up: until one event makes it through (group joins, connections)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not receiver.got(f"/{engine}"):
+        asyncio.run(offer(url, bus, 100, 0.05, 10_000_000 + seq))
+        seq += 10
+        time.sleep(1)
+    if not receiver.got(f"/{engine}"):
+        raise RuntimeError(f"{engine}: nothing delivered during warm-up")
+    time.sleep(2)
+    seq = 0
+    for rate in rates:
+        began = time.perf_counter()
+        sent, ids = asyncio.run(offer(url, bus, rate, seconds, seq))
+        offered_for = time.perf_counter() - began
+        seq += rate * int(seconds) * 2 + 1000
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            got = receiver.got(f"/{engine}")
+            if all(s in got for s in sent) and len(poller.seen) >= len(
+                [i for i in ids if ids[i] in sent]
+            ):
+                break
+            time.sleep(0.2)
+        got = receiver.got(f"/{engine}")
+        row = Row(f"kbridge, {engine} engine", rate, sent=len(sent), achieved=len(sent) / offered_for)
+        row.e2e = [got[s] - t for s, t in sent.items() if s in got]
+        row.delivered = sum(1 for s in sent if s in got)
+        by_seq = {s: i for i, s in ids.items()}
+        row.dump = [
+            poller.seen[by_seq[s]] - t for s, t in sent.items() if by_seq.get(s) in poller.seen
+        ]
+        want = set(by_seq[s] for s in sent if s in by_seq)
+        ingress = topic_times(f"kbridge.bus.{bus}", want)
+        egress = topic_times(f"kbridge.target.hook-{engine}-{unique}", want)
+        hops: dict[str, list[float]] = {"gateway": [], "router": [], "sink": []}
+        for s, t in sent.items():
+            i = by_seq.get(s)
+            if i in ingress and i in egress and s in got:
+                hops["gateway"].append(ingress[i] - t)
+                hops["router"].append(egress[i] - ingress[i])
+                hops["sink"].append(got[s] - egress[i])
+        row.hops = hops
+        rows.append(row)
+        print(summary(row), flush=True)
+    poller.stop.set()
+    return rows
+
+
+# ---- the floor: plain confluent-kafka produce -> consume -> HTTP POST ----------------------
+
+
+def measure_floor(rates: list[int], seconds: float, receiver: Receiver) -> list[Row]:
+    from processor.kafka import KafkaClientConfig, TopicSpec, ensure_topics
+
+    topic = f"bench-floor-{uuid.uuid4().hex[:8]}"
+    ensure_topics(KafkaClientConfig(bootstrap_servers=KAFKA), [TopicSpec(topic, 3)])
+    stop = threading.Event()
+    consumer = Consumer(
+        {
+            "bootstrap.servers": KAFKA,
+            "group.id": f"{topic}-g",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    consumer.subscribe([topic])
+
+    def loop() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", receiver.port)
+        while not stop.is_set():
+            msg = consumer.poll(0.1)
+            if msg is None or msg.error() is not None:
+                continue
+            conn.request("POST", "/floor", body=msg.value())
+            conn.getresponse().read()
+            consumer.commit(msg, asynchronous=True)
+        consumer.close()
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    producer = Producer(
+        {"bootstrap.servers": KAFKA, "acks": "all", "enable.idempotence": True, "linger.ms": 0}
+    )
+    producer.produce(topic, b'{"seq": -5}')
+    producer.flush()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and -5 not in receiver.got("/floor"):
+        time.sleep(0.1)
+    rows = []
+    seq = 0
+    for rate in rates:
+        sent: dict[int, float] = {}
+        per_tick = max(1, round(rate * TICK))
+        start = time.perf_counter()
+        for t in range(int(seconds / TICK)):
+            delay = start + t * TICK - time.perf_counter()
+            if delay > 0:
+                time.sleep(delay)
+            now = time.time()
+            for s in range(seq, seq + per_tick):
+                sent[s] = now
+                producer.produce(topic, orjson.dumps({"seq": s, "pad": "x" * 200}), key=str(s))
+            seq += per_tick
+            producer.poll(0)
+        producer.flush()
+        offered_for = time.perf_counter() - start
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not all(s in receiver.got("/floor") for s in sent):
+            time.sleep(0.2)
+        got = receiver.got("/floor")
+        row = Row("plain confluent-kafka loop (floor)", rate, sent=len(sent))
+        row.achieved = len(sent) / offered_for
+        row.e2e = [got[s] - t for s, t in sent.items() if s in got]
+        row.delivered = sum(1 for s in sent if s in got)
+        rows.append(row)
+        print(summary(row), flush=True)
+    stop.set()
+    thread.join(5)
+    return rows
+
+
+# ---- output -------------------------------------------------------------------------------
+
+
+def ms(value: float) -> str:
+    return "-" if value != value else f"{value * 1000:.0f} ms" if value >= 0.01 else f"{value * 1000:.1f} ms"
+
+
+def summary(row: Row) -> str:
+    return (
+        f"{row.contender} @ {row.rate}/s: sent {row.sent} ({row.achieved:.0f}/s), lost {row.lost}, "
+        f"p50 {ms(pct(row.e2e, 0.5))} p99 {ms(pct(row.e2e, 0.99))} max {ms(max(row.e2e, default=float('nan')))}"
+    )
+
+
+def table(rows: list[Row]) -> str:
+    lines = [
+        "| contender | offered ev/s | sent (achieved/s) | lost | p50 | p99 | max | dump p50 / p99 "
+        "| gateway p50/p99 | router p50/p99 | sink p50/p99 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        hop = {
+            k: f"{ms(pct(v, 0.5))} / {ms(pct(v, 0.99))}" for k, v in r.hops.items()
+        }
+        dump = f"{ms(pct(r.dump, 0.5))} / {ms(pct(r.dump, 0.99))}" if r.dump else "-"
+        lines.append(
+            f"| {r.contender} | {r.rate:,} | {r.sent:,} ({r.achieved:,.0f}) | {r.lost} "
+            f"| {ms(pct(r.e2e, 0.5))} | {ms(pct(r.e2e, 0.99))} | {ms(max(r.e2e, default=float('nan')))} "
+            f"| {dump} | {hop.get('gateway', '-')} | {hop.get('router', '-')} | {hop.get('sink', '-')} |"
+        )
+    return "\n".join(lines)
+
+
+@contextmanager
+def pipeline(engines: list[str], receiver: Receiver) -> Iterator[tuple[str, int, Path]]:
+    unique = uuid.uuid4().hex[:6]
+    with tempfile.TemporaryDirectory(prefix="kbridge-latency-") as tmp_name:
+        tmp = Path(tmp_name)
+        db = tmp / "dump.db"
+        kb = Pipeline(tmp, unique)
+        (tmp / "kbridge.yaml").write_text(config(unique, engines, receiver.port, db))
+        kb.run("apply", "-f", str(tmp / "kbridge.yaml"))
+        gw = free_port()
+        kb.start("gateway", "gateway", "--port", str(gw))
+        for e in engines:
+            kb.start(f"router-{e}", "router", "--engine", e, "--group-id", f"lat-{e}-{unique}")
+            kb.start(f"sink-hook-{e}", "sink", f"hook-{e}-{unique}")
+            kb.start(f"sink-dump-{e}", "sink", f"dump-{e}-{unique}")
+        try:
+            wait_port(gw, 90)
+            yield unique, gw, db
+        finally:
+            kb.stop()
+            if os.environ.get("KBRIDGE_BENCH_LOGS"):
+                for log in sorted(tmp.glob("*.log")):
+                    print(f"--- {log.name}\n{log.read_text(errors='replace')[-3000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rates", default="100,500,2000")
+    parser.add_argument("--engines", default="native,faust")
+    parser.add_argument("--no-floor", action="store_true")
+    args = parser.parse_args()
+    rates = [int(r) for r in args.rates.split(",")]
+    engines = [e for e in args.engines.split(",") if e]
+    receiver = Receiver()
+    rows: list[Row] = []
+    try:
+        if not args.no_floor:
+            rows += measure_floor(rates, args.seconds, receiver)
+        with pipeline(engines, receiver) as (unique, gw, db):
+            for engine in engines:
+                rows += measure_engine(engine, unique, rates, args.seconds, receiver, gw, db)
+    finally:
+        receiver.close()
+    print(f"\n{args.seconds:.0f} s per rate; latency = PutEvents send -> webhook arrival\n")
+    print(table(rows))
+    lost = sum(r.lost for r in rows)
+    if lost:
+        print(f"\nLOST: {lost} acknowledged events were not delivered", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
