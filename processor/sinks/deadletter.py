@@ -2,7 +2,8 @@
 
 A dead letter keeps the egress record's value, key and headers byte for byte, so that
 ``kbridge dlq redrive`` can put it back on the target topic unchanged, and adds headers an
-operator can filter on. Earlier ``kbridge-error-*`` headers (from a previous trip through
+operator can filter on (built by :func:`processor.kafka.headers.dead_letter_headers`,
+like every dead letter). Earlier ``kbridge-error-*`` headers (from a previous trip through
 the dead-letter topic) are replaced, not stacked.
 """
 
@@ -12,23 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from processor.errors import KbridgeError
+from processor.kafka import headers as h
 from processor.sinks.base import Delivery
 from processor.sinks.retry import ExhaustedCondition
-
-ERROR_CODE = "kbridge-error-code"
-ERROR_MESSAGE = "kbridge-error-message"
-EXHAUSTED_CONDITION = "kbridge-exhausted-condition"
-ATTEMPTS = "kbridge-attempts"
-RULE = "kbridge-rule"
-TARGET = "kbridge-target"
-FAILED_AT = "kbridge-failed-at"
-ORIGINAL_WHERE = "kbridge-original-offset"
-
-#: Headers this module owns; stripped from the original before new ones are added.
-DLQ_HEADERS = frozenset(
-    {ERROR_CODE, ERROR_MESSAGE, EXHAUSTED_CONDITION, ATTEMPTS, TARGET, FAILED_AT, ORIGINAL_WHERE}
-)
-MAX_MESSAGE_BYTES = 4096
 
 
 def error_code(exc: BaseException) -> str:
@@ -40,12 +27,7 @@ def error_code(exc: BaseException) -> str:
 
 def error_message(exc: BaseException) -> str:
     """A bounded, single-line message: headers are not the place for stack traces."""
-    text = str(exc) or type(exc).__name__
-    text = " ".join(text.split())
-    encoded = text.encode("utf-8")
-    if len(encoded) > MAX_MESSAGE_BYTES:
-        text = encoded[: MAX_MESSAGE_BYTES - 3].decode("utf-8", "ignore") + "..."
-    return text
+    return h.error_message(str(exc) or type(exc).__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,23 +53,22 @@ class DeadLetter:
         ]
         if self.delivery.original is not None:
             original = self.delivery.original[1]
-        kept = [(k, v) for k, v in original if k not in DLQ_HEADERS]
-        if not any(k == RULE for k, _ in kept):
-            kept.append((RULE, self.delivery.rule.encode("utf-8")))
-        added = {
-            ERROR_CODE: error_code(self.error),
-            ERROR_MESSAGE: error_message(self.error),
-            EXHAUSTED_CONDITION: self.condition,
-            ATTEMPTS: str(self.attempts),
-            TARGET: target,
-            FAILED_AT: f"{failed_at:.3f}",
-            ORIGINAL_WHERE: self.delivery.where(),
-        }
-        return kept + [(k, v.encode("utf-8")) for k, v in added.items()]
+        return h.dead_letter_headers(
+            original,
+            code=error_code(self.error),
+            message=error_message(self.error),
+            stage="deliver",
+            rule=None if any(k == h.RULE for k, _ in original) else self.delivery.rule,
+            target=target,
+            where=self.delivery.where(),
+            failed_at=failed_at,
+            attempts=self.attempts,
+            condition=self.condition,
+        )
 
 
 def strip_dead_letter_headers(
     headers: Sequence[tuple[str, bytes]],
 ) -> list[tuple[str, bytes]]:
     """The headers of a dead letter as they were on the egress record (for redrive)."""
-    return [(k, v) for k, v in headers if k not in DLQ_HEADERS]
+    return h.strip_dead_letter_headers(headers, marks=(h.TARGET,))

@@ -22,16 +22,10 @@ from processor.config.durations import parse_duration
 from processor.errors import KbridgeError, RetriableError
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.consumer import make_consumer
+from processor.kafka.headers import ATTEMPTS, ERROR_CODE, ERROR_MESSAGE, EXHAUSTED_CONDITION, RULE
 from processor.kafka.producer import Producer
 from processor.kafka.topics import target_dlq_topic, target_topic
-from processor.sinks.deadletter import (
-    ATTEMPTS,
-    ERROR_CODE,
-    ERROR_MESSAGE,
-    EXHAUSTED_CONDITION,
-    RULE,
-    strip_dead_letter_headers,
-)
+from processor.sinks.deadletter import strip_dead_letter_headers
 
 
 def redrive_group(target: str) -> str:
