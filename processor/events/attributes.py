@@ -28,6 +28,11 @@ _URI_CHARS = re.compile(r"^(?:[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=]|%[0-9A-Fa-f]{
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$")
 _INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+#: The longest ``id`` kbridge accepts (characters). CloudEvents sets no bound, but ids key
+#: the MySQL sink's table (``VARCHAR(MAX_ID_LENGTH)``, docs/connectors.md): a longer id would
+#: dead-letter there, or under a non-strict ``sql_mode`` be truncated so that two events
+#: sharing a prefix overwrite each other. Refusing it at ingest names the problem at once.
+MAX_ID_LENGTH = 255
 
 ExtensionValue = str | int | bool
 
@@ -52,6 +57,17 @@ def check_string(name: str, value: object, *, allow_empty: bool = False) -> str:
     if not value and not allow_empty:
         raise InvalidEventError(f"attribute '{name}' must be a non-empty string")
     return value
+
+
+def check_id(value: object) -> str:
+    """A non-empty ``id`` of at most :data:`MAX_ID_LENGTH` characters."""
+    text = check_string("id", value)
+    if len(text) > MAX_ID_LENGTH:
+        raise InvalidEventError(
+            f"attribute 'id' is {len(text)} characters long; kbridge accepts at most "
+            f"{MAX_ID_LENGTH} (the event store's key length)"
+        )
+    return text
 
 
 def check_uri_reference(name: str, value: object) -> str:
@@ -166,7 +182,7 @@ def check_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
         )
     result: dict[str, Any] = {
         "specversion": specversion,
-        "id": check_string("id", attributes["id"]),
+        "id": check_id(attributes["id"]),
         "source": check_uri_reference("source", attributes["source"]),
         "type": check_string("type", attributes["type"]),
     }

@@ -26,9 +26,11 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import mysql as sa_mysql
 from sqlalchemy.engine import Connection, Engine
 
 from processor.errors import FatalError, RetriableError
+from processor.events.attributes import MAX_ID_LENGTH
 from processor.sinks.base import Delivery, DeliveryOutcome, Sink, register_sink
 from processor.sinks.batch import event_origin
 from processor.transform.jsonpath import MISSING, JsonPath, compile_path
@@ -54,6 +56,15 @@ def _parse_time(text: str | None) -> datetime | None:
     return parsed
 
 
+# Every id ingest allows, kept apart byte for byte: MariaDB's default latin1 case-insensitive
+# collation would refuse non-Latin ids and let "A" and "a" overwrite each other.
+_ID_TYPE = sa.String(MAX_ID_LENGTH).with_variant(
+    sa_mysql.VARCHAR(MAX_ID_LENGTH, charset="utf8mb4", collation="utf8mb4_bin"),
+    "mysql",
+    "mariadb",
+)
+
+
 def define_table(
     metadata: sa.MetaData, name: str, extra_columns: Sequence[str], *, json_as_text: bool
 ) -> sa.Table:
@@ -62,7 +73,7 @@ def define_table(
     return sa.Table(
         name,
         metadata,
-        sa.Column("id", sa.String(255), primary_key=True),
+        sa.Column("id", _ID_TYPE, primary_key=True),
         sa.Column("source", sa.String(512), nullable=False),
         sa.Column("type", sa.String(255), nullable=False),
         sa.Column("subject", sa.String(512)),
@@ -184,6 +195,11 @@ class MysqlSink(Sink):
         event_id = headers.get("ce_id") or _text(fallback.get("id"))
         if not event_id:
             raise FatalError("record has no CloudEvent id (ce_id)", code="no-event-id")
+        if len(event_id) > MAX_ID_LENGTH:  # never truncated into another event's key
+            raise FatalError(
+                f"event id is {len(event_id)} characters; the id column holds {MAX_ID_LENGTH}",
+                code="id-too-long",
+            )
         row: dict[str, Any] = {
             "id": event_id,
             "source": headers.get("ce_source") or _text(fallback.get("source")) or "",
