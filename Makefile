@@ -1,5 +1,5 @@
 # The two commands of the README: `make demo` runs the main job, `make test` runs the tests.
-.PHONY: test demo lint kafka-start kafka-stop bench
+.PHONY: test demo lint smoke kafka-start kafka-stop bench
 
 test:
 	bash scripts/test.sh $(ARGS)
@@ -10,6 +10,10 @@ demo:
 lint:
 	ruff check processor tests bench
 	mypy processor
+	deptry processor
+
+smoke:
+	bash scripts/smoke.sh
 
 kafka-start:
 	deploy/kafka/kafka.sh start

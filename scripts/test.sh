@@ -2,6 +2,8 @@
 # The one test command (`make test`): installs what is missing, starts the services the tests
 # use (Kafka, MariaDB, MQTT/AMQP/NATS brokers), runs the whole suite, and stops what it started.
 # Extra arguments go to pytest, e.g. `make test ARGS="-k patterns"`.
+# The interpreter is $PYTHON, else the active virtualenv's python3, else python3 on PATH
+# (.ci/run points PYTHON at its fresh .venv so nothing comes from the system Python).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -16,10 +18,13 @@ trap cleanup EXIT
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "python packages"
-if ! python3 -c "import processor, pytest, hypothesis, json5" >/dev/null 2>&1 \
+PYTHON="${PYTHON:-${VIRTUAL_ENV:+$VIRTUAL_ENV/bin/python}}"
+PYTHON="${PYTHON:-python3}"
+export PYTHON
+step "python packages ($PYTHON)"
+if ! "$PYTHON" -c "import processor, pytest, hypothesis, json5" >/dev/null 2>&1 \
    || [ "${KBRIDGE_FORCE_INSTALL:-0}" = 1 ]; then
-  python3 -m pip install -q --disable-pip-version-check -e '.[dev]'
+  "$PYTHON" -m pip install -q --disable-pip-version-check -e '.[dev]'
 fi
 
 step "system packages"
@@ -55,4 +60,4 @@ if [ -x deploy/brokers.sh ]; then
 fi
 
 step "pytest"
-python3 -m pytest "$@"
+"$PYTHON" -m pytest "$@"

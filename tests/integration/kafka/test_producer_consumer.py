@@ -81,7 +81,10 @@ def test_send_to_missing_topic_raises_instead_of_hanging(kafka_bootstrap: str, u
 
 def test_topic_creation_is_idempotent(kafka_bootstrap: str, unique: str) -> None:
     config = KafkaClientConfig(bootstrap_servers=kafka_bootstrap)
-    specs = [TopicSpec(f"test.idem.{unique}", partitions=6), TopicSpec.compacted(f"test.cmp.{unique}")]
+    specs = [
+        TopicSpec(f"test.idem.{unique}", partitions=6),
+        TopicSpec.compacted(f"test.cmp.{unique}"),
+    ]
     assert sorted(ensure_topics(config, specs)) == sorted(s.name for s in specs)
     assert ensure_topics(config, specs) == []
     metadata = admin_client(config).list_topics(timeout=10)
