@@ -28,16 +28,12 @@ from processor.backoff import Backoff as BackoffPolicy
 from processor.backoff import BackoffCounter
 from processor.errors import FatalError, KbridgeError, RetriableError, is_retriable
 from processor.events import CloudEvent, encode
+from processor.kafka import headers as h
 from processor.kafka.producer import Ack, AsyncSender, Headers, send_record
 from processor.kafka.topics import bus_dlq_topic, bus_topic
 
 log = logging.getLogger(__name__)
 
-ERROR_CODE = "kbridge-error-code"
-ERROR_MESSAGE = "kbridge-error-message"
-FAILED_STAGE = "kbridge-failed-stage"
-SOURCE_HEADER = "kbridge-source"
-MAX_ERROR_MESSAGE = 1024
 
 Publisher = AsyncSender
 """What a source needs from Kafka: :class:`processor.kafka.producer.Producer` fits."""
@@ -144,7 +140,7 @@ class Source(abc.ABC):
     async def publish(self, event: CloudEvent) -> Ack:
         """Produce ``event`` (binary mode, keyed by its partition key) and wait for the ack."""
         record = encode(event, "binary")
-        source_header = [(SOURCE_HEADER, self.name.encode())]
+        source_header = [(h.SOURCE, self.name.encode())]
         ack = await send_record(self.publisher, self.topic, record, source_header)
         self.published += 1
         return ack
@@ -154,21 +150,28 @@ class Source(abc.ABC):
         value: bytes | None,
         error: BaseException,
         *,
-        stage: str,
+        stage: h.Stage,
         key: bytes | None = None,
         headers: Headers = (),
+        where: str | None = None,
     ) -> Ack:
-        """Produce input that could not become an event to the bus dead-letter topic."""
+        """Produce input that could not become an event to the bus dead-letter topic.
+
+        The headers are :func:`processor.kafka.headers.dead_letter_headers`' (the same as
+        the router's bus dead letters, plus ``kbridge-source``); ``where`` is the upstream
+        Kafka record's ``topic[partition]@offset`` when the input came from Kafka.
+        """
         code = error.code if isinstance(error, KbridgeError) else type(error).__name__
-        message = " ".join((str(error) or type(error).__name__).split())[:MAX_ERROR_MESSAGE]
-        kept = [(k, v) for k, v in headers if k not in (ERROR_CODE, ERROR_MESSAGE, FAILED_STAGE)]
-        all_headers: list[tuple[str, bytes | str | None]] = [
-            *kept,
-            (ERROR_CODE, code.encode()),
-            (ERROR_MESSAGE, message.encode()),
-            (FAILED_STAGE, stage.encode()),
-            (SOURCE_HEADER, self.name.encode()),
-        ]
+        message = h.error_message(str(error) or type(error).__name__)
+        all_headers = h.dead_letter_headers(
+            headers,
+            code=code,
+            message=message,
+            stage=stage,
+            bus=self.bus,
+            source=self.name,
+            where=where,
+        )
         ack = await self.publisher.send(self.dlq_topic, value, key, all_headers)
         self.dead_lettered += 1
         log.warning(
@@ -184,6 +187,7 @@ class Source(abc.ABC):
         *,
         key: bytes | None = None,
         headers: Headers = (),
+        where: str | None = None,
     ) -> Ack:
         """Build an event from upstream input and publish it, or dead-letter ``raw``.
 
@@ -194,7 +198,9 @@ class Source(abc.ABC):
         try:
             event = build()
         except (FatalError, ValueError) as exc:
-            return await self.dead_letter(raw, exc, stage="decode", key=key, headers=headers)
+            return await self.dead_letter(
+                raw, exc, stage="decode", key=key, headers=headers, where=where
+            )
         return await self.publish(event)
 
 

@@ -125,7 +125,7 @@ class KafkaSource(Source):
                 event = decode(value, headers)
             except InvalidEventError as exc:
                 return await self.dead_letter(
-                    value, exc, stage="decode", key=key, headers=[*headers, *_origin(message)]
+                    value, exc, stage="decode", key=key, headers=headers, where=_where(message)
                 )
             if key is None:
                 key = event.partition_key().encode()
@@ -136,7 +136,8 @@ class KafkaSource(Source):
             lambda: self._wrap(message),
             value,
             key=key,
-            headers=[*headers, *_origin(message)],
+            headers=headers,
+            where=_where(message),
         )
 
     def _wrap(self, message: Message) -> Any:
@@ -186,7 +187,3 @@ def _headers(message: Message) -> list[tuple[str, Any]]:
 
 def _where(message: Message) -> str:
     return f"{message.topic()}[{message.partition()}]@{message.offset()}"
-
-
-def _origin(message: Message) -> list[tuple[str, bytes | str | None]]:
-    return [("kbridge-original-offset", _where(message))]

@@ -46,8 +46,9 @@ from processor.errors import RetriableError
 from processor.events import CloudEvent, encode
 from processor.kafka.admin import TopicSpec, ensure_topics
 from processor.kafka.config import KafkaClientConfig
+from processor.kafka.headers import SOURCE as SOURCE_HEADER
 from processor.kafka.topics import schedule_state_topic
-from processor.sources.base import SOURCE_HEADER, Publisher, Source, register_source
+from processor.sources.base import Publisher, Source, register_source
 from processor.sources.clock import Clock, SystemClock
 from processor.sources.expressions import Schedule, parse_schedule
 from processor.sources.leader import LOCK_PARTITION, KafkaLeaderLock

@@ -135,6 +135,8 @@ async def test_reconnects_with_backoff_then_publishes_and_dead_letters() -> None
     assert dead_headers["kbridge-error-message"] == b"cannot parse"
     assert dead_headers["kbridge-failed-stage"] == b"decode"
     assert dead_headers["kbridge-source"] == b"test-source"
+    # docs/connectors.md promises kbridge-bus on every bus dead letter, sources included
+    assert dead_headers["kbridge-bus"] == b"iot"
     assert publisher.sent[1][2] == b"!broken"
     assert (source.published, source.dead_lettered) == (2, 1)
 
