@@ -8,7 +8,7 @@ function that builds a dead letter's headers, so that every dead-letter topic ca
 same headers with the same meaning (documented in docs/connectors.md, "Egress record
 format"; :data:`BUS_DEAD_LETTER` and :data:`TARGET_DEAD_LETTER` are that table as code).
 
-Pure: no Kafka client, no clock.
+Pure: no Kafka client, no clock; it imports only the CloudEvents binding below it.
 """
 
 from __future__ import annotations
@@ -16,18 +16,21 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final, Literal
 
+from processor.events import kafka as _binding
+
 # --- the CloudEvents Kafka protocol binding -------------------------------------------------
-CE_PREFIX: Final = "ce_"
+# The binding itself (encode/decode) lives in the pure events package, which must not import
+# this one; its two names are re-exported here so that writers have one place to look.
+CE_PREFIX: Final = _binding.CE_PREFIX
 """Binary mode: each CloudEvents attribute ``x`` travels as header ``ce_x``."""
-CE_SPECVERSION: Final = "ce_specversion"
-CE_ID: Final = "ce_id"
-CE_SOURCE: Final = "ce_source"
-CE_TYPE: Final = "ce_type"
-CE_SUBJECT: Final = "ce_subject"
-CE_TIME: Final = "ce_time"
-CE_DATACONTENTTYPE: Final = "ce_datacontenttype"
-CONTENT_TYPE: Final = "content-type"
+CONTENT_TYPE: Final = _binding.CONTENT_TYPE_HEADER
 """Binary mode: the data's media type; structured mode: ``application/cloudevents+json``."""
+CE_ID: Final = CE_PREFIX + "id"
+CE_SOURCE: Final = CE_PREFIX + "source"
+CE_TYPE: Final = CE_PREFIX + "type"
+CE_SUBJECT: Final = CE_PREFIX + "subject"
+CE_TIME: Final = CE_PREFIX + "time"
+CE_DATACONTENTTYPE: Final = CE_PREFIX + "datacontenttype"
 
 # --- kbridge's marks on ingress and egress records ------------------------------------------
 SOURCE: Final = "kbridge-source"

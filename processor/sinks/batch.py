@@ -21,13 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from processor.errors import FatalError
+from processor.kafka.headers import INGESTED_AT
 from processor.sinks.base import Delivery, DeliveryOutcome, Sink
 from processor.sinks.deadletter import DeadLetter, error_code
 from processor.sinks.retry import Backoff, GiveUp, RetryLimits, decide
 
 log = logging.getLogger(__name__)
 
-INGESTED_AT = "kbridge-ingested-at"
 
 LimitsFor = Callable[[Delivery], RetryLimits]
 Wait = Callable[[float], Awaitable[None]]
