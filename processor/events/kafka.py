@@ -31,7 +31,7 @@ import orjson
 from processor.errors import InvalidEventError
 from processor.events import attributes as attrs
 from processor.events.avro import decode_avro, encode_avro
-from processor.events.content import parse_data, serialize_data
+from processor.events.content import parse_data
 from processor.events.model import CloudEvent, data_from_json_form
 
 logger = logging.getLogger(__name__)
@@ -67,14 +67,19 @@ def encode(event: CloudEvent, mode: Mode = "binary") -> KafkaRecord:
             for name, value in event.attributes().items()
             if name != "datacontenttype"
         ]
-        if event.datacontenttype is not None:
-            headers.append((CONTENT_TYPE_HEADER, event.datacontenttype.encode("utf-8")))
+        content_type = event.effective_content_type()
+        if content_type is not None:
+            headers.append((CONTENT_TYPE_HEADER, content_type.encode("utf-8")))
         elif isinstance(event.data, bytes | bytearray):
             # Without a type, a reader would take bytes that happen to be text for text.
             headers.append(_OCTET_STREAM_HEADER)
-        return KafkaRecord(key, serialize_data(event.data, event.datacontenttype), headers)
+        return KafkaRecord(key, event.data_bytes(), headers)
     if mode == "structured":
-        return KafkaRecord(key, orjson.dumps(event.to_json_dict()), [_STRUCTURED_JSON_HEADER])
+        form = event.to_json_dict()
+        raw = event.raw_json_data()
+        if raw is not None:  # the producer's bytes, embedded unchanged
+            form["data"] = orjson.Fragment(raw)
+        return KafkaRecord(key, orjson.dumps(form), [_STRUCTURED_JSON_HEADER])
     if mode == "avro":
         value = encode_avro(event.attributes(), event.data)
         return KafkaRecord(key, value, [_STRUCTURED_AVRO_HEADER])
@@ -126,7 +131,11 @@ def decode_json_form(value: bytes | None, headers: Headers | None) -> dict[str, 
     elif isinstance(ce_headers.get("datacontenttype"), str):
         content_type = ce_headers["datacontenttype"]  # a producer that set ce_datacontenttype
     form = attrs.check_attributes(ce_headers)
-    _put_data(form, parse_data(value, content_type))
+    data = parse_data(value, content_type)
+    if data is None and value:
+        form["data"] = None  # a JSON ``null`` body: an explicit null payload
+    else:
+        _put_data(form, data)
     return form
 
 
@@ -160,7 +169,11 @@ def _structured_json_form(value: bytes | None) -> dict[str, Any]:
             f"a structured CloudEvent must be a JSON object, got {type(document).__name__}"
         )
     form = attrs.check_attributes({k: v for k, v in document.items() if k not in attrs.DATA_KEYS})
-    _put_data(form, data_from_json_form(document))
+    data = data_from_json_form(document)
+    if data is None and "data" in document and document.get("data_base64") is None:
+        form["data"] = None  # "data": null is kept (JSON format §3.1.1)
+    else:
+        _put_data(form, data)
     return form
 
 

@@ -15,11 +15,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
 from processor.errors import InvalidEventError
 from processor.events import attributes as attrs
 from processor.events.attributes import ExtensionValue
+from processor.events.content import serialize_data
 
 _FIELDS = ("specversion", "id", "source", "type", *attrs.OPTIONAL)
 
@@ -44,6 +45,13 @@ class CloudEvent(BaseModel):
     time: str | None = None
     data: Any = None
     extensions: dict[str, ExtensionValue] = Field(default_factory=dict)
+    # An explicit JSON ``null`` payload, distinct from no data (JSON format §3.1.1); only the
+    # decoders set it, so ``CloudEvent(data=None)`` keeps meaning "no data".
+    _json_null: bool = PrivateAttr(default=False)
+    # The JSON text ``data`` was parsed from, kept with the object it was parsed into, so
+    # that re-encoding sends the producer's bytes (whitespace, key order, number spelling)
+    # unless ``data`` was replaced since (``model_copy``), which the identity check notices.
+    _raw_json: tuple[Any, bytes] | None = PrivateAttr(default=None)
 
     @model_validator(mode="before")
     @classmethod
@@ -68,6 +76,51 @@ class CloudEvent(BaseModel):
         values.update({name: checked.get(name) for name in _FIELDS})
         values["extensions"] = {k: v for k, v in checked.items() if k not in attrs.CORE}
         return values
+
+    # -- data as bytes -----------------------------------------------------------------------
+
+    def keep_json_bytes(self, raw: bytes) -> CloudEvent:
+        """Remember that ``data`` was parsed from ``raw`` (call right after building the event)."""
+        if self.data is not None and not isinstance(self.data, bytes | bytearray):
+            self._raw_json = (self.data, bytes(raw))
+        return self
+
+    def mark_json_null(self) -> CloudEvent:
+        """Record that the producer sent an explicit JSON ``null`` as data."""
+        if self.data is None:
+            self._json_null = True
+        return self
+
+    @property
+    def has_data(self) -> bool:
+        """Whether the event carries data (an explicit JSON ``null`` counts)."""
+        return self.data is not None or self._json_null
+
+    def raw_json_data(self) -> bytes | None:
+        """The producer's JSON text of ``data``, when ``data`` is still what was parsed."""
+        raw = self._raw_json
+        return raw[1] if raw is not None and raw[0] is self.data else None
+
+    def data_bytes(self) -> bytes | None:
+        """The binary-mode body: the producer's JSON bytes where kept, else serialized."""
+        if self.data is None:
+            return b"null" if self._json_null else None
+        raw = self.raw_json_data()
+        if raw is not None:
+            return raw
+        return serialize_data(self.data, self.datacontenttype)
+
+    def effective_content_type(self) -> str | None:
+        """``datacontenttype``, or the ``application/json`` the JSON format implies for data.
+
+        JSON format §3.1.2: re-serialised in another format or binding, an event whose JSON
+        data had no ``datacontenttype`` SHOULD carry the implied type explicitly.
+        """
+        if self.datacontenttype is not None:
+            return self.datacontenttype
+        if self.has_data and not isinstance(self.data, bytes | bytearray):
+            return "application/json"
+        return None
 
     # -- JSON form ---------------------------------------------------------------------------
 
@@ -94,7 +147,7 @@ class CloudEvent(BaseModel):
         result = self.attributes()
         if isinstance(self.data, bytes | bytearray):
             result["data_base64"] = base64.b64encode(self.data).decode("ascii")
-        elif self.data is not None:
+        elif self.data is not None or self._json_null:
             result["data"] = self.data
         return result
 
@@ -111,7 +164,10 @@ class CloudEvent(BaseModel):
         values: dict[str, Any] = {name: checked.get(name) for name in _FIELDS}
         values["data"] = data_from_json_form(form)
         values["extensions"] = {k: v for k, v in checked.items() if k not in attrs.CORE}
-        return cls.model_construct(**values)
+        event = cls.model_construct(**values)
+        if values["data"] is None and "data" in form and form.get("data_base64") is None:
+            event._json_null = True  # "data": null is a payload, not an absence (§3.1.1)
+        return event
 
     def partition_key(self) -> str:
         """Kafka key: the ``partitionkey`` extension, else ``subject``, else ``source``."""

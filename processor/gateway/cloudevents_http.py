@@ -12,14 +12,13 @@ Every event of a request is validated before anything is produced (an invalid ev
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import unquote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from processor.errors import InvalidEventError
 from processor.events import CloudEvent
-from processor.events.content import parse_data
+from processor.events.http import binary_event
 from processor.gateway.body import parse_json, read_body
 from processor.gateway.context import GatewayContext, get_context
 from processor.gateway.errors import ApiError, error_body
@@ -35,31 +34,6 @@ HEADER_PREFIX = "ce-"
 def media_type(content_type: str | None) -> str:
     """The bare media type of a Content-Type header, lower-case."""
     return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def binary_event(headers: Any, body: bytes) -> CloudEvent:
-    """Read a binary-mode request; InvalidEventError naming what is wrong."""
-    attributes: dict[str, Any] = {}
-    for name, value in headers.items():
-        lowered = name.lower()
-        if lowered.startswith(HEADER_PREFIX):
-            attributes[lowered[len(HEADER_PREFIX) :]] = unquote(value)
-    if "specversion" not in attributes:
-        raise InvalidEventError(
-            "not a CloudEvent: no 'ce-specversion' header (binary mode) and Content-Type is "
-            f"not {STRUCTURED} or {BATCH}"
-        )
-    content_type = headers.get("content-type")
-    if content_type:
-        attributes["datacontenttype"] = content_type
-    data = parse_data(body, content_type or None)
-    form = dict(attributes)
-    if isinstance(data, bytes):
-        event = CloudEvent.from_json_dict(form)
-        return event.model_copy(update={"data": data})
-    if data is not None:
-        form["data"] = data
-    return CloudEvent.from_json_dict(form)
 
 
 def structured_events(body: bytes, batch: bool) -> list[CloudEvent]:

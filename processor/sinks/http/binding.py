@@ -15,20 +15,12 @@ from typing import Any, Literal
 
 import orjson
 
+from processor.events.http import encode_header_value as _percent_encode
 from processor.sinks.base import Delivery
 
 BodyMode = Literal["binary", "structured", "raw"]
 DEFAULT_CONTENT_TYPE = "application/json"
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json; charset=utf-8"
-_SAFE = frozenset(range(0x21, 0x7F)) - {ord("%"), ord('"')}
-
-
-def _percent_encode(value: str) -> str:
-    """Header values: printable ASCII except ``%`` and ``"``, the rest percent-encoded (UTF-8)."""
-    out: list[str] = []
-    for byte in value.encode("utf-8"):
-        out.append(chr(byte) if byte in _SAFE or byte == 0x20 else f"%{byte:02X}")
-    return "".join(out)
 
 
 def attributes(headers: Mapping[str, str]) -> dict[str, str]:
