@@ -66,9 +66,10 @@ DEAD_LETTER_ONLY: Final = frozenset(
 )
 """Headers only a dead letter carries: replaced on a second trip, stripped on redrive."""
 
-Stage = Literal["decode", "transform", "deliver"]
+Stage = Literal["decode", "transform", "produce", "deliver"]
 """Where the record failed: decoding input (router, sources), a rule's transformation
-(router), or delivery to the target (sink worker)."""
+(router), writing the egress topic of an unwritable target (router), or delivery to the
+target (sink worker)."""
 
 MAX_ERROR_MESSAGE_BYTES: Final = 1024
 """One cap for every writer: a header is a place for a reason, not for a stack trace."""
@@ -76,6 +77,9 @@ MAX_ERROR_MESSAGE_BYTES: Final = 1024
 BUS_DEAD_LETTER: Final = {
     "router-decode": frozenset({ERROR_CODE, ERROR_MESSAGE, FAILED_STAGE, BUS, ORIGINAL_OFFSET}),
     "router-transform": frozenset(
+        {ERROR_CODE, ERROR_MESSAGE, FAILED_STAGE, BUS, ORIGINAL_OFFSET, RULE, TARGET}
+    ),
+    "router-produce": frozenset(
         {ERROR_CODE, ERROR_MESSAGE, FAILED_STAGE, BUS, ORIGINAL_OFFSET, RULE, TARGET}
     ),
     "source": frozenset({ERROR_CODE, ERROR_MESSAGE, FAILED_STAGE, BUS, SOURCE}),
