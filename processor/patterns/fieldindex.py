@@ -51,8 +51,8 @@ class FieldIndex:
         self._wildcard: AffixMap[tuple[Wildcard, Ref]] = AffixMap()
         self._numeric: IntervalIndex[Ref] = IntervalIndex()
         self._cidr: dict[int, IntervalIndex[Ref]] = {4: IntervalIndex(), 6: IntervalIndex()}
-        self._ab_values: list[Ref] = []
-        self._ab_excluded: dict[Any, set[Ref]] = {}
+        self._ab_values: list[tuple[Matcher, Ref]] = []
+        self._ab_excluded: dict[Any, set[tuple[Matcher, Ref]]] = {}
         self._ab_other: list[tuple[Matcher, Ref]] = []
         self.size = 0
         self.string_ops = 0  # registered operators that only strings can satisfy
@@ -92,13 +92,17 @@ class FieldIndex:
             tree = self._cidr[v.version]
             (tree.add if adding else tree.remove)(v.lo, True, v.hi, True, ref)
         elif kind is MatchKind.ANYTHING_BUT:
-            _edit(self._ab_values, ref, adding)
+            # Registered per (matcher, ref): two anything-but operators in one clause are
+            # ORed like every other pair, so a value one of them excludes still counts
+            # when the other accepts it.
+            entry = (m, ref)
+            _edit(self._ab_values, entry, adding)
             for key in v:  # type: ignore[attr-defined]
                 excluded = self._ab_excluded.setdefault(key, set())
                 if adding:
-                    excluded.add(ref)
+                    excluded.add(entry)
                 else:
-                    excluded.discard(ref)
+                    excluded.discard(entry)
                     if not excluded:
                         del self._ab_excluded[key]
         elif kind in _AB_OTHER:
@@ -117,9 +121,9 @@ class FieldIndex:
         if self._ab_values:
             excluded = self._ab_excluded.get(key)
             if excluded:
-                out.extend([ref for ref in self._ab_values if ref not in excluded])
+                out.extend([entry[1] for entry in self._ab_values if entry not in excluded])
             else:
-                out.extend(self._ab_values)
+                out.extend([entry[1] for entry in self._ab_values])
         if type(value) is str:
             if self.string_ops:
                 self._collect_string(value, out)

@@ -24,10 +24,11 @@ import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from processor.patterns.consistency import Budget, Membership, Slot, java_order, satisfiable
 from processor.patterns.events import load_event
 from processor.patterns.fieldindex import FieldIndex
 from processor.patterns.model import Clause, CompiledPattern, Matcher, MatchKind, SubRule
-from processor.patterns.reference import Membership, consistent, matcher_accepts
+from processor.patterns.reference import matcher_accepts
 from processor.patterns.values import Leaf
 
 _NO_MEMBERSHIP: Membership = ()
@@ -70,12 +71,13 @@ class _Node:
 class _Check:
     """A non-trigger clause of a sub-rule, checked against the collected values."""
 
-    __slots__ = ("absent_ok", "matchers", "node", "path")
+    __slots__ = ("absent_ok", "matchers", "node", "order", "path")
 
     def __init__(
         self, path: str, node: _Node, matchers: tuple[Matcher, ...], absent_ok: bool
     ) -> None:
         self.path = path
+        self.order = java_order(path)
         self.node = node
         self.matchers = matchers  # empty: the clause is exists:false alone
         self.absent_ok = absent_ok
@@ -84,7 +86,7 @@ class _Check:
 class _Sub:
     """One sub-rule in the index: its trigger (if any) and the clauses left to check."""
 
-    __slots__ = ("checks", "required", "rule", "trigger")
+    __slots__ = ("checks", "required", "rule", "trigger", "trigger_order")
 
     def __init__(
         self,
@@ -95,6 +97,7 @@ class _Sub:
     ) -> None:
         self.rule = rule
         self.trigger = trigger
+        self.trigger_order = b""
         self.checks = checks
         self.required = required
 
@@ -146,6 +149,7 @@ class CompiledIndex:
             return sub
         node = self._find(trigger_clause.path)
         sub.trigger = (node, trigger_clause)
+        sub.trigger_order = java_order(trigger_clause.path)
         if node.field is None:
             node.field = FieldIndex()
         for m in trigger_clause.matchers:
@@ -219,8 +223,14 @@ class CompiledIndex:
     # ------------------------------------------------------------------ matching
 
     def matches(self, event: str | bytes | Mapping[str, Any]) -> set[str]:
-        """Names of the rules that ``event`` matches."""
+        """Names of the rules that ``event`` matches.
+
+        Raises :class:`~processor.patterns.consistency.MatchBudgetExceeded` (an
+        ``InvalidEventError``) for an event whose array-consistency search would cost more
+        than ``MAX_MATCH_STEPS``.
+        """
         document = load_event(event)
+        budget = Budget()
         values: Values = {}
         if self._root.children:
             _walk_object(document, self._root, _NO_MEMBERSHIP, values, itertools.count(1))
@@ -245,10 +255,10 @@ class CompiledIndex:
                         mems.append(mem)
                 triggered.clear()
         for sub, mems in fired.items():
-            if sub.rule not in result and _verify(sub, mems, values):
+            if sub.rule not in result and _verify(sub, mems, values, budget):
                 result.add(sub.rule)
         for sub in self._untriggered:
-            if sub.rule not in result and _verify(sub, None, values):
+            if sub.rule not in result and _verify(sub, None, values, budget):
                 result.add(sub.rule)
         return result
 
@@ -294,33 +304,23 @@ def _visit(value: Any, node: _Node, mem: Membership, values: Values, arrays: Ite
             found.append((value, mem))
 
 
-def _verify(sub: _Sub, trigger: list[Membership] | None, values: Values) -> bool:
+def _verify(sub: _Sub, trigger: list[Membership] | None, values: Values, budget: Budget) -> bool:
     """Whether a sub-rule holds, given how its trigger fired (``None``: no trigger)."""
-    options: list[list[Membership]] = [] if trigger is None else [trigger]
+    slots = [] if trigger is None else [Slot(sub.trigger_order, trigger, None)]
     for check in sub.checks:
         found = values.get(check.node)
         if not found:
             if check.absent_ok:
                 continue
             return False
-        if not check.matchers:  # exists:false alone, and the field is present
+        budget.spend(len(found))
+        matchers = check.matchers
+        accepted = [mem for v, mem in found if any(matcher_accepts(m, v) for m in matchers)]
+        if check.absent_ok:
+            # Present, yet maybe absent from the array elements the other fields use.
+            slots.append(Slot(check.order, accepted, [mem for _, mem in found]))
+        elif accepted:
+            slots.append(Slot(check.order, accepted, None))
+        else:
             return False
-        accepted = [mem for v, mem in found if any(matcher_accepts(m, v) for m in check.matchers)]
-        if not accepted:
-            return False
-        options.append(accepted)
-    if all(not m for mems in options for m in mems):
-        return True
-    return _choose(options, 0, [])
-
-
-def _choose(options: list[list[Membership]], i: int, chosen: list[Membership]) -> bool:
-    if i == len(options):
-        return True
-    for mem in dict.fromkeys(options[i]):
-        if all(consistent(mem, c) for c in chosen):
-            chosen.append(mem)
-            if _choose(options, i + 1, chosen):
-                return True
-            chosen.pop()
-    return False
+    return satisfiable(slots, budget)

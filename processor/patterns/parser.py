@@ -162,16 +162,41 @@ def _comparable(v: int | float | Decimal, path: str) -> float:
 
 
 def _parse_match_expression(expr: Mapping[str, Any], path: str) -> Matcher:
-    if len(expr) != 1:
-        if not expr:
-            raise PatternError("Match expression name not found", path)
-        raise PatternError("Only one key allowed in match expression", path)
-    ((op, operand),) = expr.items()
+    """One operator object. Like event-ruler's streaming parser, the first key and its
+    operand are checked before any extra key, so the reason names the first problem."""
+    if not expr:
+        raise PatternError("Match expression name not found", path)
+    op, operand = next(iter(expr.items()))
     parser = _OPERATORS.get(op)
     if parser is None:
         raise PatternError(f"Unrecognized match type {op}", path)
     matcher: Matcher = parser(operand, path)
+    if len(expr) > 1:
+        raise PatternError(_extra_key_reason(matcher), path)
     return matcher
+
+
+_ONE_KEY = "Only one key allowed in match expression"
+_TOO_MANY = "Too many elements in numeric expression"
+
+
+def _extra_key_reason(matcher: Matcher) -> str:
+    """event-ruler's (and so EventBridge's) reason for a second key after a valid operand:
+    its numeric and anything-but parsers share the numeric wording, except anything-but
+    prefix/suffix, which its parser reads like the other string operators."""
+    if matcher.kind in _TOO_MANY_KINDS:
+        return _TOO_MANY
+    return _ONE_KEY
+
+
+_TOO_MANY_KINDS = frozenset(
+    {
+        MatchKind.NUMERIC,
+        MatchKind.ANYTHING_BUT,
+        MatchKind.ANYTHING_BUT_IC,
+        MatchKind.ANYTHING_BUT_WILDCARD,
+    }
+)
 
 
 def _exactly(operand: Any, path: str) -> Matcher:
@@ -188,11 +213,13 @@ def _prefix_or_suffix(name: str, kind: MatchKind, ic_kind: MatchKind) -> Any:
             if not operand:
                 raise PatternError(f"{name.capitalize()} expression name not found", path)
             op, inner = next(iter(operand.items()))
-            if op == "equals-ignore-case":
-                if not isinstance(inner, str):
-                    raise PatternError("equals-ignore-case match pattern must be a string", path)
-                return Matcher(ic_kind, fold(inner))
-            raise PatternError(f"Unsupported {name} pattern: {op}", path)
+            if op != "equals-ignore-case":
+                raise PatternError(f"Unsupported {name} pattern: {op}", path)
+            if not isinstance(inner, str):
+                raise PatternError("equals-ignore-case match pattern must be a string", path)
+            if len(operand) > 1:
+                raise PatternError(_ONE_KEY, path)
+            return Matcher(ic_kind, fold(inner))
         raise PatternError(f"{name} match pattern must be a string", path)
 
     return parse
@@ -309,36 +336,40 @@ def _anything_but(operand: Any, path: str) -> Matcher:
     if isinstance(operand, Mapping):
         if not operand:
             raise PatternError("Anything-But expression name not found", path)
+        op, inner = next(iter(operand.items()))
+        matcher = _anything_but_object(op, inner, path)
         if len(operand) > 1:
-            # event-ruler's (and so EventBridge's) wording for this case.
-            raise PatternError("Too many elements in numeric expression", path)
-        ((op, inner),) = operand.items()
-        if op in ("prefix", "suffix"):
-            kind = (
-                MatchKind.ANYTHING_BUT_PREFIX if op == "prefix" else MatchKind.ANYTHING_BUT_SUFFIX
-            )
-            items = _string_operands(inner, path, "prefix/suffix match pattern must be a string")
-            if any(i == "" for i in items):
-                raise PatternError("Null prefix/suffix not allowed", path)
-            return Matcher(kind, frozenset(items))
-        if op == "equals-ignore-case":
-            if inner is None:
-                raise PatternError(_AB_SCALAR_ERROR, path)
-            items = _string_operands(
-                inner,
-                path,
-                "Inside anything-but/equals-ignore-case list, "
-                "number|start|null|boolean is not supported.",
-            )
-            return Matcher(MatchKind.ANYTHING_BUT_IC, frozenset(fold(i) for i in items))
-        if op == "wildcard":
-            items = _string_operands(inner, path, "wildcard match pattern must be a string")
-            return Matcher(
-                MatchKind.ANYTHING_BUT_WILDCARD,
-                tuple(parse_wildcard(i, path) for i in dict.fromkeys(items)),
-            )
-        raise PatternError(f"Unsupported anything-but pattern: {op}", path)
+            # A second key, checked only after the first operator and its operand.
+            raise PatternError(_extra_key_reason(matcher), path)
+        return matcher
     raise PatternError(_AB_SCALAR_ERROR, path)
+
+
+def _anything_but_object(op: str, inner: Any, path: str) -> Matcher:
+    """``{"anything-but": {op: inner}}``: the string operators anything-but can negate."""
+    if op in ("prefix", "suffix"):
+        kind = MatchKind.ANYTHING_BUT_PREFIX if op == "prefix" else MatchKind.ANYTHING_BUT_SUFFIX
+        items = _string_operands(inner, path, "prefix/suffix match pattern must be a string")
+        if any(i == "" for i in items):
+            raise PatternError("Null prefix/suffix not allowed", path)
+        return Matcher(kind, frozenset(items))
+    if op == "equals-ignore-case":
+        if inner is None:
+            raise PatternError(_AB_SCALAR_ERROR, path)
+        items = _string_operands(
+            inner,
+            path,
+            "Inside anything-but/equals-ignore-case list, "
+            "number|start|null|boolean is not supported.",
+        )
+        return Matcher(MatchKind.ANYTHING_BUT_IC, frozenset(fold(i) for i in items))
+    if op == "wildcard":
+        items = _string_operands(inner, path, "wildcard match pattern must be a string")
+        return Matcher(
+            MatchKind.ANYTHING_BUT_WILDCARD,
+            tuple(parse_wildcard(i, path) for i in dict.fromkeys(items)),
+        )
+    raise PatternError(f"Unsupported anything-but pattern: {op}", path)
 
 
 def _string_operands(inner: Any, path: str, message: str) -> list[str]:

@@ -2,7 +2,8 @@
 
 It flattens the whole event, then for each sub-rule searches for one value per clause such
 that all chosen values come from the same element of every array they share (event-ruler's
-array consistency). No cleverness here: it is the specification the index is tested against.
+array consistency, with ``exists: false`` judged against the clauses before it). No
+cleverness here: it is the specification the index is tested against.
 """
 
 from __future__ import annotations
@@ -11,12 +12,9 @@ import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from processor.patterns.consistency import Membership, java_order
 from processor.patterns.model import Clause, CompiledPattern, Matcher, MatchKind, SubRule
 from processor.patterns.values import Leaf, as_double, exact_key, fold, ip_int
-
-Membership = tuple[tuple[int, int], ...]
-"""``(array id, element index)`` for every array element (object or array) a value sits
-in, outermost first."""
 
 Flat = dict[str, list[tuple[Leaf, Membership]]]
 
@@ -96,37 +94,33 @@ def consistent(a: Membership, b: Membership) -> bool:
     return all(da.get(aid, idx) == idx for aid, idx in b)
 
 
-def _candidates(clause: Clause, flat: Flat) -> list[Membership] | None:
-    """Memberships of values satisfying ``clause``; ``None`` if it holds by absence."""
-    values = flat.get(clause.path)
-    if not values:
-        return None if clause.absent_ok else []
-    positive = clause.positive
-    return [mem for v, mem in values if any(matcher_accepts(m, v) for m in positive)]
-
-
 def sub_rule_matches(sub: SubRule, flat: Flat) -> bool:
-    """Backtracking search for one consistent choice of value per clause."""
-    options: list[list[Membership]] = []
-    for clause in sub.clauses:
-        cands = _candidates(clause, flat)
-        if cands is None:
-            continue
-        if not cands:
-            return False
-        options.append(cands)
-    return _choose(options, 0, [])
+    """Backtracking search for one consistent choice of value per clause.
+
+    Clauses are taken in event-ruler's order (sorted paths, Java string order); a clause
+    that allows ``exists: false`` also holds when no value of its path is consistent with
+    the values chosen for the clauses before it.
+    """
+    clauses = sorted(sub.clauses, key=lambda c: java_order(c.path))
+    return _choose(clauses, flat, 0, [])
 
 
-def _choose(options: list[list[Membership]], i: int, chosen: list[Membership]) -> bool:
-    if i == len(options):
+def _choose(clauses: list[Clause], flat: Flat, i: int, chosen: list[Membership]) -> bool:
+    if i == len(clauses):
         return True
-    for mem in dict.fromkeys(options[i]):
-        if all(consistent(mem, c) for c in chosen):
-            chosen.append(mem)
-            if _choose(options, i + 1, chosen):
-                return True
-            chosen.pop()
+    clause = clauses[i]
+    values = flat.get(clause.path, [])
+    positive = clause.positive
+    for v, mem in values:
+        accepted = any(matcher_accepts(m, v) for m in positive)
+        if (
+            accepted
+            and all(consistent(mem, c) for c in chosen)
+            and _choose(clauses, flat, i + 1, [*chosen, mem])
+        ):
+            return True
+    if clause.absent_ok and not any(all(consistent(mem, c) for c in chosen) for _, mem in values):
+        return _choose(clauses, flat, i + 1, chosen)
     return False
 
 
