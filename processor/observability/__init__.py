@@ -1,1 +1,2 @@
-"""Metrics and trace records shared by every kbridge process."""
+"""Serving metrics for every kbridge process (the metrics themselves live with the process
+that counts them)."""

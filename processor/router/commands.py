@@ -45,8 +45,9 @@ def router(
 ) -> None:
     """Route every bus's ingress topic to its targets' egress topics (live rules)."""
     from processor.config.store import ConfigStore
-    from processor.observability.metrics import RouterMetrics, serve_metrics
+    from processor.observability.metrics import serve_metrics
     from processor.router.live import LiveTable
+    from processor.router.metrics import RouterMetrics
     from processor.settings import load_settings
 
     settings = load_settings()

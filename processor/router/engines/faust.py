@@ -20,9 +20,9 @@ import faust
 from faust.sensors.monitor import Monitor
 
 from processor.kafka.config import KafkaClientConfig
-from processor.observability.metrics import RouterMetrics
 from processor.router.core import route
 from processor.router.live import LiveTable
+from processor.router.metrics import RouterMetrics
 from processor.router.records import InRecord, RouteResult
 
 log = logging.getLogger(__name__)

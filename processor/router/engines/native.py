@@ -28,10 +28,10 @@ from confluent_kafka import Producer as RdProducer
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.consumer import make_consumer
 from processor.kafka.producer import DEFAULTS as PRODUCER_DEFAULTS
-from processor.observability.metrics import RouterMetrics
 from processor.router.core import route
 from processor.router.engines import BUS_TOPIC_PATTERN
 from processor.router.live import LiveTable
+from processor.router.metrics import RouterMetrics
 from processor.router.records import InRecord, RouteResult
 
 log = logging.getLogger(__name__)
