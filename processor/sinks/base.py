@@ -12,6 +12,7 @@ a batch was delivered or dead-lettered.
 from __future__ import annotations
 
 import abc
+import importlib
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,6 +105,7 @@ class SinkContext:
 
 
 _REGISTRY: dict[str, SinkFactory] = {}
+_MODULES: dict[str, str] = {}
 
 
 def register_sink(kind: str) -> Callable[[SinkFactory], SinkFactory]:
@@ -116,19 +118,27 @@ def register_sink(kind: str) -> Callable[[SinkFactory], SinkFactory]:
     return decorate
 
 
-def sink_factory(kind: str) -> SinkFactory:
-    """The factory for ``kind``; importing ``processor.sinks.kinds`` fills the registry.
+def register_sink_module(kind: str, module: str) -> None:
+    """Say which module registers ``kind``; it is imported the first time ``kind`` is built.
 
-    A kind not registered yet triggers that import once, so callers need not remember it.
+    The catalog (:mod:`processor.sinks.kinds`) declares the built-in kinds this way, so this
+    contract module imports no sink and building one sink imports only its own module.
     """
-    if kind not in _REGISTRY:
-        import importlib
+    _MODULES.setdefault(kind, module)
 
-        importlib.import_module("processor.sinks.kinds")
+
+def sink_factory(kind: str) -> SinkFactory:
+    """The factory for ``kind``, importing its declared module on first use."""
+    if kind not in _REGISTRY and kind in _MODULES:
+        importlib.import_module(_MODULES[kind])
     try:
         return _REGISTRY[kind]
     except KeyError:
-        raise KeyError(f"no sink registered for target kind {kind!r}") from None
+        known = sorted(set(_REGISTRY) | set(_MODULES))
+        raise KeyError(
+            f"no sink registered for target kind {kind!r} (known: {', '.join(known) or 'none'};"
+            " import processor.sinks.kinds for the built-in kinds)"
+        ) from None
 
 
 def build_sink(kind: str, target: Any, context: SinkContext | None = None) -> Sink:

@@ -35,7 +35,7 @@ def sink(
     from processor.kafka.topics import target_dlq_topic, target_topic
     from processor.observability.metrics import serve_metrics
     from processor.settings import load_settings
-    from processor.sinks.im.webhook import redact_httpx_logs
+    from processor.sinks.http.redact import redact_httpx_logs
     from processor.sinks.metrics import SinkMetrics
     from processor.sinks.worker import SinkWorker
 

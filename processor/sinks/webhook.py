@@ -1,12 +1,15 @@
 """``kind: webhook``: deliver each event as one HTTP request (EventBridge API destinations).
 
-Requests go out concurrently (``concurrency`` per sink), each after a token from the
-destination's rate limiter; only 2xx counts as delivered, and every other outcome is mapped
-to retry-or-dead-letter by :mod:`processor.sinks.http.status`. A 401 with a connection
-configured refreshes the credentials and tries once more before failing the item, which is
-how OAuth tokens revoked before their expiry recover without a dead letter. Every request
-carries ``X-Kbridge-Event-Id`` so receivers can deduplicate the at-least-once redeliveries.
-"""
+Requests go out concurrently (``concurrency`` per sink) through the HTTP stack's guarded,
+address-pinned clients (:mod:`processor.sinks.http.client`), each after a slot from the
+destination's rate limiter (:mod:`processor.sinks.http.ratelimit`); only 2xx counts as
+delivered, and every other outcome is mapped to retry-or-dead-letter by
+:mod:`processor.sinks.http.status`. A destination the SSRF guard refuses fails its items
+with the non-retriable ``ssrf-refused`` (dead-lettered, never retried forever). A 401 with a
+connection configured refreshes the credentials and tries once more before failing the item,
+which is how OAuth tokens revoked before their expiry recover without a dead letter. Every
+request carries ``X-Kbridge-Event-Id`` so receivers can deduplicate the at-least-once
+redeliveries."""
 
 from __future__ import annotations
 
@@ -15,15 +18,18 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
+from processor.clock import SYSTEM_CLOCK
 from processor.errors import ConfigError
 from processor.sinks.base import Delivery, DeliveryOutcome, Sink, SinkContext, register_sink
 from processor.sinks.http import signing
-from processor.sinks.http.auth import Authenticator, NoAuth, authenticator
+from processor.sinks.http.auth import Authenticator, NoAuth, authenticator, private_token_hosts
 from processor.sinks.http.binding import BodyMode, encode
-from processor.sinks.http.ratelimit import TokenBucket, bucket_for
+from processor.sinks.http.client import HttpClients
+from processor.sinks.http.ratelimit import RateLimiter, destination, limiter_for, windows_for_rate
 from processor.sinks.http.ssrf import check_url
 from processor.sinks.http.status import outcome, transport_error
 
@@ -31,8 +37,6 @@ log = logging.getLogger(__name__)
 
 EVENT_ID_HEADER = "X-Kbridge-Event-Id"
 USER_AGENT = "kbridge-webhook/1"
-SSRF_RECHECK_SECONDS = 60.0
-CONNECTIONS_PER_CLIENT = 4
 
 
 def _secret(value: Any) -> str | None:
@@ -71,64 +75,50 @@ class WebhookSink(Sink):
         self.allow_private_network = allow_private_network
         self.concurrency = max(1, concurrency)
         self.max_batch_size = max_batch_size
-        self._transport = transport
-        self._bucket: TokenBucket | None = bucket_for(url, rate_limit) if rate_limit else None
-        self._client: httpx.AsyncClient | None = None
-        self._clients: list[httpx.AsyncClient] = []
-        self._next_client = 0
+        self._who = urlsplit(url).hostname or "destination"
+        self._limiter: RateLimiter | None = (
+            limiter_for(destination(url), windows_for_rate(rate_limit), SYSTEM_CLOCK)
+            if rate_limit
+            else None
+        )
+        self._http = HttpClients(
+            timeout=timeout,
+            allow_private_network=allow_private_network,
+            concurrency=self.concurrency,
+            headers={"User-Agent": USER_AGENT},
+            private_hosts=private_token_hosts(connection),
+            transport=transport,
+        )
         self._auth: Authenticator = NoAuth()
         self._semaphore = asyncio.Semaphore(self.concurrency)
-        self._checked_until = 0.0
 
     async def setup(self) -> None:
-        # httpcore's pool scans every connection on each request event, which makes one
-        # pool of 32 connections several times slower than 8 pools of 4 (bench/sinks.py).
-        shards = -(-self.concurrency // CONNECTIONS_PER_CLIENT)
-        per_client = -(-self.concurrency // shards)
-        limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
-        self._clients = [
-            httpx.AsyncClient(
-                timeout=self.timeout,
-                limits=limits,
-                follow_redirects=False,
-                transport=self._transport,
-                headers={"User-Agent": USER_AGENT},
-            )
-            for _ in range(shards)
-        ]
-        self._client = self._clients[0]
-        self._auth = authenticator(self.connection, self._client)
+        # The scheme is checked here; addresses are vetted per connection by the transport,
+        # so a refused destination fails its items (dead letters), not the sink's setup.
+        await check_url(self.url, allow_private_network=True)
+        self._http.open()
+        self._auth = authenticator(self.connection, self._http.first)
 
     async def close(self) -> None:
-        clients, self._clients, self._client = self._clients, [], None
-        for client in clients:
-            await client.aclose()
+        await self._http.close()
 
     async def deliver(self, batch: Sequence[Delivery]) -> Sequence[DeliveryOutcome]:
-        if self._client is None:
+        if not self._http.is_open:
             await self.setup()
         return await asyncio.gather(*(self._deliver_one(item) for item in batch))
-
-    async def _guard(self) -> None:
-        """SSRF check, repeated every minute so a changed DNS answer is noticed."""
-        now = time.monotonic()
-        if now >= self._checked_until:
-            await check_url(self.url, allow_private_network=self.allow_private_network)
-            self._checked_until = now + SSRF_RECHECK_SECONDS
 
     async def _deliver_one(self, item: Delivery) -> DeliveryOutcome:
         async with self._semaphore:
             try:
-                await self._guard()
-                if self._bucket is not None:
-                    await self._bucket.acquire()
+                if self._limiter is not None:
+                    await self._limiter.acquire()
                 used = await self._auth.headers()
                 response = await self._request(item, used)
                 if response.status_code == 401 and not isinstance(self._auth, NoAuth):
                     self._auth.invalidate(used)
                     response = await self._request(item, await self._auth.headers())
             except httpx.HTTPError as exc:
-                error: BaseException | None = transport_error(exc)
+                error: BaseException | None = transport_error(exc, self._who)
             except Exception as exc:  # reported per item; the worker decides what to do
                 error = exc
             else:
@@ -149,7 +139,6 @@ class WebhookSink(Sink):
         return None
 
     async def _request(self, item: Delivery, auth: Mapping[str, str]) -> httpx.Response:
-        assert self._client is not None
         binding_headers, payload = encode(item, self.body)
         headers = {**self.static_headers, **binding_headers}
         if item.event_id:
@@ -157,8 +146,7 @@ class WebhookSink(Sink):
         headers.update(auth)
         if self.secret:
             headers[signing.HEADER] = signing.sign(self.secret, payload, int(time.time()))
-        self._next_client = (self._next_client + 1) % len(self._clients)
-        client = self._clients[self._next_client]
+        client = self._http.next()
         return await client.request(self.method, self.url, content=payload, headers=headers)
 
 

@@ -13,6 +13,7 @@ import base64
 import time
 from collections.abc import Mapping
 from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -129,7 +130,7 @@ class OAuthClientCredentials:
                 headers={"Accept": "application/json"},
             )
         except httpx.HTTPError as exc:
-            raise transport_error(exc) from exc
+            raise transport_error(exc, "token endpoint") from exc
         error = outcome(response)
         if error is not None:
             error.message = f"token endpoint: {error.message}"
@@ -144,6 +145,16 @@ class OAuthClientCredentials:
         self._token = token
         self._expires_at = time.monotonic() + max(0.0, lifetime - self.EARLY_REFRESH)
         self.fetches += 1
+
+
+def private_token_hosts(connection: Any) -> tuple[str, ...]:
+    """Hosts a connection allows to be private: its OAuth token endpoint, when the
+    connection sets ``allow_private_network`` (the target's own flag covers the target)."""
+    token_url = getattr(connection, "token_url", None)
+    if token_url and getattr(connection, "allow_private_network", False):
+        host = urlsplit(str(token_url)).hostname
+        return (host,) if host else ()
+    return ()
 
 
 def authenticator(connection: Any, client: httpx.AsyncClient) -> Authenticator:

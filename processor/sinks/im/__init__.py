@@ -1,26 +1,36 @@
 """IM and alert sinks: DingTalk, WeCom, Feishu/Lark, Slack and email.
 
-Importing this package registers the target kinds ``dingtalk``, ``wecom``, ``feishu``,
-``slack`` and ``email`` with :func:`processor.sinks.base.register_sink`. Shared pieces:
-:mod:`.ratelimit` (per-destination limiter that queues), :mod:`.digest` (one message per
-window), :mod:`.textlimit` (byte-accurate truncation and splitting), :mod:`.ssrf` (private
-network guard) and :mod:`.clock` (injectable time).
+Each platform module registers its target kind (``dingtalk``, ``wecom``, ``feishu``,
+``slack``, ``email``) with :func:`processor.sinks.base.register_sink` when imported; the
+catalog (:mod:`processor.sinks.kinds`) imports only the module of the kind being built, so
+this package imports none of them eagerly (building a Slack sink does not load SMTP code).
+The webhook platforms are chat-format adapters (:mod:`.webhook`) on the one HTTP stack of
+:mod:`processor.sinks.http`; shared pieces: :mod:`.digest` (one message per window) and
+:mod:`.textlimit` (byte-accurate truncation and splitting).
 """
 
-from processor.clock import Clock, ManualClock, SystemClock
-from processor.sinks.im.dingtalk import DingTalkSink
-from processor.sinks.im.email import EmailSink
-from processor.sinks.im.feishu import FeishuSink
-from processor.sinks.im.slack import SlackSink
-from processor.sinks.im.wecom import WeComSink
+from __future__ import annotations
 
-__all__ = [
-    "Clock",
-    "DingTalkSink",
-    "EmailSink",
-    "FeishuSink",
-    "ManualClock",
-    "SlackSink",
-    "SystemClock",
-    "WeComSink",
-]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Clock": "processor.clock",
+    "ManualClock": "processor.clock",
+    "SystemClock": "processor.clock",
+    "DingTalkSink": "processor.sinks.im.dingtalk",
+    "EmailSink": "processor.sinks.im.email",
+    "FeishuSink": "processor.sinks.im.feishu",
+    "SlackSink": "processor.sinks.im.slack",
+    "WeComSink": "processor.sinks.im.wecom",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """``from processor.sinks.im import SlackSink`` imports only the Slack module."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

@@ -18,6 +18,7 @@ from typing import Any
 from processor.clock import SYSTEM_CLOCK, Clock
 from processor.errors import BackpressureError
 from processor.sinks.base import Delivery, DeliveryOutcome, Sink
+from processor.sinks.http.ratelimit import RateLimiter, Window, limiter_for
 from processor.sinks.im.config import Digest
 from processor.sinks.im.digest import (
     PLAIN,
@@ -26,7 +27,6 @@ from processor.sinks.im.digest import (
     delivery_text,
     render_digest,
 )
-from processor.sinks.im.ratelimit import RateLimiter, Window, limiter_for
 
 logger = logging.getLogger(__name__)
 

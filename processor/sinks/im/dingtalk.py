@@ -13,9 +13,6 @@ Answers are always HTTP 200 with ``{"errcode": ..., "errmsg": ...}``; see :data:
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from typing import Any
 from urllib.parse import quote_plus
 
@@ -23,14 +20,15 @@ import httpx
 
 from processor.clock import Clock
 from processor.errors import KbridgeError
+from processor.imsign import dingtalk_signature
 from processor.sinks.base import Delivery, register_sink
+from processor.sinks.http.ratelimit import Window
 from processor.sinks.im.config import DingtalkTarget, coerce_target
 from processor.sinks.im.digest import MARKDOWN, PLAIN
-from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import fit_text, json_len
 from processor.sinks.im.webhook import (
+    ChatWebhookSink,
     ErrorTable,
-    WebhookSink,
     coded_error,
     dump_json,
     parse_json_object,
@@ -63,10 +61,7 @@ ERRORS: ErrorTable = {
 
 def sign(secret: str, timestamp_ms: int) -> str:
     """The URL-encoded ``sign`` parameter for ``timestamp_ms`` (milliseconds)."""
-    digest = hmac.new(
-        secret.encode("utf-8"), f"{timestamp_ms}\n{secret}".encode(), hashlib.sha256
-    ).digest()
-    return quote_plus(base64.b64encode(digest).decode("ascii"))
+    return quote_plus(dingtalk_signature(secret, timestamp_ms))
 
 
 def signed_url(url: str, secret: str, timestamp_ms: int) -> str:
@@ -81,7 +76,7 @@ def error_for(errcode: int, errmsg: str) -> KbridgeError:
 
 
 @register_sink("dingtalk")
-class DingTalkSink(WebhookSink):
+class DingTalkSink(ChatWebhookSink):
     """Posts each event's text to a DingTalk robot."""
 
     platform = "DingTalk"
@@ -91,7 +86,7 @@ class DingTalkSink(WebhookSink):
         target: Any,
         *,
         clock: Clock | None = None,
-        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.target = coerce_target(DingtalkTarget, target)
         self.digest_style = MARKDOWN if self.target.msgtype != "text" else PLAIN
@@ -99,7 +94,7 @@ class DingTalkSink(WebhookSink):
             self.target,
             windows=[Window(self.target.rate_per_minute, 60.0)],
             clock=clock,
-            client=client,
+            transport=transport,
         )
 
     def _mentions(self, text: str) -> str:

@@ -22,6 +22,7 @@ import asyncio
 import html
 import logging
 import re
+import socket
 import ssl
 from collections.abc import Mapping, Sequence
 from email.message import EmailMessage
@@ -33,12 +34,12 @@ import aiosmtplib
 
 from processor.clock import Clock
 from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
+from processor.netguard import checked_addresses
 from processor.sinks.base import Delivery, register_sink
+from processor.sinks.http.ratelimit import Window
 from processor.sinks.im.base import ImSink
 from processor.sinks.im.config import EmailTarget, coerce_target
 from processor.sinks.im.digest import delivery_text
-from processor.sinks.im.ratelimit import Window
-from processor.sinks.im.ssrf import check_host
 from processor.sinks.im.textlimit import truncate, utf8_len
 
 logger = logging.getLogger(__name__)
@@ -157,16 +158,44 @@ class EmailSink(ImSink):
         return f"email smtp://{self.target.host}:{self.port}"
 
     async def setup(self) -> None:
-        await self.check_destination()
+        # No network here: a refused destination must fail records (dead letters, see
+        # ImSink.deliver), not the setup the worker would retry forever.
+        return None
 
     async def close(self) -> None:
         await super().close()
         await self.end_batch()
 
     async def check_destination(self) -> None:
-        await check_host(
-            self.target.host, self.port, allow_private_network=self.target.allow_private_network
+        # Vetted per connection in :meth:`_connect_socket`, which also pins the address.
+        return None
+
+    async def _connect_socket(self) -> socket.socket:
+        """A TCP socket to a vetted address of the SMTP host (the SSRF guard, pinned).
+
+        aiosmtplib then speaks SMTP (and TLS, verifying the certificate against the host
+        name) over this socket, so the address checked is the address used.
+        """
+        t = self.target
+        addresses = await checked_addresses(
+            t.host, self.port, allow_private_network=t.allow_private_network
         )
+        loop = asyncio.get_running_loop()
+        failure: OSError | None = None
+        for address in addresses:
+            family = socket.AF_INET6 if ":" in address else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            try:
+                await asyncio.wait_for(
+                    loop.sock_connect(sock, (address, self.port)), t.timeout_seconds
+                )
+            except (OSError, TimeoutError) as exc:
+                sock.close()
+                failure = exc if isinstance(exc, OSError) else TimeoutError(str(exc))
+                continue
+            return sock
+        raise failure or OSError(f"{t.host} has no address")
 
     def digest_text(self, items: Sequence[Delivery]) -> str:
         if not self.target.html:
@@ -204,9 +233,10 @@ class EmailSink(ImSink):
         """The batch's SMTP session, opened (TLS, login) on first use."""
         if self._smtp is None or not self._smtp.is_connected:
             t = self.target
+            sock = await self._connect_socket()
             smtp = aiosmtplib.SMTP(
-                hostname=t.host,
-                port=self.port,
+                hostname=t.host,  # TLS verifies the certificate against the name
+                sock=sock,
                 username=t.username,
                 password=t.password.get_secret_value() if t.password else None,
                 use_tls=t.tls == "implicit",

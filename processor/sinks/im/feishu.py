@@ -13,28 +13,26 @@ Answers: HTTP 200 with ``{"code": 0, "msg": "success"}`` (older deployments answ
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
 from typing import Any
 
 import httpx
 
 from processor.clock import Clock
 from processor.errors import KbridgeError, RetriableError
+from processor.imsign import feishu_signature
 from processor.sinks.base import Delivery, register_sink
+from processor.sinks.http.ratelimit import Window
 from processor.sinks.im.config import FeishuTarget, coerce_target
 from processor.sinks.im.digest import PLAIN, DigestStyle
-from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import fit_text, json_len
 from processor.sinks.im.webhook import (
+    ChatWebhookSink,
     ErrorTable,
-    WebhookSink,
     coded_error,
     dump_json,
-    http_status_error,
     json_object,
     parse_json_object,
+    status_error,
     whole_message,
 )
 
@@ -55,8 +53,7 @@ ERRORS: ErrorTable = {
 
 def sign(secret: str, timestamp: int) -> str:
     """The ``sign`` field for ``timestamp`` (seconds)."""
-    key = f"{timestamp}\n{secret}".encode()
-    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode("ascii")
+    return feishu_signature(secret, timestamp)
 
 
 def error_for(code: int, msg: str) -> KbridgeError:
@@ -65,7 +62,7 @@ def error_for(code: int, msg: str) -> KbridgeError:
 
 
 @register_sink("feishu")
-class FeishuSink(WebhookSink):
+class FeishuSink(ChatWebhookSink):
     """Posts each event's text to a Feishu/Lark custom bot."""
 
     platform = "Feishu"
@@ -75,7 +72,7 @@ class FeishuSink(WebhookSink):
         target: Any,
         *,
         clock: Clock | None = None,
-        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.target = coerce_target(FeishuTarget, target)
         self.digest_style = FEISHU_CARD if self.target.msgtype == "interactive" else PLAIN
@@ -86,7 +83,7 @@ class FeishuSink(WebhookSink):
                 Window(self.target.rate_per_second, 1.0),
             ],
             clock=clock,
-            client=client,
+            transport=transport,
         )
 
     def _build(self, text: str) -> dict[str, Any]:
@@ -141,7 +138,7 @@ class FeishuSink(WebhookSink):
                     msg = str(body.get("msg", body.get("StatusMessage", "")))
                     raise error_for(code, msg)
         if response.status_code != 200:
-            raise http_status_error(response, self.platform, self.clock.time())
+            raise status_error(response, self.platform, self.clock.time())
         body = json_object(response, self.platform)
         raise RetriableError(f"Feishu answered without a code: {body}", code="bad-response")
 

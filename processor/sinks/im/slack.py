@@ -19,13 +19,12 @@ from typing import Any
 import httpx
 
 from processor.clock import Clock
-from processor.errors import FatalError
 from processor.sinks.base import Delivery, register_sink
+from processor.sinks.http.ratelimit import windows_for_rate
 from processor.sinks.im.config import SlackTarget, coerce_target
 from processor.sinks.im.digest import DigestStyle
-from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import TRUNCATION_MARKER, chunks, fit_text, prefix, truncate
-from processor.sinks.im.webhook import WebhookSink, http_status_error
+from processor.sinks.im.webhook import ChatWebhookSink, status_error
 
 SLACK_MRKDWN = DigestStyle(heading="*{}*", separator="\n――――――――\n")
 """mrkdwn has neither headings nor rules: bold and a drawn line."""
@@ -35,15 +34,8 @@ MAX_BLOCKS = 50
 FALLBACK_CHARS = 3000
 
 
-def window_for(rate_per_second: float) -> Window:
-    """One message per ``1/rate`` seconds, or ``rate`` per second when it is whole."""
-    if rate_per_second >= 1 and float(rate_per_second).is_integer():
-        return Window(int(rate_per_second), 1.0)
-    return Window(1, 1.0 / rate_per_second)
-
-
 @register_sink("slack")
-class SlackSink(WebhookSink):
+class SlackSink(ChatWebhookSink):
     """Posts each event's text to a Slack incoming webhook."""
 
     platform = "Slack"
@@ -54,14 +46,14 @@ class SlackSink(WebhookSink):
         target: Any,
         *,
         clock: Clock | None = None,
-        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.target = coerce_target(SlackTarget, target)
         super().__init__(
             self.target,
-            windows=[window_for(self.target.rate_per_second)],
+            windows=windows_for_rate(self.target.rate_per_second),
             clock=clock,
-            client=client,
+            transport=transport,
         )
 
     def messages(self, text: str, context: Delivery) -> list[dict[str, Any]]:
@@ -89,14 +81,11 @@ class SlackSink(WebhookSink):
         return {"text": truncate(text, FALLBACK_CHARS, len), "blocks": sections}
 
     def check_response(self, response: httpx.Response) -> None:
-        if response.status_code == 200:
-            # Slack answers exactly "ok"; anything else on 200 is not a delivery we can trust.
-            if response.text.strip() == "ok":
-                return
-            raise FatalError(
-                f"Slack answered HTTP 200 with {response.text[:200]!r}", code="slack-unexpected"
-            )
-        raise http_status_error(response, self.platform, self.clock.time())
+        # Slack answers exactly 200 "ok"; anything else on a 2xx is not a delivery we can
+        # trust (status_error says "unexpected", not retried), other statuses go by the table.
+        if response.status_code == 200 and response.text.strip() == "ok":
+            return
+        raise status_error(response, self.platform, self.clock.time())
 
 
 def _rendered_blocks(text: str) -> dict[str, Any] | None:

@@ -1,21 +1,21 @@
-"""HTTP plumbing shared by the webhook-based IM sinks (DingTalk, WeCom, Feishu, Slack).
+"""Chat-format adapters on the HTTP stack: what DingTalk, WeCom, Feishu and Slack share.
 
-Each message is one ``POST`` of a compact UTF-8 JSON body through a long-lived
-``httpx.AsyncClient`` (redirects are not followed: they could bypass the SSRF guard).
-Transport failures and timeouts are retriable; the platform module decides what the
-response means (:meth:`WebhookSink.check_response`). Webhook URLs carry their token, so only
-:func:`processor.sinks.im.ssrf.redact_url` forms ever reach a log line or an error message.
+A platform module says how one text becomes JSON messages (:meth:`ChatWebhookSink.messages`),
+how a message is signed (:meth:`ChatWebhookSink.request`) and what an answer means
+(:meth:`ChatWebhookSink.check_response`). Everything else is the one HTTP delivery stack of
+:mod:`processor.sinks.http`: guarded, address-pinned clients that never follow redirects
+(:mod:`~processor.sinks.http.client`), the status table with ``Retry-After``
+(:mod:`~processor.sinks.http.status`), the rate limiter (:mod:`~processor.sinks.http.ratelimit`,
+taken in :class:`~processor.sinks.im.base.ImSink`) and URL redaction
+(:mod:`~processor.sinks.http.redact`): webhook URLs carry their token, so only redacted forms
+reach a log line or an error message.
 """
 
 from __future__ import annotations
 
 import abc
 import json
-import logging
-import math
 from collections.abc import Callable, Sequence
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 
 import httpx
@@ -23,10 +23,13 @@ import httpx
 from processor.clock import Clock
 from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
 from processor.sinks.base import Delivery
+from processor.sinks.http.client import HttpClients
+from processor.sinks.http.ratelimit import Window
+from processor.sinks.http.redact import redact_httpx_logs, redact_url
+from processor.sinks.http.ssrf import check_url
+from processor.sinks.http.status import outcome, transport_error
 from processor.sinks.im.base import ImSink
 from processor.sinks.im.config import Digest
-from processor.sinks.im.ratelimit import Window
-from processor.sinks.im.ssrf import check_url, redact_url
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -39,38 +42,20 @@ def dump_json(message: Any) -> bytes:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def retry_after_seconds(response: httpx.Response, now: float) -> float | None:
-    """The ``Retry-After`` header in seconds (delta-seconds or HTTP-date), if any."""
-    value = response.headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        pass
-    else:
-        return max(0.0, seconds) if math.isfinite(seconds) else None
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
+def status_error(response: httpx.Response, platform: str, now: float) -> KbridgeError:
+    """The typed error for an HTTP status that is not the platform's success.
 
-
-def http_status_error(response: httpx.Response, platform: str, now: float) -> Exception:
-    """The typed error for a non-success HTTP status (the worker's AWS-style rules)."""
-    status = response.status_code
-    detail = response.text[:200].strip()
-    message = f"{platform} answered HTTP {status}: {detail}"
-    if status == 429:
-        return BackpressureError(
-            message, retry_after=retry_after_seconds(response, now), code=f"http-{status}"
+    The one table of :func:`processor.sinks.http.status.outcome` (``Retry-After`` honoured on
+    429 and 503); a 2xx the platform does not answer with (Slack's 200 ``ok``) is unexpected
+    and not retried.
+    """
+    error = outcome(response, who=platform, now=now)
+    if error is None:
+        return FatalError(
+            f"{platform} answered HTTP {response.status_code}: {response.text[:200]!r}",
+            code=f"{platform.lower()}-unexpected",
         )
-    if status == 408 or status >= 500:
-        return RetriableError(message, code=f"http-{status}")
-    return FatalError(message, code=f"http-{status}")
+    return error
 
 
 def json_object(response: httpx.Response, platform: str) -> dict[str, Any]:
@@ -129,32 +114,6 @@ def coded_error(
     return FatalError(message, code=err_code)
 
 
-class RedactUrls(logging.Filter):
-    """Redact URLs in httpx's own log records.
-
-    httpx logs every request's full URL at INFO (``HTTP Request: POST <url> ...``). A webhook
-    URL *is* the credential (DingTalk ``access_token``, WeCom ``key``, the Slack and Feishu
-    paths) and a signed DingTalk URL also carries ``sign``, so the URL is cut to
-    ``scheme://host:port/…`` before any handler sees it.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(
-            isinstance(arg, httpx.URL) for arg in record.args
-        ):
-            record.args = tuple(
-                redact_url(str(arg)) if isinstance(arg, httpx.URL) else arg for arg in record.args
-            )
-        return True
-
-
-def redact_httpx_logs() -> None:
-    """Install :class:`RedactUrls` on the ``httpx`` logger (once per process)."""
-    httpx_logger = logging.getLogger("httpx")
-    if not any(isinstance(f, RedactUrls) for f in httpx_logger.filters):
-        httpx_logger.addFilter(RedactUrls())
-
-
 class WebhookTargetFields(Protocol):
     """The target fields every webhook sink is built from (DingTalk, WeCom, Feishu, Slack)."""
 
@@ -177,8 +136,8 @@ class WebhookTargetFields(Protocol):
     def max_wait_seconds(self) -> float: ...
 
 
-class WebhookSink(ImSink, abc.ABC):
-    """An IM sink that posts JSON messages to one webhook URL."""
+class ChatWebhookSink(ImSink, abc.ABC):
+    """An IM sink that posts JSON messages to one webhook URL through the HTTP stack."""
 
     platform: str = "webhook"
 
@@ -188,7 +147,7 @@ class WebhookSink(ImSink, abc.ABC):
         *,
         windows: Sequence[Window],
         clock: Clock | None = None,
-        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(
             name=target.name,
@@ -202,30 +161,27 @@ class WebhookSink(ImSink, abc.ABC):
         self.url = target.url
         self.allow_private_network = target.allow_private_network
         self.timeout_seconds = target.timeout_seconds
-        self._client = client
-        self._owns_client = client is None
+        self.http = HttpClients(
+            timeout=self.timeout_seconds,
+            allow_private_network=self.allow_private_network,
+            transport=transport,
+        )
 
     def describe(self) -> str:
         return f"{self.platform} {redact_url(self.url)}"
 
     async def setup(self) -> None:
-        await self.check_destination()
-        self.client()
-
-    def client(self) -> httpx.AsyncClient:
-        """The HTTP client; redirects are not followed (a redirect could bypass the SSRF guard)."""
-        if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout_seconds, follow_redirects=False)
-        return self._client
+        # No network here: a refused destination must fail records (dead letters, see
+        # ImSink.deliver), not the setup the worker would retry forever.
+        self.http.open()
 
     async def check_destination(self) -> None:
-        await check_url(self.url, allow_private_network=self.allow_private_network)
+        # The scheme only; addresses are vetted (and pinned) per connection by the transport.
+        await check_url(self.url, allow_private_network=True)
 
     async def close(self) -> None:
         await super().close()
-        if self._owns_client and self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self.http.close()
 
     @abc.abstractmethod
     def messages(self, text: str, context: Delivery) -> list[dict[str, Any]]:
@@ -244,11 +200,11 @@ class WebhookSink(ImSink, abc.ABC):
     ) -> None:
         """:meth:`check_response` of the platforms that answer ``{"errcode", "errmsg"}``.
 
-        Success is HTTP 200 with ``errcode`` 0; another status is judged by
-        :func:`http_status_error`, a non-zero ``errcode`` by ``error_for(errcode, errmsg)``.
+        Success is HTTP 200 with ``errcode`` 0; another status is judged by the HTTP stack's
+        table (:func:`status_error`), a non-zero ``errcode`` by ``error_for(errcode, errmsg)``.
         """
         if response.status_code != 200:
-            raise http_status_error(response, self.platform, self.clock.time())
+            raise status_error(response, self.platform, self.clock.time())
         body = json_object(response, self.platform)
         errcode = body.get("errcode")
         if errcode == 0:
@@ -279,14 +235,8 @@ class WebhookSink(ImSink, abc.ABC):
     async def post(self, url: str, body: bytes) -> httpx.Response:
         """POST ``body``; transport failures become retriable errors without the URL."""
         try:
-            return await self.client().post(
+            return await self.http.next().post(
                 url, content=body, headers={"content-type": JSON_CONTENT_TYPE}
             )
-        except httpx.TimeoutException as exc:
-            raise RetriableError(
-                f"{self.describe()} timed out ({type(exc).__name__})", code="timeout"
-            ) from None
-        except httpx.TransportError as exc:
-            raise RetriableError(
-                f"{self.describe()} unreachable ({type(exc).__name__})", code="connect"
-            ) from None
+        except httpx.HTTPError as exc:
+            raise transport_error(exc, self.describe()) from None

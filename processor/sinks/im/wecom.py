@@ -17,11 +17,11 @@ import httpx
 from processor.clock import Clock
 from processor.errors import KbridgeError
 from processor.sinks.base import Delivery, register_sink
+from processor.sinks.http.ratelimit import Window
 from processor.sinks.im.config import WecomTarget, coerce_target
 from processor.sinks.im.digest import PLAIN, DigestStyle
-from processor.sinks.im.ratelimit import Window
 from processor.sinks.im.textlimit import fit_text, utf8_len
-from processor.sinks.im.webhook import ErrorTable, WebhookSink, coded_error
+from processor.sinks.im.webhook import ChatWebhookSink, ErrorTable, coded_error
 
 WECOM_MARKDOWN = DigestStyle(heading="### {}", separator="\n\n――――――――\n\n")
 """WeCom's ``markdown`` type renders headings but not ``---`` rules (only markdown_v2 does)."""
@@ -44,7 +44,7 @@ def error_for(errcode: int, errmsg: str) -> KbridgeError:
 
 
 @register_sink("wecom")
-class WeComSink(WebhookSink):
+class WeComSink(ChatWebhookSink):
     """Posts each event's text to a WeCom group robot."""
 
     platform = "WeCom"
@@ -54,7 +54,7 @@ class WeComSink(WebhookSink):
         target: Any,
         *,
         clock: Clock | None = None,
-        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.target = coerce_target(WecomTarget, target)
         self.digest_style = WECOM_MARKDOWN if self.target.msgtype == "markdown" else PLAIN
@@ -62,7 +62,7 @@ class WeComSink(WebhookSink):
             self.target,
             windows=[Window(self.target.rate_per_minute, 60.0)],
             clock=clock,
-            client=client,
+            transport=transport,
         )
 
     def _build(self, content: str) -> dict[str, Any]:

@@ -11,10 +11,10 @@ import pytest
 from im_platforms import DingTalkServer
 
 from processor.errors import BackpressureError, FatalError
+from processor.netguard import SsrfRefused
 from processor.sinks.base import Delivery, sink_factory
 from processor.sinks.im.clock import ManualClock
 from processor.sinks.im.dingtalk import DingTalkSink
-from processor.sinks.im.ssrf import SsrfRefused
 
 
 def event(text: str, i: int = 0) -> Delivery:
@@ -45,7 +45,7 @@ async def deliver(sink: DingTalkSink, batch: list[Delivery]) -> list[BaseExcepti
 
 
 async def test_registered_kind_builds_the_sink(dingtalk_server: DingTalkServer) -> None:
-    import processor.sinks.im  # noqa: F401 - registers the kinds
+    import processor.sinks.kinds  # noqa: F401 - the catalog of built-in kinds
 
     assert isinstance(sink_factory("dingtalk")(target(dingtalk_server)), DingTalkSink)
 

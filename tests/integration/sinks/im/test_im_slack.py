@@ -88,7 +88,7 @@ async def test_unreachable_webhook_is_retriable(slack_server: SlackServer) -> No
     slack_server.stop()
     sink = SlackSink(target(slack_server, url=url), clock=ManualClock())
     [outcome] = await deliver(sink, [event("a")])
-    assert type(outcome) is RetriableError and outcome.code == "connect"
+    assert type(outcome) is RetriableError and outcome.code == "connection"
     assert "/services/" not in str(outcome)
 
 

@@ -7,8 +7,9 @@ import httpx
 import pytest
 
 from processor.errors import BackpressureError, FatalError, RetriableError
+from processor.sinks.http.status import retry_after
 from processor.sinks.im import dingtalk, email, feishu, wecom
-from processor.sinks.im.webhook import http_status_error, retry_after_seconds
+from processor.sinks.im.webhook import status_error
 
 
 @pytest.mark.parametrize(
@@ -48,34 +49,60 @@ def test_feishu_codes(code: int, retriable: bool) -> None:
 
 
 @pytest.mark.parametrize(
-    ("status", "kind"),
+    ("status", "kind", "code"),
     [
-        (429, BackpressureError),
-        (500, RetriableError),
-        (503, RetriableError),
-        (408, RetriableError),
-        (400, FatalError),
-        (403, FatalError),
-        (404, FatalError),
-        (410, FatalError),
+        (429, BackpressureError, "http-429"),
+        # 503 with Retry-After is backpressure on every HTTP sink: RFC 9110 section 10.2.3
+        # (https://www.rfc-editor.org/rfc/rfc9110#section-10.2.3) says the header tells how
+        # long the service expects to be unavailable. The IM sinks used to ignore it on a
+        # 503 while the webhook sink honoured it (issue 20 item 3): one table now.
+        (503, BackpressureError, "http-503"),
+        (500, RetriableError, "http-500"),
+        (408, RetriableError, "http-408"),
+        (400, FatalError, "http-400"),
+        # 401/403 are "auth" on every HTTP sink (the webhook sink's code; IM said http-403).
+        (403, FatalError, "auth"),
+        (404, FatalError, "http-404"),
+        (410, FatalError, "http-410"),
     ],
 )
-def test_http_statuses(status: int, kind: type[Exception]) -> None:
-    response = httpx.Response(status, text="invalid_payload", headers={"Retry-After": "7"})
-    error = http_status_error(response, "Slack", now=0.0)
+def test_http_statuses(status: int, kind: type[Exception], code: str) -> None:
+    response = httpx.Response(
+        status,
+        text="invalid_payload",
+        headers={"Retry-After": "7"},
+        request=httpx.Request("POST", "https://hooks.slack.test/services/T/B/secret"),
+    )
+    error = status_error(response, "Slack", now=0.0)
     assert type(error) is kind
-    assert "invalid_payload" in str(error)
+    assert error.code == code
+    assert "invalid_payload" in str(error) and "Slack" in str(error)
+    assert "secret" not in str(error)  # never the URL: it carries the token
     if kind is BackpressureError:
         assert isinstance(error, BackpressureError) and error.retry_after == 7.0
 
 
+def test_503_without_retry_after_is_plainly_retriable() -> None:
+    response = httpx.Response(503, request=httpx.Request("POST", "https://x.test/"))
+    error = status_error(response, "WeCom", now=0.0)
+    assert type(error) is RetriableError
+
+
+def test_unexpected_2xx_is_not_a_delivery() -> None:
+    response = httpx.Response(204, request=httpx.Request("POST", "https://x.test/"))
+    error = status_error(response, "Slack", now=0.0)
+    assert type(error) is FatalError and error.code == "slack-unexpected"
+
+
 def test_retry_after_http_date() -> None:
-    response = httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:30 GMT"})
-    assert retry_after_seconds(response, now=1445412480.0) == 30.0
-    assert retry_after_seconds(httpx.Response(429), now=0.0) is None
-    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "soon"}), 0.0) is None
-    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "inf"}), 0.0) is None
-    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "-5"}), 0.0) == 0.0
+    # RFC 9110 section 10.2.3: delta-seconds or an HTTP-date.
+    assert retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now=1445412480.0) == 30.0
+    assert retry_after("Wed, 21 Oct 2015 07:28:30 -0000", now=1445412480.0) == 30.0
+    assert retry_after(None, now=0.0) is None
+    assert retry_after("soon", now=0.0) is None
+    assert retry_after("inf", now=0.0) is None
+    assert retry_after("nan", now=0.0) is None
+    assert retry_after("-5", now=0.0) == 0.0
 
 
 def test_smtp_errors() -> None:

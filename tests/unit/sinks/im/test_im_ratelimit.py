@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from processor.sinks.http.ratelimit import RateLimiter, Window, limiter_for
 from processor.sinks.im.clock import ManualClock
-from processor.sinks.im.ratelimit import RateLimiter, Window, limiter_for
 
 
 async def test_twenty_per_minute_then_the_21st_waits_for_the_window() -> None:

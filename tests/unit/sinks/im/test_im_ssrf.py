@@ -1,10 +1,12 @@
-"""The SSRF guard as the IM sinks use it (webhook URLs and SMTP hosts)."""
+"""The SSRF guard (processor/netguard.py) as the IM sinks use it: webhook URLs and SMTP hosts."""
 
 from __future__ import annotations
 
 import pytest
 
-from processor.sinks.im.ssrf import SsrfRefused, check_host, check_url, redact_url
+from processor.netguard import SsrfRefused, check_host
+from processor.sinks.http.redact import redact_url
+from processor.sinks.http.ssrf import check_url
 
 
 @pytest.mark.parametrize(
