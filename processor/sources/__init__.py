@@ -10,7 +10,7 @@ Public API::
 
     from processor.sources.base import Source, AckWindow, Backoff, Publisher, register_source
     from processor.sources.runner import build_source, SourceRunner
-    from processor.sources.expressions import parse_schedule, ScheduleExpressionError
+    from processor.schedules import parse_schedule, ScheduleExpressionError
     from processor.sources.clock import SystemClock, ManualClock
     from processor.sources.payload import payload_event
 """

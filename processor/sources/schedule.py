@@ -48,9 +48,9 @@ from processor.kafka.admin import TopicSpec, ensure_topics
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.headers import SOURCE as SOURCE_HEADER
 from processor.kafka.topics import schedule_state_topic
+from processor.schedules import Schedule, parse_schedule
 from processor.sources.base import Publisher, Source, register_source
 from processor.sources.clock import Clock, SystemClock
-from processor.sources.expressions import Schedule, parse_schedule
 from processor.sources.leader import LOCK_PARTITION, KafkaLeaderLock
 
 log = logging.getLogger(__name__)

@@ -294,7 +294,9 @@ class TestSources:
             KafkaSource.model_validate({"name": "k", "bus": "b", "topics": ["t"]})
 
     @pytest.mark.parametrize(
-        "expression", ["rate(5 minutes)", "rate(1 hour)", "cron(0 12 * * ? *)"]
+        # docs/connectors.md: five-field cron with or without cron(...) is accepted too
+        "expression",
+        ["rate(5 minutes)", "rate(1 hour)", "cron(0 12 * * ? *)", "cron(*/5 9-17 * * 1-5)"],
     )
     def test_schedule_expressions(self, expression: str) -> None:
         source = ScheduleSource(name="s", bus="b", expression=expression)
@@ -304,8 +306,9 @@ class TestSources:
         ("expression", "message"),
         [
             ("every 5 minutes", "must be rate"),
-            ("rate(0 minutes)", "at least 1"),
-            ("cron(0 12 * * ?)", "6 fields"),
+            ("rate(0 minutes)", "must be positive"),
+            ("cron(0 12 * *)", "6 fields"),
+            ("cron(0 12 * * * *)", "exactly one of day-of-month and day-of-week must be '?'"),
         ],
     )
     def test_bad_schedule_expressions(self, expression: str, message: str) -> None:

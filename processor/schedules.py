@@ -1,5 +1,8 @@
 """Schedule expressions: EventBridge ``rate()`` and ``cron()``, plus standard five-field cron.
 
+Pure (no I/O, no kbridge imports), so the configuration checks and the schedule source
+parse with the same code: an expression ``kbridge validate`` accepts is one the source runs.
+
 Why our own parser rather than croniter: AWS's cron has six fields (minutes, hours,
 day-of-month, month, day-of-week, year), numbers days of the week 1-7 from Sunday, demands
 ``?`` in exactly one of the two day fields, and supports ``L``, ``W`` and ``#``; croniter
@@ -215,8 +218,9 @@ def parse_schedule(expression: str, timezone: str = "UTC") -> Schedule:
     if len(fields) == 5:
         return _parse_unix(text, fields, zone)
     raise ScheduleExpressionError(
-        f"{expression}: a cron expression has 6 fields (AWS: minutes hours day-of-month month "
-        f"day-of-week year) or 5 (Unix), got {len(fields)}"
+        f"{expression}: must be rate(<n> minute(s)|hour(s)|day(s)), a cron expression of 6 "
+        "fields (AWS: minutes hours day-of-month month day-of-week year) or 5 (Unix), "
+        f"got {len(fields)}"
     )
 
 

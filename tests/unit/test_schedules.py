@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from croniter import croniter
 
-from processor.sources.expressions import ScheduleExpressionError, parse_schedule
+from processor.schedules import ScheduleExpressionError, parse_schedule
 
 T0 = datetime(2026, 11, 26, 16, 7, 30, tzinfo=UTC)
 
