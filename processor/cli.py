@@ -3,16 +3,25 @@
 Each area of the package contributes its commands through a ``commands`` module exposing
 ``register(app)``; this file only assembles them, so that ``kbridge --help`` stays fast and
 every command's heavy imports happen inside the command itself.
+
+It also owns the failures a user can cause outside any one command: a bad ``--log-level``,
+a bad ``KBRIDGE_*`` setting, Kafka unreachable or refusing the credentials. :func:`main`
+turns those into one readable line and a non-zero exit instead of a traceback.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+import sys
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
 from processor import __version__
+
+if TYPE_CHECKING:
+    from processor.kafka.config import KafkaClientConfig
 
 COMMAND_MODULES: tuple[str, ...] = (
     "processor.config.commands",
@@ -28,20 +37,50 @@ app = typer.Typer(
     name="kbridge",
     help="kbridge: a Kafka-native event bridge (EventBridge-compatible rules on Kafka).",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+"""kbridge's log format; librdkafka's lines (processor.kafka.librdkafka) use it too."""
+
+
+def _check_log_level(value: str) -> str:
+    level = value.strip().upper()
+    if level == "WARN":
+        level = "WARNING"
+    if level not in LOG_LEVELS:
+        raise typer.BadParameter(
+            f"{value!r} is not a log level; use one of {', '.join(LOG_LEVELS)} "
+            "(any case; also KBRIDGE_LOG_LEVEL)"
+        )
+    return level
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"kbridge {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
 def _root(
-    log_level: str = typer.Option("INFO", "--log-level", envvar="KBRIDGE_LOG_LEVEL"),
+    log_level: str = typer.Option(
+        "INFO",
+        "--log-level",
+        envvar="KBRIDGE_LOG_LEVEL",
+        callback=_check_log_level,
+        help=f"one of {', '.join(LOG_LEVELS)}",
+    ),
+    _version: bool = typer.Option(
+        False, "--version", "-V", callback=_print_version, is_eager=True,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     """Set up logging once for every command."""
-    logging.basicConfig(
-        level=log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    logging.basicConfig(level=log_level, format=LOG_FORMAT)
 
 
 @app.command()
@@ -59,6 +98,34 @@ def build_app() -> typer.Typer:
     return app
 
 
+def _fail(message: str, code: int = 1) -> NoReturn:
+    typer.echo(f"kbridge: error: {message}", err=True)
+    sys.exit(code)
+
+
+def _kafka_settings() -> KafkaClientConfig:
+    """The Kafka settings for an error message; the defaults if they are themselves bad."""
+    from processor.errors import KbridgeError
+    from processor.kafka.config import KafkaClientConfig
+    from processor.settings import load_settings
+
+    try:
+        return load_settings().kafka
+    except KbridgeError:
+        return KafkaClientConfig()
+
+
 def main() -> None:
-    """Console-script entry point."""
-    build_app()()
+    """Console-script entry point: user-caused failures become one line and exit 1."""
+    from confluent_kafka import KafkaException
+
+    from processor.errors import KbridgeError
+
+    try:
+        build_app()()
+    except KbridgeError as exc:
+        _fail(exc.message)
+    except KafkaException as exc:
+        from processor.kafka.failures import explain
+
+        _fail(explain(exc, _kafka_settings()))

@@ -7,9 +7,10 @@ Nothing reads the environment at import time: call :func:`load_settings`.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from processor.errors import ConfigError
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.topics import RULES_TOPIC
 
@@ -26,6 +27,17 @@ class GatewaySettings(BaseModel):
     max_batch_bytes: int = 1024 * 1024
     auth_enabled: bool = False
     admin_api_key: SecretStr | None = None
+    # Request guard (processor/gateway/guard.py, docs/operations.md#security): the body bound
+    # of every endpoint, and the Host names and browser Origins accepted besides the gateway's.
+    max_body_bytes: int = 1024 * 1024
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    # Backpressure (processor/gateway/flow.py): request bodies plus unacknowledged records
+    # per worker process, and how long a request waits for Kafka's acknowledgements.
+    max_inflight_bytes: int = 64 * 1024 * 1024
+    ack_timeout: float = 5.0
+    workers: int | None = None
+    """Processes serving the port (``kbridge gateway --workers``); default one per core."""
 
 
 class Settings(BaseSettings):
@@ -44,6 +56,33 @@ class Settings(BaseSettings):
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
 
+ENV_PREFIX = "KBRIDGE_"
+
+
+def env_name(loc: tuple[int | str, ...]) -> str:
+    """The environment variable behind a settings field (``KBRIDGE_KAFKA__SASL_MECHANISM``)."""
+    return ENV_PREFIX + "__".join(str(part) for part in loc).upper()
+
+
+def describe(exc: ValidationError) -> str:
+    """One line per bad variable: its name, the value given, what is allowed."""
+    lines = []
+    for error in exc.errors(include_url=False):
+        given = error.get("input")
+        shown = "" if isinstance(given, dict) else f"={given}"
+        if any("password" in str(part) for part in error["loc"]):
+            shown = "=**********"
+        lines.append(f"{env_name(error['loc'])}{shown}: {error['msg']}")
+    return "; ".join(lines)
+
+
 def load_settings() -> Settings:
-    """Read settings from the environment now (never at import time)."""
-    return Settings()
+    """Read settings from the environment now (never at import time).
+
+    A bad value is a :class:`ConfigError` naming the variable and the allowed values, so
+    every command can print it instead of a pydantic traceback.
+    """
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise ConfigError(f"bad setting: {describe(exc)}") from None

@@ -3,17 +3,68 @@
 kbridge talks to Kafka through librdkafka (confluent-kafka: gateway, native router, sinks)
 and through aiokafka (Faust). One model keeps the two in agreement; secrets are
 ``SecretStr`` so that :meth:`KafkaClientConfig.as_dict` is safe to log by default.
+
+Every process builds its clients from this model (``KBRIDGE_KAFKA__*`` in
+:mod:`processor.settings`), so a secured cluster needs the settings once, not per command.
+Protocol and mechanism names are case-insensitive (``sasl_ssl`` is ``SASL_SSL``).
+librdkafka's own log lines go to the ``processor.kafka.librdkafka`` logger (the ``logger``
+client property) instead of raw stderr, so they share kbridge's format and level.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 import ssl
+import threading
+import time
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, SecretStr, field_validator
+
+from processor.errors import ConfigError
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512", "OAUTHBEARER"]
+
+LIBRDKAFKA_LOGGER = logging.getLogger("processor.kafka.librdkafka")
+"""Where librdkafka's log lines go (the clients hand them over on poll/flush)."""
+
+
+class RepeatFilter(logging.Filter):
+    """Drop a line identical to one logged less than ``window`` seconds ago.
+
+    A client that cannot connect retries many times a second and librdkafka logs every
+    attempt; one line per cause and window (with the count dropped since) is enough.
+    """
+
+    def __init__(self, window: float = 30.0) -> None:
+        super().__init__()
+        self.window = window
+        self._seen: dict[str, tuple[float, int]] = {}
+        self._lock = threading.Lock()
+
+    VARYING = re.compile(r" \(after \d+ms in state \w+\)")
+    """The part of a line that differs between identical failures."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = self.VARYING.sub("", record.getMessage())
+        now = time.monotonic()
+        with self._lock:
+            last, dropped = self._seen.get(key, (float("-inf"), 0))
+            if now - last < self.window:
+                self._seen[key] = (last, dropped + 1)
+                return False
+            if len(self._seen) > 1000:
+                self._seen.clear()
+            self._seen[key] = (now, 0)
+        if dropped:
+            record.msg = f"{key} ({dropped} identical lines in the last {self.window:.0f} s)"
+            record.args = ()
+        return True
+
+
+LIBRDKAFKA_LOGGER.addFilter(RepeatFilter())
 
 
 class KafkaClientConfig(BaseModel):
@@ -32,6 +83,20 @@ class KafkaClientConfig(BaseModel):
     ssl_key_password: SecretStr | None = None
     client_id: str = "kbridge"
     extra: dict[str, str] = {}
+
+    @field_validator("security_protocol", mode="before")
+    @classmethod
+    def _protocol_any_case(cls, value: object) -> object:
+        """Kafka's own clients accept ``sasl_ssl``; so do we."""
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("sasl_mechanism", mode="before")
+    @classmethod
+    def _mechanism_any_case(cls, value: object) -> object:
+        """``scram-sha-512`` and ``scram_sha_512`` both mean ``SCRAM-SHA-512``."""
+        if not isinstance(value, str):
+            return value
+        return value.strip().upper().replace("_", "-") or None
 
     def as_dict(self, *, plaintext_secrets: bool = False) -> dict[str, Any]:
         """The librdkafka dict; secrets masked unless ``plaintext_secrets``."""
@@ -60,8 +125,12 @@ class KafkaClientConfig(BaseModel):
         return conf
 
     def librdkafka(self, **overrides: Any) -> dict[str, Any]:
-        """The dict to hand to confluent-kafka, with real secrets and ``overrides``."""
+        """The dict to hand to confluent-kafka, with real secrets and ``overrides``.
+
+        Includes ``logger``: librdkafka's lines then reach Python logging in kbridge's format.
+        """
         conf = self.as_dict(plaintext_secrets=True)
+        conf["logger"] = LIBRDKAFKA_LOGGER
         conf.update(overrides)
         return conf
 
@@ -90,6 +159,33 @@ class KafkaClientConfig(BaseModel):
             )
             context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, password)
         return context
+
+    def faust_credentials(self) -> Any:
+        """Faust's ``broker_credentials``: the same security settings for its aiokafka clients.
+
+        ``None`` for PLAINTEXT. Faust has no OAUTHBEARER token provider of ours, so that
+        mechanism is refused here with a clear message rather than failing inside aiokafka.
+        """
+        from faust.auth import SASLCredentials, SSLCredentials
+
+        if self.security_protocol == "PLAINTEXT":
+            return None
+        if self.security_protocol == "SSL":
+            return SSLCredentials(self.ssl_context())
+        if self.sasl_mechanism in (None, "OAUTHBEARER"):
+            raise ConfigError(
+                f"KBRIDGE_KAFKA__SASL_MECHANISM={self.sasl_mechanism or '(unset)'}: the faust "
+                f"router engine needs PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512 with "
+                f"{self.security_protocol} (or use --engine native)"
+            )
+        password = self.sasl_password.get_secret_value() if self.sasl_password else None
+        context = self.ssl_context() if self.security_protocol == "SASL_SSL" else None
+        return SASLCredentials(
+            username=self.sasl_username,
+            password=password,
+            ssl_context=context,
+            mechanism=self.sasl_mechanism,
+        )
 
     def faust_broker_url(self) -> str:
         """Faust's ``broker`` setting (aiokafka transport)."""
