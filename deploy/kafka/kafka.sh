@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run a local Apache Kafka cluster (KRaft, no ZooKeeper, no Docker) from Maven Central jars.
 #
-#   deploy/kafka/kafka.sh start  [--nodes 1|3]   fetch jars once, format storage, start, wait
+#   deploy/kafka/kafka.sh start  [--nodes 1|3] [--sasl-ssl]
+#                                                 fetch jars once, format storage, start, wait
 #   deploy/kafka/kafka.sh stop                    stop the brokers this script started (by PID)
 #   deploy/kafka/kafka.sh status                  show which nodes run and whether they answer
 #
@@ -9,6 +10,16 @@
 # Three nodes: bootstrap 127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094 (controllers 19192-19194);
 # topics default to replication factor 3 and min.insync.replicas 2.
 # Data and logs live in $KBRIDGE_KAFKA_HOME (default deploy/kafka/.run); jars in deploy/kafka/.cache.
+#
+# --sasl-ssl (one node) also opens a SASL_SSL listener on 127.0.0.1:9096: SCRAM-SHA-512, user
+# kbridge / password kbridge-secret, TLS with a CA and broker certificate generated (openssl,
+# keytool) into $KBRIDGE_KAFKA_HOME/tls at start; clients trust $KBRIDGE_KAFKA_HOME/tls/ca.crt.
+# 9092 stays PLAINTEXT (brokers and every other test use it). `status` also checks 9096.
+#
+# A second single-node cluster beside the first (e.g. to try the SASL listener without touching
+# a shared broker) takes its own home and ports:
+#   KBRIDGE_KAFKA_HOME=/tmp/k2 KBRIDGE_KAFKA_PORT=29092 KBRIDGE_KAFKA_CONTROLLER_PORT=29093 \
+#   KBRIDGE_KAFKA_SASL_PORT=29096 deploy/kafka/kafka.sh start --sasl-ssl
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -17,16 +28,27 @@ POM_KEY="$(sha1sum "$HERE/pom.xml" | cut -c1-12)"
 LIBS="${KBRIDGE_KAFKA_LIBS:-$HERE/.cache/kafka-libs-$POM_KEY}"
 RUN="${KBRIDGE_KAFKA_HOME:-$HERE/.run}"
 NODES=1
+SASL_SSL=0
+PORT="${KBRIDGE_KAFKA_PORT:-9092}"                       # one node: PLAINTEXT listener
+CPORT="${KBRIDGE_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"  # one node: controller listener
+SASL_PORT="${KBRIDGE_KAFKA_SASL_PORT:-9096}"             # one node, --sasl-ssl: SASL_SSL listener
+SASL_USER=kbridge
+SASL_PASSWORD=kbridge-secret
+TLS_PASSWORD=kbridge-tls   # the broker keystore's password (local test certificates only)
 CMD="${1:-status}"; shift || true
 NODE_ID="${NODE_ID:-}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) NODES="$2"; shift 2 ;;
     --nodes=*) NODES="${1#--nodes=}"; shift ;;
+    --sasl-ssl) SASL_SSL=1; shift ;;
     *) echo "kafka.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
 case "$NODES" in 1|3) ;; *) echo "kafka.sh: --nodes must be 1 or 3" >&2; exit 2 ;; esac
+if [ "$SASL_SSL" = 1 ] && [ "$NODES" != 1 ]; then
+  echo "kafka.sh: --sasl-ssl is for the one-node cluster" >&2; exit 2
+fi
 
 fetch_jars() {
   if [ -f "$LIBS/.complete" ]; then return; fi
@@ -46,28 +68,35 @@ java_run() {  # java_run <heap> <node dir> <main class> args...
 }
 
 node_ports() {  # sets BROKER_PORT and CONTROLLER_PORT for node $1
-  if [ "$NODES" = 1 ]; then BROKER_PORT=9092; CONTROLLER_PORT=9093
+  if [ "$NODES" = 1 ]; then BROKER_PORT=$PORT; CONTROLLER_PORT=$CPORT
   else BROKER_PORT=$((19091 + $1)); CONTROLLER_PORT=$((19191 + $1)); fi
 }
 
 bootstrap() {
-  if [ "$NODES" = 1 ]; then echo "127.0.0.1:9092"
+  if [ "$NODES" = 1 ]; then echo "127.0.0.1:$PORT"
   else echo "127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094"; fi
 }
 
 write_properties() {  # write_properties <node id> <dir>
   local id="$1" dir="$2" voters="" rf=1 isr=1
-  if [ "$NODES" = 1 ]; then voters="1@127.0.0.1:9093"
+  if [ "$NODES" = 1 ]; then voters="1@127.0.0.1:$CPORT"
   else voters="1@127.0.0.1:19192,2@127.0.0.1:19193,3@127.0.0.1:19194"; rf=3; isr=2; fi
   node_ports "$id"
+  local listeners="PLAINTEXT://127.0.0.1:$BROKER_PORT" map="PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT"
+  local advertised="PLAINTEXT://127.0.0.1:$BROKER_PORT"
+  if [ "$SASL_SSL" = 1 ]; then
+    listeners="$listeners,SASL_SSL://127.0.0.1:$SASL_PORT"
+    advertised="$advertised,SASL_SSL://127.0.0.1:$SASL_PORT"
+    map="$map,SASL_SSL:SASL_SSL"
+  fi
   cat > "$dir/server.properties" <<PROPS
 process.roles=broker,controller
 node.id=$id
 controller.quorum.voters=$voters
-listeners=PLAINTEXT://127.0.0.1:$BROKER_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$BROKER_PORT
+listeners=$listeners,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+listener.security.protocol.map=$map
 inter.broker.listener.name=PLAINTEXT
 log.dirs=$dir/data
 num.partitions=3
@@ -87,6 +116,52 @@ log.segment.bytes=67108864
 share.coordinator.state.topic.replication.factor=$rf
 share.coordinator.state.topic.min.isr=$isr
 PROPS
+  if [ "$SASL_SSL" = 1 ]; then
+    cat >> "$dir/server.properties" <<PROPS
+sasl.enabled.mechanisms=SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.ssl.keystore.type=PKCS12
+listener.name.sasl_ssl.ssl.keystore.location=$RUN/tls/broker.p12
+listener.name.sasl_ssl.ssl.keystore.password=$TLS_PASSWORD
+listener.name.sasl_ssl.ssl.key.password=$TLS_PASSWORD
+PROPS
+  fi
+}
+
+make_tls() {  # a fresh CA and broker certificate (CN/SAN 127.0.0.1, localhost) in $RUN/tls
+  local tls="$RUN/tls"
+  rm -rf "$tls"; mkdir -p "$tls"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 365 -subj "/CN=kbridge local test CA" \
+    -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$tls/broker.key" -out "$tls/broker.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n' > "$tls/ext.cnf"
+  openssl x509 -req -in "$tls/broker.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+    -CAcreateserial -days 365 -extfile "$tls/ext.cnf" -out "$tls/broker.crt" 2>/dev/null
+  openssl pkcs12 -export -name broker -in "$tls/broker.crt" -inkey "$tls/broker.key" \
+    -certfile "$tls/ca.crt" -passout "pass:$TLS_PASSWORD" -out "$tls/broker.p12"
+  # keytool reads it back: a keystore the JVM cannot open fails here, not in the broker log
+  keytool -list -storetype PKCS12 -keystore "$tls/broker.p12" -storepass "$TLS_PASSWORD" >/dev/null
+  rm -f "$tls/broker.csr" "$tls/ext.cnf" "$tls/ca.srl"
+  echo "kafka.sh: TLS certificates in $tls (clients trust $tls/ca.crt)"
+}
+
+add_scram_user() {  # the SCRAM-SHA-512 credential, set over the PLAINTEXT listener (idempotent)
+  java_run 128m "$RUN" org.apache.kafka.tools.ConfigCommand --bootstrap-server "$(bootstrap)" \
+    --alter --entity-type users --entity-name "$SASL_USER" \
+    --add-config "SCRAM-SHA-512=[iterations=4096,password=$SASL_PASSWORD]" >"$RUN/scram.log" 2>&1 \
+    || { echo "kafka.sh: could not add the SCRAM user, see $RUN/scram.log" >&2; exit 1; }
+}
+
+sasl_answers() {  # does the SASL_SSL listener authenticate kbridge and answer?
+  python3 - "127.0.0.1:$SASL_PORT" "$RUN/tls/ca.crt" "$SASL_USER" "$SASL_PASSWORD" <<'PY' 2>/dev/null
+import sys
+from confluent_kafka.admin import AdminClient
+conf = {"bootstrap.servers": sys.argv[1], "security.protocol": "SASL_SSL",
+        "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": sys.argv[3],
+        "sasl.password": sys.argv[4], "ssl.ca.location": sys.argv[2], "log_level": 0}
+AdminClient(conf).list_topics(timeout=5)
+PY
 }
 
 answers() {  # does the cluster answer a metadata request?
@@ -111,6 +186,16 @@ start() {
   fetch_jars
   mkdir -p "$RUN"
   echo "$NODES" > "$RUN/nodes"
+  if alive "$RUN/node-1"; then
+    local was_sasl=0
+    [ -f "$RUN/ports" ] && read -r _ _ _ was_sasl < "$RUN/ports"
+    if [ "$SASL_SSL" = 1 ] && [ "$was_sasl" != 1 ]; then
+      echo "kafka.sh: node 1 runs without the SASL_SSL listener; \`kafka.sh stop\` first" >&2; exit 1
+    fi
+  else
+    echo "$PORT $CPORT $SASL_PORT $SASL_SSL" > "$RUN/ports"
+    if [ "$SASL_SSL" = 1 ]; then make_tls; fi  # new certificates only for a node starting now
+  fi
   local cluster_id=""
   [ -f "$RUN/cluster-id" ] && cluster_id="$(cat "$RUN/cluster-id")"
   if [ -z "$cluster_id" ] || [ "$(cat "$RUN/layout" 2>/dev/null)" != "$NODES" ]; then
@@ -146,6 +231,19 @@ start() {
     sleep 1
   done
   echo "kafka.sh: cluster of $NODES node(s) ready at $(bootstrap)"
+  if [ "$SASL_SSL" = 1 ]; then
+    add_scram_user
+    deadline=$((SECONDS + 30))
+    until sasl_answers; do
+      if [ $SECONDS -ge $deadline ]; then
+        echo "kafka.sh: SASL_SSL listener 127.0.0.1:$SASL_PORT did not authenticate within 30 s" >&2
+        exit 1
+      fi
+      sleep 1
+    done
+    echo "kafka.sh: SASL_SSL (SCRAM-SHA-512, user $SASL_USER) ready at 127.0.0.1:$SASL_PORT," \
+         "CA $RUN/tls/ca.crt"
+  fi
 }
 
 stop_node() {  # stop_node <dir>
@@ -169,13 +267,21 @@ stop() {
 
 status() {
   [ -f "$RUN/nodes" ] && NODES="$(cat "$RUN/nodes")"
+  [ -f "$RUN/ports" ] && read -r PORT CPORT SASL_PORT SASL_SSL < "$RUN/ports"
   local running=0
   for dir in "$RUN"/node-*; do
     [ -d "$dir" ] || continue
     if alive "$dir"; then echo "$(basename "$dir"): running (pid $(cat "$dir/pid"))"; running=$((running + 1))
     else echo "$(basename "$dir"): stopped"; fi
   done
-  if [ "$running" -gt 0 ] && answers; then echo "cluster answers at $(bootstrap)"; return 0; fi
+  if [ "$running" -gt 0 ] && answers; then
+    echo "cluster answers at $(bootstrap)"
+    if [ "$SASL_SSL" = 1 ]; then
+      if sasl_answers; then echo "SASL_SSL answers at 127.0.0.1:$SASL_PORT"
+      else echo "SASL_SSL not answering at 127.0.0.1:$SASL_PORT"; return 1; fi
+    fi
+    return 0
+  fi
   echo "cluster not answering"; return 1
 }
 
@@ -184,5 +290,5 @@ case "$CMD" in
   stop) stop ;;
   stop-node) stop_node "$RUN/node-${NODE_ID:?set NODE_ID}" ;;   # NODE_ID=2 kafka.sh stop-node (tests)
   status) status ;;
-  *) echo "usage: kafka.sh start|stop|status [--nodes 1|3]" >&2; exit 2 ;;
+  *) echo "usage: kafka.sh start|stop|status [--nodes 1|3] [--sasl-ssl]" >&2; exit 2 ;;
 esac
