@@ -42,6 +42,14 @@ def router(
         None, "--metrics-port", envvar="KBRIDGE_METRICS_PORT", help="serve /metrics here"
     ),
     batch_size: int = typer.Option(500, "--batch-size", min=1, max=100_000),
+    unwritable_timeout: float = typer.Option(
+        60.0,
+        "--unwritable-timeout",
+        envvar="KBRIDGE_ROUTER_UNWRITABLE_TIMEOUT",
+        min=0.0,
+        help="seconds a target whose egress topic cannot be written (missing topic or ACL) "
+        "holds its records before they go to the bus's dead-letter topic",
+    ),
 ) -> None:
     """Route every bus's ingress topic to its targets' egress topics (live rules)."""
     from processor.config.store import ConfigStore
@@ -71,6 +79,7 @@ def router(
                 exactly_once=exactly_once,
                 batch_size=batch_size,
                 metrics=metrics,
+                unwritable_timeout=unwritable_timeout,
             )
 
             def stop(_signum: int, _frame: FrameType | None) -> None:
@@ -93,6 +102,7 @@ def router(
                 exactly_once=exactly_once,
                 batch_size=batch_size,
                 metrics=metrics,
+                unwritable_timeout=unwritable_timeout,
             )
             run_worker(app, log_level=settings.log_level)
     finally:

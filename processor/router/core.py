@@ -50,6 +50,9 @@ def aws_view(event: dict[str, Any]) -> dict[str, Any]:
     if isinstance(resources, str) and resources.startswith("["):
         with contextlib.suppress(orjson.JSONDecodeError):
             view["resources"] = orjson.loads(resources)
+    original = event.get("awssource")  # a PutEvents Source that was not a URI (aws_rules)
+    if isinstance(original, str):
+        view["source"] = original
     return view
 
 
@@ -66,7 +69,10 @@ def route(table: RoutingTable, record: InRecord) -> RouteResult:
         return _dead_letter(bus, record, "decode", "decode-failed", repr(exc))
 
     view = aws_view(event)
-    matched = bus.index.matches(view)
+    try:
+        matched = bus.index.matches(view)
+    except KbridgeError as exc:  # an event too costly to match (MatchBudgetExceeded)
+        return _dead_letter(bus, record, "decode", exc.code, exc.message)
     replay_id, replay_rule = _replay_marks(record)
     if replay_rule is not None:
         matched = matched & {replay_rule}
@@ -93,7 +99,9 @@ def _egress(
     # only transforms that select AWS-shaped fields see the aliases
     source = view if action.aws_view else event
     try:
-        payload = action.transform.apply(source, rule_name=action.rule, ingestion_time=ingested_at)
+        payload = action.transform.apply(
+            source, rule_name=action.rule, ingestion_time=ingested_at, bus_name=bus.name
+        )
     except TransformError as exc:
         return _dead_letter_record(
             bus, record, "transform", exc.code, exc.message, rule=action.rule, target=action.target
@@ -157,6 +165,23 @@ def _replay_marks(record: InRecord) -> tuple[bytes | None, str | None]:
         elif name == h.REPLAY_RULE and value:
             replay_rule = value.decode("utf-8", "replace")
     return replay_id, replay_rule
+
+
+def produce_dead_letter(
+    table: RoutingTable, record: InRecord, out: OutRecord, code: str, message: str
+) -> OutRecord | None:
+    """The dead letter for an egress record that could not be produced (stage ``produce``).
+
+    Carries the original ingress bytes and headers like every router dead letter, plus the
+    rule and target whose egress topic refused the write; None when the record's bus is no
+    longer configured (nothing can be dead-lettered then).
+    """
+    bus = table.bus_for_topic(record.topic)
+    if bus is None:
+        return None
+    return _dead_letter_record(
+        bus, record, "produce", code, message, rule=out.rule, target=out.target
+    )
 
 
 def _dead_letter(

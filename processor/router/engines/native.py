@@ -5,6 +5,11 @@ allows. The loop is single-threaded on purpose: a batch is consumed, routed, pro
 acknowledged before its offsets are committed, so rebalance callbacks (which run inside
 ``consume``) never see work in flight. ``exactly_once`` wraps each batch in a Kafka
 transaction that also carries the consumer offsets (KIP-447).
+
+A target whose egress topic cannot be written (missing topic, missing ACL) is a condition
+of that target (:mod:`processor.router.unwritable`): its records are held, the partition's
+committed offset stays below the oldest held record, and everything else keeps flowing
+until the topic takes writes again or the records are dead-lettered after the timeout.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import logging
 import threading
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import (
@@ -28,17 +34,38 @@ from confluent_kafka import Producer as RdProducer
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.consumer import make_consumer
 from processor.kafka.producer import DEFAULTS as PRODUCER_DEFAULTS
-from processor.router.core import route
+from processor.router.core import produce_dead_letter, route
 from processor.router.engines import BUS_TOPIC_PATTERN
 from processor.router.live import LiveTable
 from processor.router.metrics import RouterMetrics
-from processor.router.records import InRecord, RouteResult
+from processor.router.records import InRecord, OutRecord, RouteResult
+from processor.router.unwritable import DEFAULT_TIMEOUT, UNWRITABLE_CODE, Decision, TargetGate
 
 log = logging.getLogger(__name__)
+
+UNWRITABLE_CODES = frozenset(
+    {
+        KafkaError.UNKNOWN_TOPIC_OR_PART,
+        KafkaError._UNKNOWN_TOPIC,
+        KafkaError.TOPIC_AUTHORIZATION_FAILED,
+    }
+)
+"""Delivery errors that make a target's egress topic unwritable (not the router's problem)."""
+
+_TP = tuple[str, int]
+_Key = tuple[str, int, int, int]
+"""A held egress record: source topic, partition, offset and its index among the outputs."""
 
 
 class EgressFailed(Exception):
     """Some egress records of a batch were not acknowledged; the batch is retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Send:
+    key: _Key
+    record: InRecord
+    out: OutRecord
 
 
 class NativeRouter:
@@ -53,6 +80,7 @@ class NativeRouter:
         exactly_once: bool = False,
         batch_size: int = 1000,
         metrics: RouterMetrics | None = None,
+        unwritable_timeout: float = DEFAULT_TIMEOUT,
     ) -> None:
         self._kafka = kafka
         self._live = live
@@ -61,7 +89,10 @@ class NativeRouter:
         self._batch_size = batch_size
         self._metrics = metrics
         self._stopping = threading.Event()
-        self._failed: list[KafkaError] = []
+        self._gate = TargetGate(unwritable_timeout)
+        self._held: dict[_Key, _Send] = {}
+        self._position: dict[_TP, int] = {}  # next offset after the last routed batch
+        self._committed: dict[_TP, int] = {}
 
     def stop(self) -> None:
         """Ask the loop to finish its current batch and leave the group."""
@@ -79,6 +110,9 @@ class NativeRouter:
             **PRODUCER_DEFAULTS,
             **self._kafka.librdkafka(),
             "linger.ms": 10,
+            # a missing egress topic fails its records after 2 s instead of 30 s: it is
+            # held and retried (processor.router.unwritable), so waiting longer buys nothing
+            "topic.metadata.propagation.max.ms": 2000,
         }
         if self._exactly_once:
             conf["transactional.id"] = f"{self._group_id}-{uuid.uuid4().hex[:12]}"
@@ -90,7 +124,7 @@ class NativeRouter:
         producer = self._producer()
         if self._exactly_once:
             producer.init_transactions(30)
-        consumer.subscribe([BUS_TOPIC_PATTERN])
+        consumer.subscribe([BUS_TOPIC_PATTERN], on_revoke=self._forget, on_lost=self._forget)
         log.info(
             "native router started",
             extra={"group": self._group_id, "exactly_once": self._exactly_once},
@@ -98,13 +132,23 @@ class NativeRouter:
         try:
             while not self._stopping.is_set():
                 messages = consumer.consume(self._batch_size, timeout=0.1)
-                if not messages:
-                    continue
-                self._handle_batch(consumer, producer, messages)
+                if messages:
+                    self._handle_batch(consumer, producer, messages)
+                if self._held or self._gate.unwritable:
+                    self._retry_held(consumer, producer)
         finally:
             producer.flush(30)
             consumer.close()
             log.info("native router stopped", extra={"group": self._group_id})
+
+    def _forget(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Revoked or lost partitions: their new owner resumes from the committed offset."""
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        for key in [k for k in self._held if (k[0], k[1]) in gone]:
+            del self._held[key]
+        for tp in gone:
+            self._position.pop(tp, None)
+            self._committed.pop(tp, None)
 
     def _handle_batch(
         self, consumer: Consumer, producer: RdProducer, messages: list[Message]
@@ -133,13 +177,14 @@ class NativeRouter:
             return
         table = self._live.table
         results = [route(table, record) for record in records]
-        offsets = _next_offsets(records)
         try:
             if self._exactly_once:
-                self._produce_transaction(consumer, producer, results, offsets)
+                self._produce_transaction(consumer, producer, records, results)
             else:
-                self._produce_and_wait(producer, results)
-                consumer.commit(offsets=offsets, asynchronous=True)
+                self._produce_and_wait(producer, records, results)
+                for tp in _next_offsets(records):
+                    self._position[(tp.topic, tp.partition)] = tp.offset
+                self._commit(consumer, {(r.topic, r.partition) for r in records})
         except (EgressFailed, KafkaException) as exc:
             log.warning("batch not acknowledged, routing it again: %s", exc)
             self._rewind(consumer, records)
@@ -149,51 +194,197 @@ class NativeRouter:
             self._metrics.record_batch(results)
             self._observe_latency(records, results)
 
-    def _produce_all(self, producer: RdProducer, results: list[RouteResult]) -> None:
-        failed = self._failed
+    def _sends(self, records: list[InRecord], results: list[RouteResult]) -> list[_Send]:
+        return [
+            _Send((record.topic, record.partition, record.offset, i), record, out)
+            for record, result in zip(records, results, strict=True)
+            for i, out in enumerate(result.records)
+        ]
 
-        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                failed.append(err)
+    def _gated(self, send: _Send) -> _Send | None:
+        """The send itself, its dead letter (unwritable too long), or None (hold it)."""
+        if send.out.dead_letter:
+            return send
+        decision = self._gate.decide(send.out.topic)
+        if decision is Decision.SEND:
+            return send
+        if decision is Decision.HOLD:
+            return None
+        letter = produce_dead_letter(
+            self._live.table,
+            send.record,
+            send.out,
+            UNWRITABLE_CODE,
+            self._gate.reason(send.out.topic),
+        )
+        if letter is None:
+            log.warning("dropping a record of a deleted bus: %s", send.record.where())
+            return None
+        return _Send(send.key, send.record, letter)
 
-        for result in results:
-            for out in result.records:
-                while True:
-                    try:
-                        producer.produce(
-                            out.topic,
-                            out.value,
-                            out.key,
-                            headers=out.headers,  # type: ignore[arg-type]
-                            on_delivery=on_delivery,
-                        )
-                        break
-                    except BufferError:
-                        producer.poll(0.05)
+    def _produce_and_wait(
+        self, producer: RdProducer, records: list[InRecord], results: list[RouteResult]
+    ) -> None:
+        """Produce a batch; unwritable targets' records are held, other failures raise."""
+        sends: list[_Send] = []
+        for send in self._sends(records, results):
+            gated = self._gated(send)
+            if gated is not None:
+                sends.append(gated)
+            elif self._gate.decide(send.out.topic) is Decision.HOLD:
+                self._held[send.key] = send
+        failures = self._produce(producer, sends)
+        transient = [err for send, err in failures if not self._unwritable(send, err)]
+        if transient:
+            raise EgressFailed(f"{len(transient)} egress records failed: {transient[0].str()}")
+        for send, _err in failures:
+            self._held[send.key] = send
 
-    def _produce_and_wait(self, producer: RdProducer, results: list[RouteResult]) -> None:
-        self._failed.clear()
-        self._produce_all(producer, results)
+    def _unwritable(self, send: _Send, err: KafkaError) -> bool:
+        """Whether ``err`` is the target's condition (its record is then held)."""
+        if send.out.dead_letter or err.code() not in UNWRITABLE_CODES:
+            return False
+        if self._gate.failed(send.out.topic, f"{err.name()}: {err.str()}"):
+            log.warning(
+                "egress topic %s is unwritable (%s); holding its records for up to %g s, "
+                "then dead-lettering them to the bus",
+                send.out.topic,
+                err.str(),
+                self._gate.timeout,
+            )
+        return True
+
+    def _produce(self, producer: RdProducer, sends: list[_Send]) -> list[tuple[_Send, KafkaError]]:
+        """Produce and flush; the sends that failed with their errors."""
+        failures: list[tuple[_Send, KafkaError]] = []
+        delivered: set[str] = set()
+
+        def callback(send: _Send) -> Any:
+            def on_delivery(err: KafkaError | None, _msg: Message) -> None:
+                if err is not None:
+                    failures.append((send, err))
+                else:
+                    delivered.add(send.out.topic)
+
+            return on_delivery
+
+        for send in sends:
+            out = send.out
+            while True:
+                try:
+                    producer.produce(
+                        out.topic,
+                        out.value,
+                        out.key,
+                        headers=out.headers,  # type: ignore[arg-type]
+                        on_delivery=callback(send),
+                    )
+                    break
+                except BufferError:
+                    producer.poll(0.05)
+                except KafkaException as exc:  # e.g. a topic librdkafka knows is missing
+                    failures.append((send, exc.args[0]))
+                    break
         remaining = producer.flush(60)
-        if remaining or self._failed:
-            first = self._failed[0].str() if self._failed else f"{remaining} still queued"
-            raise EgressFailed(f"{len(self._failed) or remaining} egress records failed: {first}")
+        if remaining:
+            raise EgressFailed(f"{remaining} egress records still queued after 60 s")
+        for topic in delivered:
+            if self._gate.writable(topic):
+                log.warning("egress topic %s is writable again", topic)
+        return failures
+
+    def _retry_held(self, consumer: Consumer, producer: RdProducer) -> None:
+        """Probe unwritable topics that are due; write (or dead-letter) what they hold."""
+        for topic in self._gate.unwritable:
+            if self._gate.due(topic) and self._probe(producer, topic):
+                self._gate.probation(topic)
+        if not self._held:
+            return
+        sends = [g for g in map(self._gated, self._held.values()) if g is not None]
+        if not sends:
+            return
+        try:
+            failures = self._produce(producer, sends)
+        except EgressFailed as exc:
+            log.warning("held records not acknowledged yet: %s", exc)
+            return
+        for send, err in failures:  # held on: unwritable again, or a transient failure
+            self._unwritable(send, err)
+        failed = {send.key for send, _err in failures}
+        for send in sends:
+            if send.key not in failed:
+                self._held.pop(send.key, None)
+        self._commit(consumer, {(s.key[0], s.key[1]) for s in sends})
+
+    def _probe(self, producer: RdProducer, topic: str) -> bool:
+        """Whether metadata shows ``topic`` with partitions again (a metadata round trip,
+        not the producer's propagation wait; a missing write ACL shows on the write)."""
+        try:
+            meta = producer.list_topics(topic, timeout=2).topics.get(topic)
+        except KafkaException as exc:
+            self._gate.failed(topic, exc.args[0].str())
+            return False
+        if meta is None or meta.error is not None or not meta.partitions:
+            reason = meta.error.str() if meta is not None and meta.error else "no partitions"
+            self._gate.failed(topic, reason)
+            return False
+        return True
+
+    def _commit(self, consumer: Consumer, tps: set[_TP]) -> None:
+        """Commit each partition up to its oldest held record (or what was routed)."""
+        lowest: dict[_TP, int] = {}
+        for topic, partition, offset, _i in self._held:
+            tp = (topic, partition)
+            if tp in tps and offset < lowest.get(tp, offset + 1):
+                lowest[tp] = offset
+        offsets = []
+        for tp in tps:
+            position = self._position.get(tp)
+            if position is None:
+                continue
+            target = min(position, lowest.get(tp, position))
+            if self._committed.get(tp, -1) < target:
+                self._committed[tp] = target
+                offsets.append(TopicPartition(tp[0], tp[1], target))
+        if offsets:
+            consumer.commit(offsets=offsets, asynchronous=True)
 
     def _produce_transaction(
         self,
         consumer: Consumer,
         producer: RdProducer,
+        records: list[InRecord],
         results: list[RouteResult],
-        offsets: list[TopicPartition],
     ) -> None:
-        """Egress records and the input offsets in one transaction, or neither."""
-        self._failed.clear()
+        """Egress records and the input offsets in one transaction, or neither.
+
+        A transaction cannot leave a record behind, so here an unwritable target holds
+        its whole partition (the batch is retried) until its records are dead-lettered
+        after the timeout: bounded, but not flowing around it.
+        """
+        sends: list[_Send] = []
+        for send in self._sends(records, results):
+            gated = self._gated(send)
+            if gated is None and self._gate.decide(send.out.topic) is Decision.HOLD:
+                raise EgressFailed(
+                    f"egress topic {send.out.topic} is unwritable; retrying its batch "
+                    f"({self._gate.reason(send.out.topic)})"
+                )
+            if gated is not None:
+                sends.append(gated)
         producer.begin_transaction()
         try:
-            self._produce_all(producer, results)
-            if producer.flush(60) or self._failed:
-                raise EgressFailed(f"{len(self._failed)} egress records failed in a transaction")
-            producer.send_offsets_to_transaction(offsets, consumer.consumer_group_metadata(), 30)
+            failures = self._produce(producer, sends)
+            if failures:
+                for send, err in failures:
+                    self._unwritable(send, err)
+                raise EgressFailed(
+                    f"{len(failures)} egress records failed in a transaction: "
+                    f"{failures[0][1].str()}"
+                )
+            producer.send_offsets_to_transaction(
+                _next_offsets(records), consumer.consumer_group_metadata(), 30
+            )
         except (KafkaException, EgressFailed):
             producer.abort_transaction(30)
             raise

@@ -1,0 +1,156 @@
+"""Router reliability (issue 21): no silent loss on shutdown, no stall on an unwritable target.
+
+Both engines run as `kbridge router` subprocesses against the real broker. An unwritable
+target is made the way an operator would leave one: its egress topic is missing (deleted,
+or never created by `apply --no-create-topics`).
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+from confluent_kafka.admin import AdminClient
+
+from processor.kafka import KafkaClientConfig, Producer
+from processor.kafka.admin import TopicSpec, delete_topics, ensure_topics
+from tests.e2e.conftest import Kbridge, read_topic
+
+pytestmark = [pytest.mark.kafka]
+
+
+def config_text(u: str, partitions: int = 1) -> str:
+    return f"""
+buses: [{{name: rel-{u}, partitions: {partitions}}}]
+targets:
+  - {{name: gone-{u}, kind: kafka, topic: "x-gone-{u}", partitions: 1}}
+  - {{name: live-{u}, kind: kafka, topic: "x-live-{u}", partitions: 1}}
+rules:
+  - name: to-gone-{u}
+    bus: rel-{u}
+    pattern: {{source: [{{prefix: "rel"}}], data: {{to: [gone]}}}}
+    targets: [{{target: gone-{u}}}]
+  - name: to-live-{u}
+    bus: rel-{u}
+    pattern: {{source: [{{prefix: "rel"}}]}}
+    targets: [{{target: live-{u}}}]
+"""
+
+
+def send(bootstrap: str, topic: str, ids: list[str], to: str = "live") -> None:
+    producer = Producer(KafkaClientConfig(bootstrap_servers=bootstrap))
+    records = [
+        (
+            topic,
+            b'{"to": "%s"}' % to.encode(),
+            event_id.encode(),
+            [
+                ("ce_specversion", b"1.0"),
+                ("ce_id", event_id.encode()),
+                ("ce_source", b"rel.test"),
+                ("ce_type", b"tick"),
+                ("content-type", b"application/json"),
+            ],
+        )
+        for event_id in ids
+    ]
+    assert producer.send_batch(records).count(None) == len(ids)
+    producer.close()
+
+
+def wait_assigned(bootstrap: str, group: str, topic: str, timeout: float = 90) -> None:
+    """Until a member of ``group`` owns a partition of ``topic`` (the router is consuming)."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        description = admin.describe_consumer_groups([group])[group].result(timeout=10)
+        if any(
+            tp.topic == topic for m in description.members for tp in m.assignment.topic_partitions
+        ):
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"no router of {group} was assigned {topic}")
+
+
+def ids_of(records: list) -> set[bytes]:  # type: ignore[type-arg]
+    return {dict(m.headers())["ce_id"] for m in records}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["faust", "native"])
+def test_sigterm_with_a_pending_egress_send_loses_nothing(kbridge: Kbridge, engine: str) -> None:
+    """Issue 21 item 1: stop the router while a send to a missing topic is pending.
+
+    Before the fix the Faust engine acked (and committed) the event on shutdown: after a
+    restart and the topic's return it was in neither the egress nor the dead-letter topic.
+    """
+    u = kbridge.unique
+    bus, gone = f"kbridge.bus.rel-{u}", f"kbridge.target.gone-{u}"
+    kbridge.apply(config_text(u))
+    kafka = KafkaClientConfig(bootstrap_servers=kbridge.bootstrap)
+    delete_topics(kafka, [gone])
+    # long enough that the event is still held (not yet dead-lettered) at SIGTERM
+    kbridge.env["KBRIDGE_ROUTER_UNWRITABLE_TIMEOUT"] = "300"
+    args = ["router", "--engine", engine, "--group-id", f"stop-{u}"]
+    first = kbridge.start(*args, name="router")
+    wait_assigned(kbridge.bootstrap, f"stop-{u}", bus)
+    send(kbridge.bootstrap, bus, ["pending-1"], to="gone")
+    time.sleep(4)  # the router picked the event up; its send to the missing topic is pending
+    first.send_signal(signal.SIGTERM)
+    assert first.wait(timeout=60) is not None
+    ensure_topics(kafka, [TopicSpec(gone, 1)])
+    kbridge.start(*args, name="router")
+
+    egress = read_topic(kbridge.bootstrap, gone, 1, timeout=90, settle=0)
+    assert b"pending-1" in ids_of(egress), kbridge.logs()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["native", "faust"])
+def test_unwritable_target_is_held_then_dead_lettered_while_others_flow(
+    kbridge: Kbridge, engine: str
+) -> None:
+    """Issue 21 item 2: one target's missing egress topic stalls nothing else.
+
+    The event for the missing topic is held for the configured time, then written to the
+    bus's dead-letter topic with stage ``produce``; the other target on the same bus (and
+    the same partition) receives every event meanwhile, and once the topic exists again
+    the target is written as before.
+    """
+    u = kbridge.unique
+    bus, gone = f"kbridge.bus.rel-{u}", f"kbridge.target.gone-{u}"
+    live = f"kbridge.target.live-{u}"
+    kbridge.apply(config_text(u))
+    kafka = KafkaClientConfig(bootstrap_servers=kbridge.bootstrap)
+    delete_topics(kafka, [gone])
+    timeout = 20.0
+    kbridge.env["KBRIDGE_ROUTER_UNWRITABLE_TIMEOUT"] = str(timeout)
+    kbridge.start("router", "--engine", engine, "--group-id", f"held-{u}", name="router")
+    wait_assigned(kbridge.bootstrap, f"held-{u}", bus)
+
+    sent_at = time.monotonic()
+    send(kbridge.bootstrap, bus, ["held-1"], to="gone")
+    send(kbridge.bootstrap, bus, [f"after-{i}" for i in range(20)])
+    flowing = read_topic(kbridge.bootstrap, live, 21, timeout=timeout / 2, settle=0)
+    assert ids_of(flowing) == {b"held-1"} | {b"after-%d" % i for i in range(20)}, (
+        "the other target on the same bus kept receiving while one target was held:\n"
+        + kbridge.logs()
+    )
+    assert time.monotonic() - sent_at < timeout / 2
+
+    letters = read_topic(kbridge.bootstrap, f"{bus}.dlq", 1, timeout=timeout + 30, settle=0)
+    assert time.monotonic() - sent_at >= timeout * 0.9, "held for the configured time first"
+    assert [dict(m.headers())["ce_id"] for m in letters] == [b"held-1"], kbridge.logs()
+    headers = dict(letters[0].headers())
+    assert headers["kbridge-failed-stage"] == b"produce"
+    assert headers["kbridge-error-code"] == b"target-unwritable"
+    assert headers["kbridge-target"] == f"gone-{u}".encode()
+    assert gone.encode() in headers["kbridge-error-message"]
+    assert letters[0].value() == b'{"to": "gone"}', "the original bytes are dead-lettered"
+
+    ensure_topics(kafka, [TopicSpec(gone, 1)])
+    time.sleep(3)  # the router probes an unwritable topic once a second
+    send(kbridge.bootstrap, bus, ["back-1"], to="gone")
+    egress = read_topic(kbridge.bootstrap, gone, 1, timeout=60, settle=0)
+    assert ids_of(egress) == {b"back-1"}, kbridge.logs()
