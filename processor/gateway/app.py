@@ -26,8 +26,9 @@ from processor.gateway import awsjson, cloudevents_http, management, ops, puteve
 from processor.gateway.auth import ApiKey, KeyRing, hash_key
 from processor.gateway.context import BusCatalog, ConfigBuses, GatewayContext, StaticBuses
 from processor.gateway.errors import install_error_handlers
+from processor.gateway.flow import FlowControl
 from processor.gateway.metrics import GatewayMetrics
-from processor.gateway.publisher import AsyncProducer, Publisher
+from processor.gateway.publisher import AsyncProducer, Publisher, publish_function
 from processor.kafka.producer import Headers
 from processor.kafka.topics import RULES_TOPIC
 from processor.settings import Settings
@@ -72,7 +73,17 @@ class ProducerSlot:
         produce = getattr(producer, "produce", None)
         if produce is None:
             raise RetriableError("the producer cannot queue records with callbacks")
-        produce(topic, value, key, headers, on_delivery)
+        produce(topic, value, key, headers, on_delivery, block=False)
+
+
+def gateway_producer_overrides(settings: Settings) -> dict[str, Any]:
+    """librdkafka settings of the gateway's producer.
+
+    Its local queue holds more than the in-flight budget, so that the budget (a fast 503)
+    binds first and ``produce`` never finds the queue full.
+    """
+    queue_kbytes = max(2 * settings.gateway.max_inflight_bytes // 1024, 16 * 1024)
+    return {"queue.buffering.max.kbytes": queue_kbytes}
 
 
 def _keyring(settings: Settings, keys: KeyRing | None) -> KeyRing:
@@ -143,12 +154,21 @@ def create_app(
             return False, f"configuration not loaded yet from {rules_topic}"
         return True, "ok"
 
+    metrics = GatewayMetrics()
+    flow = FlowControl(
+        max_inflight_bytes=settings.gateway.max_inflight_bytes,
+        ack_timeout=settings.gateway.ack_timeout,
+        on_refuse=lambda reason: metrics.shed.labels(reason).inc(),
+    )
+    publisher = Publisher(
+        slot, max_event_bytes=settings.gateway.max_event_bytes, mode=mode, flow=flow
+    )
     context = GatewayContext(
         settings=settings.gateway,
-        publisher=Publisher(slot, max_event_bytes=settings.gateway.max_event_bytes, mode=mode),
+        publisher=publisher,
         buses=buses,
         keys=_keyring(settings, keys),
-        metrics=GatewayMetrics(),
+        metrics=metrics,
         ready=ready,
         config=backend,
     )
@@ -159,7 +179,7 @@ def create_app(
         if slot.producer is None:
             from processor.kafka.producer import Producer
 
-            created = Producer(settings.kafka)
+            created = Producer(settings.kafka, **gateway_producer_overrides(settings))
             slot.producer = created
         started_store = None
         if owns_store:
@@ -204,7 +224,7 @@ def create_app(
     app.include_router(ops.router)
     app.include_router(putevents.router)
     app.include_router(cloudevents_http.router)
-    _mount_webhooks(app, slot, resolve_source, snapshot, known_buses is None, settings)
+    _mount_webhooks(app, publisher, resolve_source, snapshot, known_buses is None, settings)
     app.include_router(awsjson.router)
     app.include_router(management.router)  # last: its /v1/{section} paths are generic
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
@@ -277,13 +297,13 @@ def _operation_id(route: APIRoute) -> str:
 
 def _mount_webhooks(
     app: FastAPI,
-    slot: ProducerSlot,
+    publisher: Publisher,
     resolve_source: Callable[[str], object | None] | None,
     snapshot: Callable[[], Any],
     live: bool,
     settings: Settings,
 ) -> None:
-    from processor.gateway.webhooks import build_webhook_router, kafka_publisher
+    from processor.gateway.webhooks import build_webhook_router
 
     if resolve_source is None:
 
@@ -295,7 +315,7 @@ def _mount_webhooks(
 
     router = build_webhook_router(
         resolve_source,
-        kafka_publisher(slot, "binary"),
+        publish_function(publisher),
         max_body_bytes=settings.gateway.max_event_bytes,
     )
     app.include_router(router)

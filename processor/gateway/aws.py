@@ -95,6 +95,31 @@ def entry_to_event(
     now: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> CloudEvent | EntryError:
     """One PutEvents entry as a CloudEvent, or the per-entry error AWS would report."""
+    form = entry_form(
+        entry, bus, max_event_bytes=max_event_bytes, new_id=new_id, now=lambda: format_time(now())
+    )
+    if isinstance(form, EntryError):
+        return form
+    try:
+        return CloudEvent.from_json_dict(form)
+    except InvalidEventError as exc:
+        return _invalid("Entry", f"{exc.message}.")
+
+
+def entry_form(
+    entry: Any,
+    bus: str,
+    *,
+    max_event_bytes: int,
+    new_id: Callable[[], str],
+    now: Callable[[], str],
+) -> dict[str, Any] | EntryError:
+    """The checked AWS rules of one entry as a CloudEvent's JSON form (attributes not yet
+    checked against the CloudEvents rules), or the per-entry error AWS would report.
+
+    The gateway's hot path (:func:`processor.gateway.putevents.entry_record`) encodes this
+    form straight into a Kafka record; :func:`entry_to_event` builds the pydantic model from it.
+    """
     if not isinstance(entry, Mapping):
         return _invalid("Entry", "each entry must be a JSON object.")
     size = entry_size(entry)
@@ -131,20 +156,16 @@ def entry_to_event(
         if not isinstance(trace, str):
             return _invalid("TraceHeader", "TraceHeader must be a string.")
         extensions["traceheader"] = trace
-    form: dict[str, Any] = {
+    return {
         "specversion": "1.0",
         "id": new_id(),
         "source": fields["Source"],
         "type": fields["DetailType"],
-        "time": time or format_time(now()),
+        "time": time or now(),
         "datacontenttype": "application/json",
         "data": detail,
         **extensions,
     }
-    try:
-        return CloudEvent.from_json_dict(form)
-    except InvalidEventError as exc:
-        return _invalid("Entry", f"{exc.message}.")
 
 
 def result_body(results: list[dict[str, str]]) -> dict[str, Any]:

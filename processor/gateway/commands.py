@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -29,10 +32,17 @@ def gateway(
     openapi: Path | None = typer.Option(
         None, "--openapi", help="Write the OpenAPI document to this file and exit."
     ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        envvar="KBRIDGE_GATEWAY__WORKERS",
+        help="Processes serving the port, each with its own Kafka producer "
+        "(default: one per core).",
+    ),
 ) -> None:
     """Serve PutEvents, CloudEvents HTTP, SaaS webhooks and the management API."""
     from processor.errors import ConfigError
-    from processor.gateway.app import create_app
     from processor.gateway.auth import load_keys
     from processor.settings import load_settings
 
@@ -43,19 +53,57 @@ def gateway(
         typer.echo(f"error: {exc.message}", err=True)
         raise typer.Exit(1) from None
     known = [b.strip() for b in buses.split(",") if b.strip()] if buses else None
-    app = create_app(settings, known_buses=known, keys=keys, rules_topic=rules_topic)
+    spec = {"api_keys": str(api_keys) if api_keys else None, "rules_topic": rules_topic}
+    spec["buses"] = known  # type: ignore[assignment]
+    count = workers or settings.gateway.workers or os.cpu_count() or 1
     if openapi is not None:
+        from processor.gateway.app import create_app
+
+        app = create_app(settings, known_buses=known, keys=keys, rules_topic=rules_topic)
         openapi.write_text(json.dumps(app.openapi(), indent=2, sort_keys=True) + "\n")
         typer.echo(f"wrote {openapi}")
         return
     import uvicorn
 
-    uvicorn.run(
-        app,
-        host=host or settings.gateway.host,
-        port=port or settings.gateway.port,
-        log_level=settings.log_level.lower(),
-        access_log=False,
+    options: dict[str, Any] = {
+        "host": host or settings.gateway.host,
+        "port": port or settings.gateway.port,
+        "log_level": settings.log_level.lower(),
+        "access_log": False,
+        "http": "httptools",
+        "loop": "uvloop",
+    }
+    if count == 1:
+        from processor.gateway.app import create_app
+
+        uvicorn.run(
+            create_app(settings, known_buses=known, keys=keys, rules_topic=rules_topic), **options
+        )
+        return
+    # uvicorn's worker model: this process binds the port and supervises ``count`` spawned
+    # processes (restarting any that dies); each builds its own app, producer and config
+    # store from SPEC_ENV. Metrics are aggregated across them (prometheus multiprocess).
+    os.environ[SPEC_ENV] = json.dumps(spec)
+    with tempfile.TemporaryDirectory(prefix="kbridge-gateway-metrics-") as metrics_dir:
+        os.environ.setdefault(MULTIPROC_ENV, metrics_dir)
+        uvicorn.run(f"{__name__}:worker_app", factory=True, workers=count, **options)
+
+
+SPEC_ENV = "KBRIDGE_GATEWAY_WORKER_SPEC"
+"""How the supervisor hands the command line's choices to its worker processes."""
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def worker_app() -> Any:
+    """The app of one worker process (``uvicorn --factory``), built from :data:`SPEC_ENV`."""
+    from processor.gateway.app import create_app
+    from processor.gateway.auth import load_keys
+    from processor.settings import load_settings
+
+    spec = json.loads(os.environ[SPEC_ENV])
+    keys = load_keys(Path(spec["api_keys"])) if spec.get("api_keys") else None
+    return create_app(
+        load_settings(), known_buses=spec.get("buses"), keys=keys, rules_topic=spec["rules_topic"]
     )
 
 

@@ -1,15 +1,26 @@
-"""Prometheus metrics of one gateway app, in its own registry (apps never share counters)."""
+"""Prometheus metrics of one gateway app, in its own registry (apps never share counters).
+
+With ``kbridge gateway --workers N`` every worker process serves ``/metrics``; the command
+sets ``PROMETHEUS_MULTIPROC_DIR`` so that each worker writes its samples there and any
+worker's ``/metrics`` renders the sum over all workers (prometheus_client's multiprocess
+mode), whichever worker the scrape reaches.
+"""
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
 __all__ = ["CONTENT_TYPE_LATEST", "GatewayMetrics"]
 
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
 
 class GatewayMetrics:
-    """Accepted/failed events per bus and entry point, and request latency."""
+    """Accepted/failed events per bus and entry point, shed requests, request latency."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -25,6 +36,12 @@ class GatewayMetrics:
             ["bus", "endpoint", "code"],
             registry=self.registry,
         )
+        self.shed = Counter(
+            "kbridge_gateway_requests_shed",
+            "Requests refused with 503 by backpressure (overloaded, kafka-unavailable)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.latency = Histogram(
             "kbridge_gateway_request_seconds",
             "Request handling time",
@@ -34,6 +51,11 @@ class GatewayMetrics:
         )
 
     def render(self) -> bytes:
-        """The text exposition format."""
-        data: bytes = generate_latest(self.registry)
+        """The text exposition format (summed over worker processes in multiprocess mode)."""
+        directory = os.environ.get(MULTIPROC_ENV)
+        registry = self.registry
+        if directory:
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=directory)  # type: ignore[no-untyped-call]
+        data: bytes = generate_latest(registry)
         return data

@@ -1,29 +1,41 @@
 """Publishing accepted events to a bus's ingress topic, one outcome per event.
 
 The gateway answers a client only after Kafka acknowledged (acks=all): every event of a
-request is produced concurrently and each one's acknowledgement or failure becomes that
+request is produced at once and each one's acknowledgement or failure becomes that
 entry's result, so a batch is never half-produced without the client knowing which half.
-Events are written in the CloudEvents Kafka binary mode, keyed by their partition key.
+Events are written in the CloudEvents Kafka binary mode.
+
+Entry points hand over either CloudEvents (:meth:`Publisher.publish`) or records they
+encoded themselves on their hot path (:meth:`Publisher.publish_records`, as
+``(event_id, key, value, headers)`` tuples: no per-event model on the way). Both go
+through the same size limit, :class:`~processor.gateway.flow.FlowControl` budget and
+bounded acknowledgement wait: a record not acknowledged within ``ack_timeout`` gets
+:data:`OUTCOME_UNKNOWN` (it may still be written), never a plain failure.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from processor.errors import KbridgeError, RetriableError, is_retriable
-from processor.events import CloudEvent, KafkaRecord, Mode, encode
+from processor.errors import FatalError, KbridgeError, RetriableError, is_retriable
+from processor.events import CloudEvent, Mode, encode
+from processor.gateway.flow import FlowControl
 from processor.kafka.producer import Ack, AsyncSender, delivery_outcome, send_record
 from processor.kafka.topics import bus_topic
 
-logger = logging.getLogger(__name__)
-
 AsyncProducer = AsyncSender
 """What the gateway needs from :class:`processor.kafka.producer.Producer`."""
+
+OUTCOME_UNKNOWN = "outcome-unknown"
+"""Kafka did not answer within the ack timeout: the record may or may not be written."""
+
+EncodedEvent = tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]
+"""``(event_id, key, value, headers)`` of an event ready to produce."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +49,7 @@ class Published:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """The event was not written; ``retriable`` tells the client whether to try again."""
+    """The event was not written (or, for ``outcome-unknown``, maybe written)."""
 
     event_id: str
     code: str
@@ -55,106 +67,221 @@ def record_size(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> in
 
 
 class Publisher:
-    """Encodes events and produces them to ``kbridge.bus.<bus>``, awaiting acknowledgements."""
+    """Produces encoded events to ``kbridge.bus.<bus>``, awaiting acknowledgements."""
 
     def __init__(
-        self, producer: AsyncProducer, *, max_event_bytes: int, mode: Mode = "binary"
+        self,
+        producer: AsyncProducer,
+        *,
+        max_event_bytes: int,
+        mode: Mode = "binary",
+        flow: FlowControl | None = None,
     ) -> None:
         self._producer = producer
         self._max_event_bytes = max_event_bytes
         self._mode: Mode = mode
+        self.flow = flow or FlowControl(max_inflight_bytes=64 * 1024 * 1024, ack_timeout=5.0)
 
     async def publish(
         self, bus: str, events: Sequence[CloudEvent], *, max_event_bytes: int | None = None
     ) -> list[Outcome]:
-        """Produce ``events`` to the bus; one outcome per event, in order."""
-        topic = bus_topic(bus)
-        limit = self._max_event_bytes if max_event_bytes is None else max_event_bytes
+        """Encode and produce ``events`` to the bus; one outcome per event, in order."""
         outcomes: list[Outcome | None] = [None] * len(events)
-        pending: list[tuple[int, CloudEvent, KafkaRecord]] = []
+        encoded: list[EncodedEvent] = []
+        positions: list[int] = []
         for index, event in enumerate(events):
             try:
                 record = encode(event, self._mode)
             except KbridgeError as exc:
                 outcomes[index] = Rejected(event.id, exc.code, exc.message, retriable=False)
                 continue
-            size = record_size(record.value, record.headers)
+            encoded.append((event.id, record.key, record.value, record.headers))
+            positions.append(index)
+        if encoded:
+            published = await self.publish_records(bus, encoded, max_event_bytes=max_event_bytes)
+            for index, outcome in zip(positions, published, strict=True):
+                outcomes[index] = outcome
+        return [o for o in outcomes if o is not None]
+
+    async def publish_records(
+        self, bus: str, events: Sequence[EncodedEvent], *, max_event_bytes: int | None = None
+    ) -> list[Outcome]:
+        """Produce encoded events; one outcome per event, in order.
+
+        Raises a 503 :class:`~processor.gateway.errors.ApiError` before producing anything
+        when the in-flight budget is spent or Kafka stalls (see :mod:`processor.gateway.flow`).
+        """
+        limit = self._max_event_bytes if max_event_bytes is None else max_event_bytes
+        outcomes: list[Outcome | None] = [None] * len(events)
+        sendable: list[EncodedEvent] = []
+        positions: list[int] = []
+        total = 0
+        for index, event in enumerate(events):
+            size = record_size(event[2], event[3])
             if size > limit:
                 outcomes[index] = Rejected(
-                    event.id,
+                    event[0],
                     "event-too-large",
-                    f"event {event.id!r} is {size} bytes; the limit is {limit}",
+                    f"event {event[0]!r} is {size} bytes; the limit is {limit}",
                     retriable=False,
                     status=413,
                 )
                 continue
-            pending.append((index, event, record))
-        if pending:
-            acks = await send_many(self._producer, topic, [record for _, _, record in pending])
-            for (index, event, _), ack in zip(pending, acks, strict=True):
-                outcomes[index] = self._outcome(topic, event, ack)
+            total += size
+            sendable.append(event)
+            positions.append(index)
+        if sendable:
+            flow = self.flow
+            reserved = flow.reserve(total)
+            acks = await send_many(
+                self._producer, bus_topic(bus), sendable, flow, partial(flow.release, reserved)
+            )
+            for index, event, ack in zip(positions, sendable, acks, strict=True):
+                outcomes[index] = _outcome(event[0], ack)
         return [o for o in outcomes if o is not None]
 
-    @staticmethod
-    def _outcome(topic: str, event: CloudEvent, ack: Ack | BaseException) -> Outcome:
-        if not isinstance(ack, BaseException):
-            return Published(event.id, ack[0], ack[1])
-        retriable = is_retriable(ack)
-        code = ack.code if isinstance(ack, KbridgeError) else "kafka-error"
-        logger.warning(
-            "produce failed",
-            extra={"topic": topic, "event_id": event.id, "error": str(ack), "code": code},
+
+class AckTimeout(RetriableError):
+    """Kafka did not acknowledge within the gateway's ack timeout."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(
+            f"Kafka did not acknowledge within {timeout:g} s; the event may or may not have "
+            "been written: retry with the same event id so that receivers can deduplicate",
+            code=OUTCOME_UNKNOWN,
         )
-        return Rejected(
-            event.id, code, str(ack), retriable=retriable, status=503 if retriable else 400
-        )
+
+
+def _outcome(event_id: str, ack: Ack | BaseException) -> Outcome:
+    if not isinstance(ack, BaseException):
+        return Published(event_id, ack[0], ack[1])
+    code = ack.code if isinstance(ack, KbridgeError) else "kafka-error"
+    if code == OUTCOME_UNKNOWN:
+        return Rejected(event_id, code, str(ack), retriable=True, status=504)
+    retriable = is_retriable(ack)
+    return Rejected(event_id, code, str(ack), retriable=retriable, status=503 if retriable else 400)
+
+
+class _Batch:
+    """The acknowledgements of one request's records, settled on the event loop."""
+
+    __slots__ = ("done", "flow", "left", "lock", "loop", "ok", "release", "results", "settled")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        count: int,
+        flow: FlowControl,
+        release: Callable[[], None],
+    ) -> None:
+        self.loop = loop
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.results: list[Ack | BaseException | None] = [None] * count
+        self.left = count
+        self.settled = 0
+        self.ok = False
+        self.lock = threading.Lock()
+        self.flow = flow
+        self.release = release
+
+    def on_delivery(self, index: int, err: Any, msg: Any) -> None:
+        """librdkafka's delivery callback (poll thread) for record ``index``."""
+        self.record(index, delivery_outcome(err, msg))
+
+    def record(self, index: int, result: Ack | BaseException) -> None:
+        """Store one outcome; the last one wakes the loop once for the whole batch."""
+        self.results[index] = result
+        with self.lock:
+            self.left -= 1
+            last = self.left == 0
+        if last:
+            self.loop.call_soon_threadsafe(self.finish)
+
+    def finish(self) -> None:
+        """On the loop: settle the flow account and wake the request (if still waiting)."""
+        count = len(self.results)
+        acknowledged = any(not isinstance(r, BaseException) for r in self.results)
+        self.flow.records_settled(count, acknowledged)
+        self.release()
+        if not self.done.done():
+            self.done.set_result(None)
 
 
 async def send_many(
-    producer: AsyncProducer, topic: str, records: Sequence[KafkaRecord]
+    producer: AsyncProducer,
+    topic: str,
+    records: Sequence[EncodedEvent],
+    flow: FlowControl,
+    release: Callable[[], None],
 ) -> list[Ack | BaseException]:
-    """Produce ``records`` and wait for every acknowledgement; one result per record.
+    """Produce ``records`` and wait (at most ``flow.ack_timeout``) for every acknowledgement.
 
-    With a producer exposing ``produce(..., on_delivery=...)`` (kbridge's ``Producer``)
-    the event loop is woken once for the whole batch instead of once per record.
+    One result per record; a record still unacknowledged at the timeout gets
+    :class:`AckTimeout`, and its bytes stay reserved until librdkafka settles it. With a
+    producer exposing ``produce(..., on_delivery=...)`` (kbridge's ``Producer``) the event
+    loop is woken once for the whole batch instead of once per record.
     """
     produce = getattr(producer, "produce", None)
     can_produce = getattr(producer, "can_produce", None)
     if produce is None or (can_produce is not None and not can_produce()):
-        return list(
-            await asyncio.gather(
-                *(send_record(producer, topic, r) for r in records),
-                return_exceptions=True,
-            )
-        )
-    loop = asyncio.get_running_loop()
-    finished: asyncio.Future[None] = loop.create_future()
-    results: list[Ack | BaseException | None] = [None] * len(records)
-    remaining = [len(records)]
-    lock = threading.Lock()
-
-    def settle() -> None:
-        if not finished.done():
-            finished.set_result(None)
-
-    def record_result(index: int, result: Ack | BaseException) -> None:
-        results[index] = result
-        with lock:
-            remaining[0] -= 1
-            last = remaining[0] == 0
-        if last:
-            loop.call_soon_threadsafe(settle)
-
-    def on_delivery_for(index: int) -> Callable[[Any, Any], None]:
-        def on_delivery(err: Any, msg: Any) -> None:
-            record_result(index, delivery_outcome(err, msg))
-
-        return on_delivery
-
-    for index, record in enumerate(records):
         try:
-            produce(topic, record.value, record.key, record.headers, on_delivery_for(index))
-        except Exception as exc:  # a local refusal (e.g. record too large for librdkafka)
-            record_result(index, exc)
-    await finished
-    return [r if r is not None else RetriableError("no acknowledgement") for r in results]
+            return await _send_each(producer, topic, records, flow)
+        finally:
+            release()
+    loop = asyncio.get_running_loop()
+    batch = _Batch(loop, len(records), flow, release)
+    flow.records_sent(len(records))
+    for index, (_, key, value, headers) in enumerate(records):
+        try:
+            produce(topic, value, key, headers, partial(batch.on_delivery, index))
+        except Exception as exc:  # a local refusal (queue full, record too large, closed)
+            batch.record(index, exc)
+    timer = loop.call_later(flow.ack_timeout, _expire, batch.done)
+    try:
+        await batch.done
+    finally:
+        timer.cancel()
+    if batch.left:
+        flow.timed_out()
+    timeout = AckTimeout(flow.ack_timeout)
+    return [r if r is not None else timeout for r in batch.results]
+
+
+def _expire(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)
+
+
+async def _send_each(
+    producer: AsyncProducer, topic: str, records: Sequence[EncodedEvent], flow: FlowControl
+) -> list[Ack | BaseException]:
+    """A producer with only ``send``: one awaited send per record, same timeout."""
+    from processor.events import KafkaRecord
+
+    async def one(key: bytes | None, value: bytes | None, headers: Any) -> Ack:
+        sent = send_record(producer, topic, KafkaRecord(key, value, headers))
+        try:
+            return await asyncio.wait_for(sent, flow.ack_timeout)
+        except TimeoutError:
+            flow.timed_out()
+            raise AckTimeout(flow.ack_timeout) from None
+
+    return list(
+        await asyncio.gather(*(one(k, v, h) for _, k, v, h in records), return_exceptions=True)
+    )
+
+
+def publish_function(publisher: Publisher) -> Callable[[str, CloudEvent], Awaitable[None]]:
+    """``await publish(bus, event)`` for the webhook router, through the same path and limits.
+
+    A refused or failed event raises: :class:`RetriableError` (the platform gets 503 and
+    retries) or :class:`FatalError`; a shed request raises the 503 ``ApiError`` itself.
+    """
+
+    async def publish(bus: str, event: CloudEvent) -> None:
+        outcome = (await publisher.publish(bus, [event]))[0]
+        if isinstance(outcome, Rejected):
+            error = RetriableError if outcome.retriable else FatalError
+            raise error(outcome.message, code=outcome.code)
+
+    return publish

@@ -9,20 +9,23 @@ entry Kafka acknowledged and an ``ErrorCode``/``ErrorMessage`` for each that fai
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from processor.events import CloudEvent
-from processor.gateway.aws import EntryError, bus_name, entry_to_event, result_body
+from processor.errors import InvalidEventError
+from processor.events.attributes import check_attributes, extension_header_text, format_time
+from processor.gateway.aws import EntryError, bus_name, entry_form, result_body
 from processor.gateway.body import parse_json, read_body
-from processor.gateway.context import GatewayContext, get_context
+from processor.gateway.context import GatewayContext
 from processor.gateway.errors import ApiError
-from processor.gateway.publisher import Published
+from processor.gateway.publisher import OUTCOME_UNKNOWN, EncodedEvent, Published, Rejected
 
 router = APIRouter(tags=["events"])
 
@@ -93,34 +96,144 @@ async def put_entries(
     entries: Sequence[Any],
     route: Callable[[Any], str | EntryError],
     endpoint: str,
+    idempotency_key: str | None = None,
 ) -> dict[str, Any]:
-    """Validate, map and publish entries; ``route`` picks each entry's bus (or refuses it)."""
+    """Validate, encode and publish entries; ``route`` picks each entry's bus (or refuses it).
+
+    Raises a 503 :class:`ApiError` (nothing produced) when the gateway sheds load.
+    """
     results: list[dict[str, str] | None] = [None] * len(entries)
-    by_bus: dict[str, list[tuple[int, CloudEvent]]] = {}
+    by_bus: dict[str, tuple[list[int], list[EncodedEvent]]] = {}
+    now = format_time(datetime.now(UTC))
+    metrics = context.metrics
     for index, entry in enumerate(entries):
         target = route(entry)
         if isinstance(target, EntryError):
             results[index] = target.as_result()
             continue
-        mapped = entry_to_event(entry, target, max_event_bytes=context.event_limit(target))
-        if isinstance(mapped, EntryError):
-            results[index] = mapped.as_result()
-            context.metrics.failed.labels(target, endpoint, mapped.code).inc()
-        else:
-            by_bus.setdefault(target, []).append((index, mapped))
-    for bus, pending in by_bus.items():
-        outcomes = await context.publisher.publish(
-            bus, [event for _, event in pending], max_event_bytes=context.event_limit(bus)
+        encoded = entry_record(
+            entry, target, context.event_limit(target), now, idempotency_key, index
         )
-        for (index, _), outcome in zip(pending, outcomes, strict=True):
+        if isinstance(encoded, EntryError):
+            results[index] = encoded.as_result()
+            metrics.failed.labels(target, endpoint, encoded.code).inc()
+            continue
+        positions, records = by_bus.setdefault(target, ([], []))
+        positions.append(index)
+        records.append(encoded)
+    for bus, (positions, records) in by_bus.items():
+        outcomes = await context.publisher.publish_records(
+            bus, records, max_event_bytes=context.event_limit(bus)
+        )
+        accepted = 0
+        for index, outcome in zip(positions, outcomes, strict=True):
             if isinstance(outcome, Published):
                 results[index] = {"EventId": outcome.event_id}
-                context.metrics.accepted.labels(bus, endpoint).inc()
+                accepted += 1
             else:
-                code = "InternalFailure" if outcome.retriable else "InvalidArgument"
-                results[index] = {"ErrorCode": code, "ErrorMessage": outcome.message}
-                context.metrics.failed.labels(bus, endpoint, outcome.code).inc()
+                results[index] = {
+                    "ErrorCode": entry_error_code(outcome),
+                    "ErrorMessage": outcome.message,
+                }
+                metrics.failed.labels(bus, endpoint, outcome.code).inc()
+        if accepted:
+            metrics.accepted.labels(bus, endpoint).inc(accepted)
     return result_body([r for r in results if r is not None])
+
+
+def entry_error_code(outcome: Rejected) -> str:
+    """The PutEvents ``ErrorCode`` of a produce failure.
+
+    ``OutcomeUnknown`` (kbridge's own code) means Kafka did not answer in time: the event
+    may be written, so a client retrying it should keep its ``EventId`` (see
+    :func:`entry_record`) for receivers to deduplicate.
+    """
+    if outcome.code == OUTCOME_UNKNOWN:
+        return "OutcomeUnknown"
+    return "InternalFailure" if outcome.retriable else "InvalidArgument"
+
+
+def entry_record(
+    entry: Any,
+    bus: str,
+    max_event_bytes: int,
+    now: str,
+    idempotency_key: str | None = None,
+    index: int = 0,
+) -> EncodedEvent | EntryError:
+    """One entry straight to a binary-mode Kafka record (the PutEvents hot path).
+
+    Same checks and the same record as ``encode(entry_to_event(...))`` without the pydantic
+    model, and the value is the client's ``Detail`` text itself (parsed once to check it is
+    a JSON object, never re-serialized). kbridge extensions to the entry (ignored by AWS):
+    ``EventId`` (the CloudEvent id, so a retried entry keeps its id) and ``PartitionKey``
+    (the Kafka key, also the ``partitionkey`` attribute). Without an ``EventId`` an
+    ``Idempotency-Key`` request header derives stable ids per entry position; without
+    either the id is a random UUID. The key is the ``PartitionKey``, else the event id, so
+    that one busy Source spreads over every partition of the bus.
+    """
+    ids = kbridge_fields(entry, idempotency_key, index)
+    if isinstance(ids, EntryError):
+        return ids
+    event_id, partition_key = ids
+    form = entry_form(
+        entry, bus, max_event_bytes=max_event_bytes, new_id=lambda: event_id, now=lambda: now
+    )
+    if isinstance(form, EntryError):
+        return form
+    del form["data"]
+    if partition_key is not None:
+        form["partitionkey"] = partition_key
+    try:
+        checked = check_attributes(form)
+    except InvalidEventError as exc:
+        return EntryError(
+            "InvalidArgument", f"Parameter Entry is not valid. Reason: {exc.message}."
+        )
+    headers = [
+        ("ce_" + name, (value if type(value) is str else extension_header_text(value)).encode())
+        for name, value in checked.items()
+        if name != "datacontenttype"
+    ]
+    headers.append(_JSON_CONTENT_TYPE)
+    key = (partition_key or event_id).encode()
+    return event_id, key, entry["Detail"].encode(), headers
+
+
+_JSON_CONTENT_TYPE = ("content-type", b"application/json")
+_ID_NAMESPACE = uuid.UUID("6f1c1e8e-2b7d-4f9a-9a59-6b2f0c6c7a10")
+MAX_EVENT_ID = 256
+MAX_PARTITION_KEY = 256
+
+
+def kbridge_fields(
+    entry: Any, idempotency_key: str | None, index: int
+) -> tuple[str, str | None] | EntryError:
+    """The entry's event id and partition key (kbridge's optional extensions)."""
+    if not isinstance(entry, dict):
+        return str(uuid.uuid4()), None  # entry_form reports the real problem
+    event_id = entry.get("EventId")
+    partition_key = entry.get("PartitionKey")
+    if event_id is not None:
+        if not isinstance(event_id, str) or not 1 <= len(event_id) <= MAX_EVENT_ID:
+            return EntryError(
+                "InvalidArgument",
+                f"Parameter EventId is not valid. Reason: EventId must be a string of 1 to "
+                f"{MAX_EVENT_ID} characters.",
+            )
+    elif idempotency_key is not None:
+        event_id = str(uuid.uuid5(_ID_NAMESPACE, f"{idempotency_key}\n{index}"))
+    else:
+        event_id = str(uuid.uuid4())
+    if partition_key is not None and (
+        not isinstance(partition_key, str) or not 1 <= len(partition_key) <= MAX_PARTITION_KEY
+    ):
+        return EntryError(
+            "InvalidArgument",
+            f"Parameter PartitionKey is not valid. Reason: PartitionKey must be a string of "
+            f"1 to {MAX_PARTITION_KEY} characters.",
+        )
+    return event_id, partition_key
 
 
 def _path_bus(bus: str) -> Callable[[Any], str | EntryError]:
@@ -158,13 +271,27 @@ def _path_bus(bus: str) -> Callable[[Any], str | EntryError]:
         }
     },
 )
-async def put_events(
-    bus: str, request: Request, context: GatewayContext = Depends(get_context)
-) -> Response:
+async def put_events(bus: str, request: Request) -> Response:
     """Publish a batch of entries to ``bus``; answers after Kafka acknowledged each one."""
+    context: GatewayContext = request.app.state.kbridge
     context.require_bus(bus)
     context.authorize_put(request, bus)
-    body = await read_body(request, context.settings.max_batch_bytes)
-    entries = entries_of(parse_json(body), context.settings.max_batch_entries)
-    result = await put_entries(context, entries, _path_bus(bus), "putevents")
+    limit = context.settings.max_batch_bytes
+    flow = context.publisher.flow
+    reserved = flow.reserve(declared_size(request, limit))
+    try:
+        body = await read_body(request, limit)
+        entries = entries_of(parse_json(body), context.settings.max_batch_entries)
+        key = request.headers.get("idempotency-key")
+        result = await put_entries(context, entries, _path_bus(bus), "putevents", key)
+    finally:
+        flow.release(reserved)
     return Response(orjson.dumps(result), media_type="application/json")
+
+
+def declared_size(request: Request, limit: int) -> int:
+    """The body size a request will take: its Content-Length, else ``limit`` (chunked)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit():
+        return min(int(declared), limit)
+    return limit

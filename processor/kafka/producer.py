@@ -132,8 +132,14 @@ class Producer:
         headers: Headers | None = None,
         on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
         partition: int | None = None,
+        *,
+        block: bool = True,
     ) -> None:
-        """Queue a record; ``on_delivery`` runs on the poll thread once Kafka answered."""
+        """Queue a record; ``on_delivery`` runs on the poll thread once Kafka answered.
+
+        With ``block=False`` a full local queue raises :class:`RetriableError` at once
+        instead of waiting for room (the gateway's event loop must never wait here).
+        """
         kwargs: dict[str, Any] = {"value": value, "key": key, "on_delivery": on_delivery}
         if headers:
             kwargs["headers"] = list(headers)
@@ -144,6 +150,10 @@ class Producer:
                 self._producer.produce(topic, **kwargs)
                 return
             except BufferError:
+                if not block:
+                    raise RetriableError(
+                        "the Kafka producer's local queue is full", code="producer-queue-full"
+                    ) from None
                 # The local queue is full: wait for deliveries instead of failing the caller.
                 self._producer.poll(0.1) if self._thread is None else self._closed.wait(0.01)
             except KafkaException as exc:

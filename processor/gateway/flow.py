@@ -1,0 +1,117 @@
+"""Backpressure for the gateway: bounded bytes in flight and fast refusals while Kafka stalls.
+
+Why: when Kafka cannot acknowledge (brokers down, ``min.insync.replicas`` not met), every
+request used to wait for librdkafka's 60 s message timeout while its body and records sat
+in memory, so a storm of clients grew the process without bound and got hangs instead of
+answers. :class:`FlowControl` keeps one account per gateway process (one event loop):
+
+* **bytes in flight**: request bodies being handled plus records produced and not yet
+  settled by Kafka. A request that would pass ``max_inflight_bytes`` is refused at once
+  with 503 + ``Retry-After`` (nothing produced), so memory stays bounded;
+* **stalled**: set when a request's acknowledgement wait passed ``ack_timeout`` (the
+  outcome of those records is unknown: they may still be written). While records are still
+  pending in a stalled producer, new requests are refused at once instead of queueing
+  behind them. It clears by itself on the next acknowledgement, or when every pending
+  record settled (delivered or failed), so the first request after that probes Kafka again.
+
+Every method runs on the event loop thread (delivery callbacks hop there first), so the
+counters need no lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+
+from processor.gateway.errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+
+class FlowControl:
+    """In-flight byte budget and stall state of one gateway process."""
+
+    def __init__(
+        self,
+        *,
+        max_inflight_bytes: int,
+        ack_timeout: float,
+        on_refuse: Callable[[str], None] = lambda reason: None,
+    ) -> None:
+        self.max_inflight_bytes = max_inflight_bytes
+        self.on_refuse = on_refuse
+        self.ack_timeout = ack_timeout
+        self.inflight_bytes = 0
+        self.pending_records = 0
+        self.stalled_since: float | None = None
+        self.refused = 0
+        self.peak_bytes = 0
+
+    @property
+    def retry_after(self) -> str:
+        """``Retry-After`` seconds for a refused request (the ack timeout, at least 1 s)."""
+        return str(max(1, math.ceil(self.ack_timeout)))
+
+    def reserve(self, size: int) -> int:
+        """Reserve ``size`` bytes or raise a 503 naming why; returns ``size`` for release.
+
+        One request is always admitted when nothing is in flight, so a request larger than
+        the budget (but within the size limits) still gets through on an idle gateway.
+        """
+        if self.stalled_since is not None and self.pending_records:
+            self.refused += 1
+            self.on_refuse("kafka-unavailable")
+            stalled = time.monotonic() - self.stalled_since
+            raise ApiError(
+                503,
+                "kafka-unavailable",
+                f"Kafka has not acknowledged records for {stalled:.0f} s "
+                f"({self.pending_records} pending); nothing was accepted, retry later",
+                headers={"Retry-After": self.retry_after},
+            )
+        if self.inflight_bytes and self.inflight_bytes + size > self.max_inflight_bytes:
+            self.refused += 1
+            self.on_refuse("overloaded")
+            raise ApiError(
+                503,
+                "overloaded",
+                f"the gateway has {self.inflight_bytes} bytes in flight (limit "
+                f"{self.max_inflight_bytes}); nothing was accepted, retry later",
+                headers={"Retry-After": "1"},
+            )
+        self.inflight_bytes += size
+        if self.inflight_bytes > self.peak_bytes:
+            self.peak_bytes = self.inflight_bytes
+        return size
+
+    def release(self, size: int) -> None:
+        """Give back reserved bytes."""
+        self.inflight_bytes -= size
+
+    def records_sent(self, count: int) -> None:
+        """``count`` records were handed to the producer."""
+        self.pending_records += count
+
+    def records_settled(self, count: int, acknowledged: bool) -> None:
+        """``count`` records got their final answer from the producer."""
+        self.pending_records -= count
+        if self.stalled_since is not None and (acknowledged or not self.pending_records):
+            logger.warning(
+                "Kafka acknowledgements resumed; accepting requests again"
+                if acknowledged
+                else "every stalled record settled; probing Kafka again",
+                extra={"stalled_seconds": round(time.monotonic() - self.stalled_since, 1)},
+            )
+            self.stalled_since = None
+
+    def timed_out(self) -> None:
+        """A request waited ``ack_timeout`` without every acknowledgement: Kafka stalls."""
+        if self.stalled_since is None:
+            self.stalled_since = time.monotonic()
+            logger.warning(
+                "Kafka did not acknowledge within the ack timeout; refusing new requests "
+                "until it does",
+                extra={"ack_timeout": self.ack_timeout, "pending": self.pending_records},
+            )
