@@ -1,7 +1,9 @@
 """``kbridge demo``: the three design scenarios end to end against a running Kafka.
 
-``make demo`` (scripts/demo.sh) also installs the package and starts the local broker
-first; this command assumes Kafka answers at ``KBRIDGE_KAFKA__BOOTSTRAP_SERVERS``.
+Only the command's options live here; the demo itself is the separate ``kbridge_demo``
+package (``examples/kbridge_demo``, installed with kbridge), so the runtime package carries
+no fake servers. ``make demo`` (scripts/demo.sh) also installs the package and starts the
+local broker first; this command assumes Kafka answers at ``KBRIDGE_KAFKA__BOOTSTRAP_SERVERS``.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ def demo(
     quiet: bool = typer.Option(False, "--quiet", help="do not print received messages"),
 ) -> None:
     """Run the demo: gateway, router and sinks on the example config, sample events, a summary."""
-    from processor.demo import main
+    try:
+        from kbridge_demo.run import main
+    except ImportError as exc:
+        typer.echo(f"kbridge demo: the demo package is not installed ({exc})", err=True)
+        raise typer.Exit(2) from None
 
     argv = ["run", "--engine", engine, "--timeout", str(timeout)]
     if quiet:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job in one command (`make demo`): installs what is missing, starts a local Kafka
 # (deploy/kafka) unless one already answers, runs the three scenarios of the design end to end
-# (python -m processor.demo run: apply examples/kbridge.yaml, gateway, router, sink workers,
+# (python -m kbridge_demo run: apply examples/kbridge.yaml, gateway, router, sink workers,
 # sample events, summary table), and stops everything it started, also on Ctrl-C.
 # Extra arguments go to the demo, e.g. `bash scripts/demo.sh --engine native`.
 set -euo pipefail
@@ -20,7 +20,8 @@ trap 'exit 130' INT TERM
 step() { printf '\n==> %s\n' "$*"; }
 
 step "python packages"
-if ! python3 -c "import processor, confluent_kafka, faust, fastapi, sqlalchemy, rich" >/dev/null 2>&1 \
+if ! python3 -c "import processor, kbridge_demo, confluent_kafka, faust, fastapi, sqlalchemy, rich" \
+     >/dev/null 2>&1 \
    || ! command -v kbridge >/dev/null 2>&1 || [ "${KBRIDGE_FORCE_INSTALL:-0}" = 1 ]; then
   python3 -m pip install -q --disable-pip-version-check -e .
 fi
@@ -35,4 +36,4 @@ else
   started+=("deploy/kafka/kafka.sh stop")
 fi
 
-python3 -m processor.demo run "$@"
+python3 -m kbridge_demo run "$@"

@@ -1,4 +1,4 @@
-"""processor/demo.py pieces that need no broker: the stand-in receivers and the demo config.
+"""Demo pieces (examples/kbridge_demo) that need no broker: the stand-in receivers, the config.
 
 The full demo (`make demo`) runs against a real Kafka; these keep its receivers honest: they
 accept what kbridge's own IM signers and email sink send, and print what a person would see.
@@ -16,30 +16,31 @@ from pathlib import Path
 import pytest
 import yaml
 from deploy_helpers import ROOT
+from kbridge_demo import receivers, run
+from kbridge_demo.files import example_config
 
-from processor import demo
 from processor.config.loader import load_config
 from processor.sinks.im import dingtalk, feishu
 
 
 def test_receiver_signatures_match_the_sinks() -> None:
     given = urllib.parse.unquote_plus(dingtalk.sign("SECdev", 1700000000000))
-    assert demo.dingtalk_sign("SECdev", "1700000000000") == given
-    assert demo.feishu_sign("s3cret", "1700000000") == feishu.sign("s3cret", 1700000000)
+    assert receivers.dingtalk_sign("SECdev", "1700000000000") == given
+    assert receivers.feishu_sign("s3cret", "1700000000") == feishu.sign("s3cret", 1700000000)
 
 
 def test_what_a_person_sees() -> None:
-    assert demo.im_text("dingtalk", {"msgtype": "markdown",
+    assert receivers.im_text("dingtalk", {"msgtype": "markdown",
                                      "markdown": {"title": "t", "text": "### hi"}}) == "### hi"
-    assert demo.im_text("wecom", {"msgtype": "markdown", "markdown": {"content": "x"}}) == "x"
-    assert demo.im_text("feishu", {"msg_type": "text", "content": {"text": "y"}}) == "y"
-    assert demo.im_text("slack", {"text": "z"}) == "z"
+    assert receivers.im_text("wecom", {"msgtype": "markdown", "markdown": {"content": "x"}}) == "x"
+    assert receivers.im_text("feishu", {"msg_type": "text", "content": {"text": "y"}}) == "y"
+    assert receivers.im_text("slack", {"text": "z"}) == "z"
 
 
 def test_demo_config_is_the_example_with_a_short_digest(tmp_path: Path) -> None:
-    path = demo.demo_config(tmp_path)
+    path = run.demo_config(tmp_path)
     data = yaml.safe_load(path.read_text())
-    example = yaml.safe_load(demo.EXAMPLE.read_text())
+    example = yaml.safe_load(example_config().read_text())
     [email] = [t for t in data["targets"] if t["kind"] == "email"]
     assert email["digest"]["window_seconds"] == 5
     assert [r["name"] for r in data["rules"]] == [r["name"] for r in example["rules"]]
@@ -56,9 +57,9 @@ def _free_port() -> int:
 def test_receivers_answer_like_the_platforms_and_print(capsys: pytest.CaptureFixture[str]) -> None:
     import aiosmtplib
 
-    inbox = demo.Inbox(echo=True)
+    inbox = receivers.Inbox(echo=True)
     http_port, smtp_port = _free_port(), _free_port()
-    with demo.receivers(inbox, http_port=http_port, smtp_port=smtp_port):
+    with receivers.receivers(inbox, http_port=http_port, smtp_port=smtp_port):
         ts = "1700000000000"
         query = f"timestamp={ts}&sign={dingtalk.sign('SECdev', int(ts))}"
         body = {"msgtype": "markdown", "markdown": {"title": "a", "text": "### disk full"}}
@@ -93,7 +94,7 @@ def test_receivers_answer_like_the_platforms_and_print(capsys: pytest.CaptureFix
 def test_compose_receiver_runs_the_demo_receiver() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     entry = compose["services"]["receiver"]["entrypoint"]
-    assert entry[:4] == ["python", "-m", "processor.demo", "receiver"]
+    assert entry[:4] == ["python", "-m", "kbridge_demo", "receiver"]
     with pytest.raises(SystemExit) as exc:
-        demo.main(["receiver", "--help"])
+        run.main(["receiver", "--help"])
     assert exc.value.code == 0

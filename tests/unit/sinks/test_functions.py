@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib.metadata
 
+from kbridge_demo.survey import aggregate_answers, answers_of
+
 from processor.events.model import CloudEvent
 from processor.sinks.base import Delivery
 from processor.sinks.function import (
@@ -13,7 +15,6 @@ from processor.sinks.function import (
     load_entry_point,
     result_events,
 )
-from processor.sinks.functions_builtin import aggregate_answers, answers_of
 
 
 def test_survey_aggregate_is_registered_as_entry_point() -> None:

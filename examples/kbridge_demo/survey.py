@@ -1,6 +1,8 @@
-"""Built-in functions for ``kind: function`` targets (entry-point group ``kbridge.functions``).
+"""The demo's ``survey-aggregate`` function for a ``kind: function`` target.
 
-``survey-aggregate`` (:func:`aggregate_answers`) is the demo's "data processing" step: it
+Registered in the entry-point group ``kbridge.functions`` (pyproject), like any user's
+function would be: kbridge ships no built-in functions. :func:`aggregate_answers` is the
+demo's "data processing" step: it
 turns a batch of questionnaire responses into one summary per survey (response count,
 per-question answer distribution, numeric statistics, mean completion time), which the
 function target can publish back to a bus for dashboards or alerts.

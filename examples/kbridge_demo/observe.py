@@ -1,0 +1,115 @@
+"""How the demo sees what happened: router metrics, bus and dead-letter topics, SQL tables."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+import urllib.request
+from typing import Any
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Parse a Prometheus text exposition into {(name, labels): value}."""
+    out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            text = resp.read().decode()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        m = re.match(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$", line)
+        if not m or line.startswith("#"):
+            continue
+        labels = tuple(sorted(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2) or "")))
+        with contextlib.suppress(ValueError):
+            out[(m.group(1), labels)] = float(m.group(3))
+    return out
+
+
+def metric_sum(metrics: dict[Any, float], name: str, **match: str) -> float:
+    return sum(v for (n, labels), v in metrics.items()
+               if n == name and all((k, val) in labels for k, val in match.items()))
+
+
+def histogram_quantile(metrics: dict[Any, float], name: str, q: float) -> float | None:
+    buckets: dict[float, float] = {}
+    for (n, labels), v in metrics.items():
+        if n == f"{name}_bucket":
+            le = dict(labels)["le"]
+            bound = float("inf") if le == "+Inf" else float(le)
+            buckets[bound] = buckets.get(bound, 0.0) + v
+    if not buckets or max(buckets.values()) == 0:
+        return None
+    total = buckets[float("inf")]
+    for bound in sorted(buckets):
+        if buckets[bound] >= q * total:
+            return bound
+    return None
+
+
+class BusWatcher:
+    """Reads a bus topic from its current end: the function target's published results."""
+
+    def __init__(self, bootstrap: str, topic: str, source: str) -> None:
+        from confluent_kafka import Consumer, TopicPartition
+
+        self.source = source
+        self.results: list[dict[str, Any]] = []
+        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kbridge-demo",
+                                   "enable.auto.commit": False})
+        meta = self._consumer.list_topics(topic, timeout=10).topics[topic]
+        parts = []
+        for p in meta.partitions:
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            parts.append(TopicPartition(topic, p, high))
+        self._consumer.assign(parts)
+
+    def poll(self) -> None:
+        from processor.events.kafka import decode_json_form
+
+        for msg in self._consumer.consume(500, timeout=0.2):
+            if msg.error() is not None:
+                continue
+            with contextlib.suppress(Exception):
+                headers: Any = msg.headers()  # a list of (name, value) from a consumer
+                form = decode_json_form(msg.value(), headers)
+                if form.get("source") == self.source:
+                    self.results.append(form)
+
+    def close(self) -> None:
+        self._consumer.close()
+
+
+def topic_ends(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """Sum of the high watermarks of each existing topic (0 for missing ones)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kbridge-demo-offsets"})
+    try:
+        meta = consumer.list_topics(timeout=10).topics
+        out = {}
+        for topic in topics:
+            total = 0
+            for p in (meta[topic].partitions if topic in meta else {}):
+                total += consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            out[topic] = total
+        return out
+    finally:
+        consumer.close()
+
+
+def sql_count(url: str, table: str, column: str, values: list[str]) -> int:
+    """Rows of ``table`` whose ``column`` is one of ``values`` (0 while the table is missing)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url)
+    try:
+        with engine.connect() as conn:
+            tbl = sa.Table(table, sa.MetaData(), autoload_with=conn)
+            query = sa.select(sa.func.count()).select_from(tbl).where(tbl.c[column].in_(values))
+            return int(conn.execute(query).scalar_one())
+    except (sa.exc.NoSuchTableError, sa.exc.OperationalError, sqlite3.Error, KeyError):
+        return 0
+    finally:
+        engine.dispose()
