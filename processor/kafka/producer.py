@@ -30,8 +30,14 @@ Headers = Sequence[tuple[str, bytes | str | None]]
 Ack = tuple[int, int]
 """(partition, offset) of an acknowledged record."""
 
+PARTITIONER = "murmur2_random"
+"""The Java client's key hash (murmur2; null keys spread at random): librdkafka's default is
+CRC32, so without this the gateway, the native router and the sinks would place a key on
+another partition than Faust (aiokafka) and Java producers do (issue 21 item 3)."""
+
 DEFAULTS: dict[str, Any] = {
     "enable.idempotence": True,
+    "partitioner": PARTITIONER,
     "acks": "all",
     "linger.ms": 5,
     "batch.size": 512 * 1024,

@@ -47,6 +47,7 @@ from processor.events import CloudEvent, encode
 from processor.kafka.admin import TopicSpec, ensure_topics
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.headers import SOURCE as SOURCE_HEADER
+from processor.kafka.producer import PARTITIONER
 from processor.kafka.topics import schedule_state_topic
 from processor.schedules import Schedule, parse_schedule
 from processor.sources.base import Publisher, Source, register_source
@@ -100,6 +101,7 @@ class TickWriter:
                     "acks": "all",
                     "transaction.timeout.ms": 30_000,
                     "linger.ms": 1,
+                    "partitioner": PARTITIONER,
                 }
             )
         )
