@@ -98,3 +98,35 @@ def test_compose_receiver_runs_the_demo_receiver() -> None:
     with pytest.raises(SystemExit) as exc:
         run.main(["receiver", "--help"])
     assert exc.value.code == 0
+
+
+def test_an_install_finds_the_example_config_in_its_data_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From a wheel there is no checkout: the config is the data file pyproject ships."""
+    import sysconfig
+    import tomllib
+
+    from kbridge_demo import files
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    shipped = project["tool"]["setuptools"]["data-files"]["share/kbridge/examples"]
+    assert shipped == ["examples/kbridge.yaml"]
+    installed = tmp_path / "share" / "kbridge" / "examples" / "kbridge.yaml"
+    installed.parent.mkdir(parents=True)
+    installed.write_text((ROOT / "examples" / "kbridge.yaml").read_text())
+    monkeypatch.setattr(files, "_CHECKOUT", tmp_path / "no-checkout")
+    monkeypatch.setattr(sysconfig, "get_path", lambda name: str(tmp_path))
+    assert files.example_config() == installed
+    installed.unlink()
+    with pytest.raises(FileNotFoundError, match="example configuration is missing"):
+        files.example_config()
+
+
+def test_survey_function_entry_point_lives_in_the_demo_package() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    functions = project["project"]["entry-points"]["kbridge.functions"]
+    assert functions == {"survey-aggregate": "kbridge_demo.survey:aggregate_answers"}
+    assert not (ROOT / "processor" / "demo.py").exists()
