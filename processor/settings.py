@@ -52,7 +52,10 @@ class Settings(BaseSettings):
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
-    replication_factor: int = 1
+    replication_factor: int | None = Field(default=None, ge=1)
+    """Replication factor of the topics kbridge creates (``KBRIDGE_REPLICATION_FACTOR``);
+    unset means the broker's ``default.replication.factor``, so a 3-node cluster's topics
+    survive a broker loss without anyone remembering to set it (issue 21 item 7)."""
     gateway: GatewaySettings = Field(default_factory=GatewaySettings)
 
 

@@ -44,11 +44,15 @@ def _fail(lines: list[str]) -> typer.Exit:
 
 def _load(path: Path) -> KbridgeConfig:
     from processor.config.loader import load_config
+    from processor.config.targets import private_name_warnings
 
     try:
-        return load_config(path)
+        config = load_config(path)
     except ConfigValidationError as exc:
         raise _fail(exc.lines) from None
+    for line in private_name_warnings(config.targets):  # names resolving privately (SSRF)
+        typer.echo(f"{path}: warning: {line}", err=True)
+    return config
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,7 @@ class _Target:
 
     kafka: KafkaClientConfig
     rules_topic: str
-    replication_factor: int
+    replication_factor: int | None
 
 
 def _connect(bootstrap_servers: str | None, rules_topic: str | None) -> _Target:

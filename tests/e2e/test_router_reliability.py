@@ -11,7 +11,7 @@ import signal
 import time
 
 import pytest
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource
 
 from processor.kafka import KafkaClientConfig, Producer
 from processor.kafka.admin import TopicSpec, delete_topics, ensure_topics
@@ -154,3 +154,43 @@ def test_unwritable_target_is_held_then_dead_lettered_while_others_flow(
     send(kbridge.bootstrap, bus, ["back-1"], to="gone")
     egress = read_topic(kbridge.bootstrap, gone, 1, timeout=60, settle=0)
     assert ids_of(egress) == {b"back-1"}, kbridge.logs()
+
+
+def _replication(bootstrap: str, topic: str) -> int:
+    meta = AdminClient({"bootstrap.servers": bootstrap}).list_topics(topic, timeout=10)
+    return len(meta.topics[topic].partitions[0].replicas)
+
+
+def _broker_default_replication(bootstrap: str) -> int:
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    broker = next(iter(admin.list_topics(timeout=10).brokers))
+    resource = ConfigResource(ConfigResource.Type.BROKER, str(broker))
+    configs = admin.describe_configs([resource])[resource].result(timeout=10)
+    return int(configs["default.replication.factor"].value)
+
+
+def test_apply_uses_the_brokers_replication_factor_unless_set(kbridge: Kbridge) -> None:
+    """Issue 21 item 7: no KBRIDGE_REPLICATION_FACTOR -> the broker's default applies.
+
+    The single test broker's default is 1, so the override is proven by asking for more
+    replicas than it has: a clear error naming the topic, not a silent factor of 1.
+    """
+    u = kbridge.unique
+    kbridge.env.pop("KBRIDGE_REPLICATION_FACTOR", None)
+    kbridge.apply(config_text(u))
+    default = _broker_default_replication(kbridge.bootstrap)
+    for topic in (f"kbridge.bus.rel-{u}", f"kbridge.target.live-{u}", f"kbridge.dlq.live-{u}"):
+        assert _replication(kbridge.bootstrap, topic) == default
+
+    kbridge.env["KBRIDGE_REPLICATION_FACTOR"] = "2"
+    result = kbridge.run("apply", "-f", _write(kbridge, config_text(f"{u}b")), check=False)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert f"kbridge.bus.rel-{u}b" in result.stdout + result.stderr
+    assert "replication" in (result.stdout + result.stderr).lower()
+
+
+def _write(kbridge: Kbridge, text: str) -> str:
+    path = kbridge.tmp / f"rf-{time.monotonic_ns()}.yaml"
+    path.write_text(text)
+    return str(path)
