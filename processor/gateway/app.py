@@ -27,6 +27,7 @@ from processor.gateway.auth import ApiKey, KeyRing, hash_key
 from processor.gateway.context import BusCatalog, ConfigBuses, GatewayContext, StaticBuses
 from processor.gateway.errors import install_error_handlers
 from processor.gateway.flow import FlowControl
+from processor.gateway.guard import install_guard
 from processor.gateway.metrics import GatewayMetrics
 from processor.gateway.publisher import AsyncProducer, Publisher, publish_function
 from processor.kafka.producer import Headers
@@ -83,7 +84,7 @@ def gateway_producer_overrides(settings: Settings) -> dict[str, Any]:
     binds first and ``produce`` never finds the queue full.
     """
     queue_kbytes = max(2 * settings.gateway.max_inflight_bytes // 1024, 16 * 1024)
-    return {"queue.buffering.max.kbytes": queue_kbytes}
+    return {"queue.buffering.max.kbytes": queue_kbytes, "compression.type": "none"}
 
 
 def _keyring(settings: Settings, keys: KeyRing | None) -> KeyRing:
@@ -219,6 +220,7 @@ def create_app(
     app.state.kbridge = context
     install_error_handlers(app)
 
+    install_guard(app, settings.gateway)  # Host, Origin, Content-Type, body bound
     app.add_middleware(TimingMiddleware, metrics=context.metrics)
 
     app.include_router(ops.router)

@@ -21,6 +21,7 @@ import orjson
 from processor.errors import InvalidEventError
 from processor.events import CloudEvent
 from processor.events.attributes import format_time
+from processor.gateway import aws_rules
 
 BUS_ARN_MARKER = "event-bus/"
 DEFAULT_BUS = "default"
@@ -101,9 +102,10 @@ def entry_to_event(
     if isinstance(form, EntryError):
         return form
     try:
-        return CloudEvent.from_json_dict(form)
+        event = CloudEvent.from_json_dict(form)
     except InvalidEventError as exc:
         return _invalid("Entry", f"{exc.message}.")
+    return event.keep_json_bytes(entry["Detail"].encode("utf-8"))  # Detail as the client sent it
 
 
 def entry_form(
@@ -135,17 +137,28 @@ def entry_form(
         if not isinstance(value, str):
             return _invalid(name, f"{name} must be a string.")
         fields[name] = value
+    problem = aws_rules.field_problem(entry)
+    if problem is not None:
+        return EntryError(*problem)
     try:
         detail = orjson.loads(fields["Detail"])
-    except orjson.JSONDecodeError:
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc):  # orjson stops at 1024 levels; AWS's limit is 1000
+            return EntryError("MalformedDetail", "Detail is malformed: nested over 1000 levels.")
         return EntryError("MalformedDetail", "Detail is malformed.")
     if not isinstance(detail, dict):
         return EntryError("MalformedDetail", "Detail is malformed: it must be a JSON object.")
+    reason = aws_rules.detail_problem(fields["Detail"], detail)
+    if reason is not None:
+        return EntryError("MalformedDetail", f"Detail is malformed: {reason}")
     try:
         time = parse_time(entry["Time"]) if entry.get("Time") is not None else None
     except ValueError as exc:
         return _invalid("Time", f"{exc}.")
     extensions: dict[str, str] = {"kbridgebus": bus}
+    source = aws_rules.source_uri(fields["Source"])
+    if source != fields["Source"]:  # plain text such as "my source": keep what AWS got
+        extensions[aws_rules.ORIGINAL_SOURCE] = fields["Source"]
     resources = entry.get("Resources")
     if resources is not None:
         if not isinstance(resources, list) or not all(isinstance(r, str) for r in resources):
@@ -159,7 +172,7 @@ def entry_form(
     return {
         "specversion": "1.0",
         "id": new_id(),
-        "source": fields["Source"],
+        "source": source,
         "type": fields["DetailType"],
         "time": time or now(),
         "datacontenttype": "application/json",

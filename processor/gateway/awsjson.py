@@ -21,7 +21,13 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from processor.gateway.auth import presented_key, put_scope
-from processor.gateway.aws import EntryError, bus_name
+from processor.gateway.aws import EntryError, bus_name, entry_size
+from processor.gateway.aws_rules import (
+    REQUEST_TOO_LARGE,
+    bus_name_problem,
+    entries_size,
+    request_body_limit,
+)
 from processor.gateway.body import read_body
 from processor.gateway.context import GatewayContext, get_context
 from processor.gateway.errors import ApiError
@@ -97,8 +103,9 @@ def _bus_router(
 
     def route(entry: Any) -> str | EntryError:
         named = entry.get("EventBusName") if isinstance(entry, dict) else None
-        if named is not None and not isinstance(named, str):
-            return EntryError("InvalidArgument", "EventBusName must be a string.")
+        problem = bus_name_problem(named)
+        if problem is not None:
+            return EntryError(*problem)
         bus = bus_name(named)
         if not context.buses.exists(bus):
             if not context.buses.loaded():
@@ -124,6 +131,8 @@ async def _put_events(context: GatewayContext, document: Any, scopes: Any) -> Re
             "1 validation error detected: Value at 'entries' failed to satisfy constraint: "
             f"Member must have length between 1 and {limit}",
         )
+    if entries_size(entries, entry_size) > context.settings.max_batch_bytes:
+        raise AwsError("ValidationException", REQUEST_TOO_LARGE)
     body = await put_entries(context, entries, _bus_router(context, scopes), "aws-putevents")
     return aws_response(body)
 
@@ -162,7 +171,7 @@ async def aws_json(request: Request, context: GatewayContext = Depends(get_conte
             )
         operation = target[len(TARGET_PREFIX) :]
         try:
-            body = await read_body(request, context.settings.max_batch_bytes)
+            body = await read_body(request, request_body_limit(context.settings.max_batch_bytes))
         except ApiError as exc:
             raise AwsError("ValidationException", exc.message, exc.status) from None
         scopes = await _authenticate(request, context, body)

@@ -21,7 +21,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from processor.errors import InvalidEventError
 from processor.events.attributes import check_attributes, extension_header_text, format_time
-from processor.gateway.aws import EntryError, bus_name, entry_form, result_body
+from processor.gateway.aws import EntryError, bus_name, entry_form, entry_size, result_body
+from processor.gateway.aws_rules import (
+    KAFKA_HEADER_ALLOWANCE,
+    REQUEST_TOO_LARGE,
+    entries_size,
+    request_body_limit,
+)
 from processor.gateway.body import parse_json, read_body
 from processor.gateway.context import GatewayContext
 from processor.gateway.errors import ApiError
@@ -75,8 +81,12 @@ def request_schema(max_entries: int) -> dict[str, Any]:
     }
 
 
-def entries_of(document: Any, max_entries: int) -> list[Any]:
-    """The ``Entries`` list of a PutEvents request, or a 400 naming the problem."""
+def entries_of(document: Any, max_entries: int, max_bytes: int | None = None) -> list[Any]:
+    """The ``Entries`` list of a PutEvents request, or a 400 naming the problem.
+
+    ``max_bytes`` bounds the entries' total AWS entry size (one 400 ValidationException for
+    the request, as AWS answers; :mod:`processor.gateway.aws_rules`).
+    """
     if not isinstance(document, dict):
         raise ApiError(400, "invalid-request", "the request body must be a JSON object")
     entries = document.get("Entries")
@@ -88,6 +98,8 @@ def entries_of(document: Any, max_entries: int) -> list[Any]:
             "invalid-request",
             f"'Entries' must hold between 1 and {max_entries} entries, got {len(entries)}",
         )
+    if max_bytes is not None and entries_size(entries, entry_size) > max_bytes:
+        raise ApiError(400, "ValidationException", REQUEST_TOO_LARGE)
     return entries
 
 
@@ -123,7 +135,7 @@ async def put_entries(
         records.append(encoded)
     for bus, (positions, records) in by_bus.items():
         outcomes = await context.publisher.publish_records(
-            bus, records, max_event_bytes=context.event_limit(bus)
+            bus, records, max_event_bytes=context.event_limit(bus) + KAFKA_HEADER_ALLOWANCE
         )
         accepted = 0
         for index, outcome in zip(positions, outcomes, strict=True):
@@ -276,12 +288,14 @@ async def put_events(bus: str, request: Request) -> Response:
     context: GatewayContext = request.app.state.kbridge
     context.require_bus(bus)
     context.authorize_put(request, bus)
-    limit = context.settings.max_batch_bytes
+    limit = request_body_limit(context.settings.max_batch_bytes)
     flow = context.publisher.flow
     reserved = flow.reserve(declared_size(request, limit))
     try:
         body = await read_body(request, limit)
-        entries = entries_of(parse_json(body), context.settings.max_batch_entries)
+        entries = entries_of(
+            parse_json(body), context.settings.max_batch_entries, context.settings.max_batch_bytes
+        )
         key = request.headers.get("idempotency-key")
         result = await put_entries(context, entries, _path_bus(bus), "putevents", key)
     finally:

@@ -1,0 +1,294 @@
+"""Request guard: what every request must satisfy before a route sees it (issue 22.1, 22.2).
+
+A browser on the gateway's host can reach 127.0.0.1, so the loopback bind alone does not
+keep the management API private. This plain ASGI middleware closes the browser's ways in:
+
+* **Host** (DNS rebinding: a page whose name resolves to 127.0.0.1 sends its own name as
+  ``Host``): IP literals, ``localhost``, the bind address and ``allowed_hosts`` pass, other
+  names get 403. Checked whenever auth is off or ``allowed_hosts`` is set (with auth on, a
+  rebinding page cannot present a key; clusters reach the gateway under Service names).
+  Liveness, readiness and metrics (read-only GETs) are not checked, for probes and scrapers.
+* **Origin**: a browser names the page that sent a request; any Origin other than the
+  gateway's own (``scheme://Host``) or one in ``allowed_origins`` gets 403. Non-browser
+  clients send none.
+* **Content-Type** on writes: a cross-origin "simple request" can only carry
+  ``text/plain``, form or multipart bodies, so requiring JSON where the protocol defines it
+  (management, pattern tests, PutEvents) makes every such write need a CORS preflight,
+  which the gateway never grants. The AWS protocol (``X-Amz-Target``) and CloudEvents
+  binary mode (``ce-*``) need custom headers, which force a preflight whatever the type;
+  webhooks take the platform's type and are authenticated by its signature.
+* **Body size**: one bound for every endpoint, including those FastAPI reads into a pydantic
+  model: a declared ``Content-Length`` over it is refused before reading, a streamed body is
+  cut off as soon as it passes it. PutEvents requests get room for JSON escaping of entries
+  that are within AWS's request limit (:func:`processor.gateway.aws.request_body_limit`).
+
+Refusals are the gateway's usual JSON error body.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from processor.gateway.errors import error_body
+
+logger = logging.getLogger(__name__)
+
+_WRITE_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_UNCHECKED_HOST_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+_PUTEVENTS_PATH = re.compile(r"^/v1/buses/[^/]+/events/?$")
+_CLOUDEVENTS_PATH = re.compile(r"^/v1/buses/[^/]+/cloudevents/?$")
+_WEBHOOK_PREFIX = "/v1/webhooks/"
+_JSON_TYPE = re.compile(r"^(?:application|text)/(?:[a-z0-9.+\-]+\+)?json$")
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+_WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
+
+
+class _BodyTooLarge(Exception):
+    """The streamed body passed the limit (raised inside the app's ``receive``)."""
+
+
+def _host_name(host_header: str) -> str:
+    """The host part of a ``Host`` header or Origin netloc, lower-case, without port."""
+    host = host_header.strip().lower()
+    if host.startswith("["):  # [IPv6]:port
+        return host[1 : host.find("]")] if "]" in host else host[1:]
+    if host.count(":") == 1:
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+def _is_ip_literal(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _media_type(value: str | None) -> str:
+    return (value or "").split(";", 1)[0].strip().lower()
+
+
+@dataclass(frozen=True)
+class GuardPolicy:
+    """What the guard lets through; built from the gateway settings by :func:`policy_for`."""
+
+    allowed_hosts: frozenset[str]
+    allowed_origins: frozenset[str]
+    check_host: bool
+    max_body_bytes: int
+    putevents_body_bytes: int
+
+    def host_allowed(self, host_header: str | None) -> bool:
+        """Whether ``Host`` names this gateway (not a name rebound onto its address)."""
+        if not self.check_host or host_header is None or "*" in self.allowed_hosts:
+            return True
+        host = _host_name(host_header)
+        return (
+            _is_ip_literal(host)  # rebinding needs a name: an IP literal is the address itself
+            or host in _LOOPBACK_NAMES
+            or host.endswith(".localhost")  # RFC 6761: always loopback
+            or host in self.allowed_hosts
+        )
+
+    def origin_allowed(self, origin: str | None, host_header: str | None, scheme: str) -> bool:
+        """Whether a browser's ``Origin`` is this gateway itself or explicitly allowed."""
+        if origin is None:
+            return True  # not a browser-initiated cross-origin request
+        if "*" in self.allowed_origins or origin.rstrip("/") in self.allowed_origins:
+            return True
+        parts = urlsplit(origin)
+        if not parts.scheme or not parts.netloc or host_header is None:
+            return False  # includes "null" (sandboxed frames, file: pages)
+        return parts.scheme == scheme and parts.netloc.lower() == host_header.strip().lower()
+
+    def body_limit(self, path: str) -> int:
+        """The body bound of ``path``."""
+        if path == "/" or _PUTEVENTS_PATH.match(path):
+            return max(self.max_body_bytes, self.putevents_body_bytes)
+        return self.max_body_bytes
+
+
+def required_content_type(method: str, path: str) -> tuple[str, Callable[[str], bool]] | None:
+    """What a write to ``path`` must declare, or ``None`` when its route decides."""
+    if method not in _WRITE_METHODS:
+        return None
+    if path == "/" or path.startswith(_WEBHOOK_PREFIX) or _CLOUDEVENTS_PATH.match(path):
+        return None
+    return "application/json", lambda t: bool(_JSON_TYPE.match(t))
+
+
+def policy_for(settings: Any, putevents_body_bytes: int) -> GuardPolicy:
+    """The policy of a :class:`processor.settings.GatewaySettings`."""
+    hosts = {_host_name(h) if h != "*" else "*" for h in settings.allowed_hosts}
+    bind = _host_name(settings.host)
+    if bind not in _WILDCARD_BINDS:
+        hosts.add(bind)
+    return GuardPolicy(
+        allowed_hosts=frozenset(hosts),
+        allowed_origins=frozenset(o.rstrip("/") for o in settings.allowed_origins),
+        check_host=not settings.auth_enabled or bool(settings.allowed_hosts),
+        max_body_bytes=settings.max_body_bytes,
+        putevents_body_bytes=putevents_body_bytes,
+    )
+
+
+def exposure_warning(settings: Any) -> str | None:
+    """A warning when the HTTP API is reachable beyond this host without API keys."""
+    host = _host_name(settings.host)
+    loopback = host in _LOOPBACK_NAMES or (
+        _is_ip_literal(host) and ipaddress.ip_address(host).is_loopback
+    )
+    if settings.auth_enabled or loopback:
+        return None
+    return (
+        f"the gateway binds to {settings.host!r} with API keys off: anyone who can reach the "
+        "port can change routing through the management API; set "
+        "KBRIDGE_GATEWAY__AUTH_ENABLED=true (docs/operations.md#security)"
+    )
+
+
+async def _refuse(send: Send, path: str, status: int, code: str, message: str) -> None:
+    if path == "/":  # the AWS JSON 1.1 protocol: botocore reads errors in AWS's shape
+        aws_type = "AccessDeniedException" if status == 403 else "ValidationException"
+        body = orjson.dumps({"__type": aws_type, "message": message})
+        content_type = b"application/x-amz-json-1.1"
+    else:
+        body = orjson.dumps(error_body(code, message))
+        content_type = b"application/json"
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+class GuardMiddleware:
+    """Applies a :class:`GuardPolicy` to every HTTP request (plain ASGI, no per-request task)."""
+
+    def __init__(self, app: ASGIApp, policy: GuardPolicy) -> None:
+        self.app = app
+        self.policy = policy
+
+    def _check(self, scope: Scope) -> tuple[int, str, str] | None:
+        policy = self.policy
+        headers = scope.get("headers") or ()
+        path: str = scope.get("path", "")
+        method: str = scope.get("method", "GET")
+        host = _header(headers, b"host")
+        if path not in _UNCHECKED_HOST_PATHS and not policy.host_allowed(host):
+            return (
+                403,
+                "host-not-allowed",
+                f"Host {host!r} is not a name of this gateway; add it to "
+                "KBRIDGE_GATEWAY__ALLOWED_HOSTS if clients use it (DNS-rebinding protection)",
+            )
+        origin = _header(headers, b"origin")
+        if not policy.origin_allowed(origin, host, scope.get("scheme", "http")):
+            return (
+                403,
+                "origin-not-allowed",
+                f"cross-origin requests from {origin!r} are refused; add the origin to "
+                "KBRIDGE_GATEWAY__ALLOWED_ORIGINS to allow it",
+            )
+        required = required_content_type(method, path)
+        if required is not None:
+            wanted, accepts = required
+            given = _media_type(_header(headers, b"content-type"))
+            if not accepts(given):
+                return (
+                    415,
+                    "unsupported-media-type",
+                    f"{method} {path} needs Content-Type {wanted}, got {given or 'none'!r}",
+                )
+        limit = policy.body_limit(path)
+        declared = _header(headers, b"content-length")
+        if declared is not None:
+            try:
+                size = int(declared)
+            except ValueError:
+                return 400, "invalid-request", "Content-Length is not a number"
+            if size > limit:
+                return (
+                    413,
+                    "request-too-large",
+                    f"request body is {size} bytes; the limit is {limit}",
+                )
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused = self._check(scope)
+        if refused is not None:
+            await _refuse(send, scope.get("path", ""), *refused)
+            return
+        limit = self.policy.body_limit(scope.get("path", ""))
+        state = {"received": 0, "over": False, "started": False}
+
+        async def bounded_receive() -> Message:
+            message = await receive()
+            if message["type"] == "http.request":
+                state["received"] += len(message.get("body", b""))
+                if state["received"] > limit:
+                    state["over"] = True
+                    raise _BodyTooLarge
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            if state["over"]:
+                return  # the app's reaction to the cut-off body; the 413 below replaces it
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            await send(message)
+
+        try:
+            await self.app(scope, bounded_receive, guarded_send)
+        except Exception:
+            if not state["over"]:
+                raise
+        if state["over"] and not state["started"]:
+            await _refuse(
+                send,
+                scope.get("path", ""),
+                413,
+                "request-too-large",
+                f"request body is over {limit} bytes; the limit is {limit}",
+            )
+
+
+def install_guard(app: Any, settings: Any) -> None:
+    """Add the guard to a gateway app (inside the timing middleware, so refusals are timed).
+
+    ``settings`` is the app's :class:`processor.settings.GatewaySettings`.
+    """
+    from processor.gateway.aws_rules import request_body_limit
+
+    warning = exposure_warning(settings)
+    if warning is not None:
+        logger.warning(warning)
+    policy = policy_for(settings, request_body_limit(settings.max_batch_bytes))
+    app.add_middleware(GuardMiddleware, policy=policy)
