@@ -45,12 +45,18 @@ class Transform(ABC):
 
     @abstractmethod
     def apply(
-        self, event: Mapping[str, Any], *, rule_name: str, ingestion_time: str | None = None
+        self,
+        event: Mapping[str, Any],
+        *,
+        rule_name: str,
+        ingestion_time: str | None = None,
+        bus_name: str | None = None,
     ) -> str:
         """Render ``event`` (the CloudEvent's JSON form, ``data`` decoded).
 
         ``rule_name`` names the matched rule (for ``<kbridge.rule-name>`` and error messages);
-        ``ingestion_time`` is when the bus received the event (ISO 8601), defaulting to now.
+        ``ingestion_time`` is when the bus received the event (ISO 8601), defaulting to now;
+        ``bus_name`` is the bus the rule belongs to (for ``<aws.events.rule-arn>``).
         Raises :class:`~processor.transform.errors.TransformError` when the output cannot be
         produced.
         """

@@ -19,7 +19,12 @@ class WholeEventTransform(Transform):
         self.content_type = JSON
 
     def apply(
-        self, event: Mapping[str, Any], *, rule_name: str, ingestion_time: str | None = None
+        self,
+        event: Mapping[str, Any],
+        *,
+        rule_name: str,
+        ingestion_time: str | None = None,
+        bus_name: str | None = None,
     ) -> str:
         try:
             return dumps(event)
@@ -47,7 +52,12 @@ class PathTransform(Transform):
         self.content_type = JSON
 
     def apply(
-        self, event: Mapping[str, Any], *, rule_name: str, ingestion_time: str | None = None
+        self,
+        event: Mapping[str, Any],
+        *,
+        rule_name: str,
+        ingestion_time: str | None = None,
+        bus_name: str | None = None,
     ) -> str:
         value = self.path.select(event)
         if value is MISSING:
@@ -85,7 +95,12 @@ class ConstantTransform(Transform):
         return cls(dumps(value), JSON)
 
     def apply(
-        self, event: Mapping[str, Any], *, rule_name: str, ingestion_time: str | None = None
+        self,
+        event: Mapping[str, Any],
+        *,
+        rule_name: str,
+        ingestion_time: str | None = None,
+        bus_name: str | None = None,
     ) -> str:
         return self.output
 

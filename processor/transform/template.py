@@ -5,16 +5,22 @@ them with ``<name>`` placeholders. Reserved variables need no path:
 
 ===============================  ============================================================
 ``kbridge.rule-name``            the matched rule's name
+``kbridge.rule-arn``             ``arn:kbridge:events:<region>:<account>:rule/<bus>/<rule>``
 ``kbridge.event.ingestion-time`` when the bus received the event (ISO 8601)
-``kbridge.event``                the event without ``data`` (JSON value positions only)
+``kbridge.event``                the event without ``data``/``detail`` (JSON values only)
 ``kbridge.event.json``           the whole event (JSON value positions only)
 ===============================  ============================================================
 
 The ``aws.events.*`` spellings of the same variables are accepted, so AWS rules carry over
-unchanged. A path the event lacks yields ``null`` in a JSON value position and an empty
-string in text (a text template, or inside a longer JSON string). Everything that can be
-checked without an event (names, paths, placeholders, JSON structure, limits) is checked at
-compile time, so a bad template is a config error, never a dead-lettered event.
+unchanged. Where a placeholder stands decides how it is filled, as EventBridge does it (the
+AWS user guide's "Common issues with transforming input", and answers recorded against AWS
+in LocalStack's ``tests/aws/services/events/test_events_inputs.snapshot.json``): a path the
+event lacks yields ``""`` in a JSON value position and an empty string in text; an object or
+array inside a longer string is written in EventBridge's unquoted form (``{k:v,n:[1,2]}``);
+an object or array quoted as a whole string value (``"<x>"``) is not delivered by
+EventBridge, so it fails the event here too (dead letter, with the reason). Everything that
+can be checked without an event (names, paths, placeholders, JSON structure, limits) is
+checked at compile time, so a bad template is a config error, never a dead-lettered event.
 """
 
 from __future__ import annotations
@@ -33,7 +39,13 @@ from processor.transform.jsonpath import MISSING, InvalidPathError, JsonPath, co
 from processor.transform.template_syntax import Hole, Mode, parse_template
 
 MAX_VARIABLES: Final = 100
+MAX_VARIABLE_NAME_LENGTH: Final = 256
+"""AWS's limit on an InputPathsMap key (API reference: InputTransformer.InputPathsMap)."""
 MAX_TEMPLATE_LENGTH: Final = 8192
+ARN_REGION: Final = "local"
+ARN_ACCOUNT: Final = "000000000000"
+"""The region and account fields of kbridge's rule ARNs: one kbridge deployment is one
+"region" of one "account"; AWS-style tools that split ARNs find every field in place."""
 _VARIABLE_NAME: Final = re.compile(r"[A-Za-z0-9_\-]+")
 _RESERVED_PREFIXES: Final = ("kbridge.", "aws.events.")
 
@@ -41,6 +53,7 @@ _RESERVED_PREFIXES: Final = ("kbridge.", "aws.events.")
 class _Source(enum.Enum):
     PATH = "path"
     RULE_NAME = "rule-name"
+    RULE_ARN = "rule-arn"
     INGESTION_TIME = "event.ingestion-time"
     EVENT = "event"
     EVENT_JSON = "event.json"
@@ -53,7 +66,16 @@ _RESERVED: Final = {
     if source is not _Source.PATH
 }
 _EVENT_ONLY_AS_VALUE: Final = (_Source.EVENT, _Source.EVENT_JSON)
-_EVENT_ATTRIBUTES_EXCLUDED: Final = frozenset({"data", "data_base64"})
+# AWS: <aws.events.event> is "the original event payload as JSON (without the detail field)";
+# kbridge's payload fields are the CloudEvent's data (and data_base64) and its AWS alias.
+_EVENT_ATTRIBUTES_EXCLUDED: Final = frozenset({"data", "data_base64", "detail"})
+
+
+def rule_arn(rule_name: str, bus_name: str | None) -> str:
+    """The ARN kbridge gives a rule: AWS's shape ``arn:<partition>:events:<region>:<account>:
+    rule/<bus>/<rule>`` with partition ``kbridge`` (``rule/<rule>`` when the bus is unknown)."""
+    resource = f"rule/{bus_name}/{rule_name}" if bus_name else f"rule/{rule_name}"
+    return f"arn:kbridge:events:{ARN_REGION}:{ARN_ACCOUNT}:{resource}"
 
 
 def _now_iso8601() -> str:
@@ -64,28 +86,50 @@ def _now_iso8601() -> str:
 # event; base.dumps documents the encoding contract they share.
 
 
+class _QuotedContainer(Exception):
+    """Internal: an object or array stands quoted as a whole JSON string ("<x>")."""
+
+
 def _as_json_value(value: Any) -> str:
     if value is MISSING:
-        return "null"
+        return '""'
+    return orjson.dumps(value, default=json_default).decode()
+
+
+def _as_quoted_value(value: Any) -> str:
+    if isinstance(value, Mapping | list | tuple):
+        raise _QuotedContainer
+    return _as_json_value(value)
+
+
+def aws_text(value: Any) -> str:
+    """A value as EventBridge writes it into a string: strings as they are, objects and
+    arrays without the quotes of their strings (``{acc_id:0a787ecb-4015,sf_id:baz}``,
+    ``[HIGH]``), other scalars as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return "{" + ",".join(f"{k}:{aws_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(aws_text(v) for v in value) + "]"
     return orjson.dumps(value, default=json_default).decode()
 
 
 def _as_text_in_json_string(value: Any) -> str:
     if value is MISSING:
         return ""
-    if not isinstance(value, str):
-        value = orjson.dumps(value, default=json_default).decode()
-    return orjson.dumps(value).decode()[1:-1]
+    return orjson.dumps(aws_text(value)).decode()[1:-1]
 
 
 def _as_text(value: Any) -> str:
     if value is MISSING:
         return ""
-    return value if isinstance(value, str) else orjson.dumps(value, default=json_default).decode()
+    return aws_text(value)
 
 
 _RENDERERS: Final[dict[Mode, Callable[[Any], str]]] = {
     Mode.VALUE: _as_json_value,
+    Mode.QUOTED: _as_quoted_value,
     Mode.IN_STRING: _as_text_in_json_string,
     Mode.TEXT: _as_text,
 }
@@ -109,6 +153,11 @@ def _compile_paths(input_paths: object) -> dict[str, JsonPath]:
             raise TransformSpecError(f"input_paths variable name {name!r} must be a string")
         if name.startswith(_RESERVED_PREFIXES):
             raise TransformSpecError(f"input_paths variable {name} is a reserved name")
+        if len(name) > MAX_VARIABLE_NAME_LENGTH:
+            raise TransformSpecError(
+                f"input_paths variable name {name[:40]}... is {len(name)} characters long; "
+                f"the limit is {MAX_VARIABLE_NAME_LENGTH}"
+            )
         if _VARIABLE_NAME.fullmatch(name) is None:
             raise TransformSpecError(
                 f"input_paths variable name {name!r} may only hold letters, digits, '_' and '-'"
@@ -175,6 +224,11 @@ class TemplateTransform(Transform):
 
     @staticmethod
     def _check_position(hole: Hole, source: _Source) -> None:
+        if source in _EVENT_ONLY_AS_VALUE and hole.mode is Mode.QUOTED:
+            raise TransformSpecError(
+                f'input_template must not quote <{hole.name}> ("<{hole.name}>"): it is the '
+                f"event as JSON, write <{hole.name}> without quotes"
+            )
         if source in _EVENT_ONLY_AS_VALUE and hole.mode is not Mode.VALUE:
             raise TransformSpecError(
                 f"input_template may use <{hole.name}> only as a value in a JSON template "
@@ -182,12 +236,18 @@ class TemplateTransform(Transform):
             )
 
     def _values(
-        self, event: Mapping[str, Any], rule_name: str, ingestion_time: str | None
+        self,
+        event: Mapping[str, Any],
+        rule_name: str,
+        ingestion_time: str | None,
+        bus_name: str | None,
     ) -> list[Any]:
         values = [select(event) for select in self._selects]
         for source in self._reserved:
             if source is _Source.RULE_NAME:
                 values.append(rule_name)
+            elif source is _Source.RULE_ARN:
+                values.append(rule_arn(rule_name, bus_name))
             elif source is _Source.INGESTION_TIME:
                 values.append(ingestion_time if ingestion_time is not None else _now_iso8601())
             elif source is _Source.EVENT_JSON:
@@ -199,14 +259,26 @@ class TemplateTransform(Transform):
         return values
 
     def apply(
-        self, event: Mapping[str, Any], *, rule_name: str, ingestion_time: str | None = None
+        self,
+        event: Mapping[str, Any],
+        *,
+        rule_name: str,
+        ingestion_time: str | None = None,
+        bus_name: str | None = None,
     ) -> str:
-        values = self._values(event, rule_name, ingestion_time) if self._holes else []
+        values = self._values(event, rule_name, ingestion_time, bus_name) if self._holes else []
         out = self._parts.copy()
         name = ""
         try:
             for position, slot, render, name in self._holes:  # noqa: B007 (name: for errors)
                 out[position] = render(values[slot])
+        except _QuotedContainer:
+            kind = "an object" if isinstance(values[slot], Mapping) else "an array"
+            raise TransformError(
+                f'variable {name} is {kind} placed in quotes ("<{name}>"), which EventBridge '
+                f"does not deliver; write <{name}> without quotes to insert it as JSON",
+                rule_name=rule_name,
+            ) from None
         except TypeError as exc:  # orjson.JSONEncodeError: bad Unicode, huge int, depth
             raise TransformError(
                 f"variable {name} cannot be rendered as JSON: {exc}", rule_name=rule_name

@@ -1,9 +1,11 @@
 """Parse an input template once into literal text and holes.
 
 Why a parser and not string replacement at apply time: AWS's rules depend on *where* a
-placeholder stands. In a JSON template a placeholder standing as a value (``<x>`` or
-``"<x>"``) is replaced by the variable as JSON, one inside a longer string (``"id <x>"``)
-by the value's text, JSON-escaped, and one used as an object key is an error. Knowing the
+placeholder stands. In a JSON template a placeholder standing as a value (``<x>``) is
+replaced by the variable as JSON, one quoted as a whole string (``"<x>"``) too unless the
+variable is an object or array (EventBridge does not deliver that), one inside a longer
+string (``"id <x>"``) by the value's text (objects and arrays in EventBridge's unquoted
+form), JSON-escaped, and one used as an object key is an error. Knowing the
 position of every hole at compile time makes the rendered output valid JSON by construction
 (each hole is filled by an encoder) and lets the config be rejected before any event flows.
 
@@ -34,7 +36,8 @@ _MAX_DEPTH: Final = 64
 class Mode(enum.Enum):
     """How a hole is filled."""
 
-    VALUE = "value"  # a JSON value position: the variable as JSON, missing -> null
+    VALUE = "value"  # a JSON value position (<x>): the variable as JSON, missing -> ""
+    QUOTED = "quoted"  # a whole JSON string ("<x>"): a scalar as JSON, an object/array refused
     IN_STRING = "in-string"  # inside a JSON string: the value's text, JSON-escaped, no quotes
     TEXT = "text"  # a text template: the value's text, missing -> ""
 
@@ -215,7 +218,7 @@ class _JsonTemplateParser:
         raw = self._raw_string()
         whole = PLACEHOLDER.fullmatch(raw)
         if whole is not None:
-            self.parts.append(Hole(whole.group(1), Mode.VALUE))
+            self.parts.append(Hole(whole.group(1), Mode.QUOTED))
             return
         self.parts.append('"')
         last = 0

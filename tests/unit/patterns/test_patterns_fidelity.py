@@ -162,11 +162,12 @@ def test_cost_grows_linearly_with_the_array() -> None:
     timings = []
     for n in (1000, 4000):
         event = _wide_event(n)
-        index.matches(event)
-        started = time.perf_counter()
-        for _ in range(3):
+        best = float("inf")
+        for _ in range(5):  # best of five: the machine is shared, noise only adds time
+            started = time.perf_counter()
             assert index.matches(event) == set()
-        timings.append(time.perf_counter() - started)
+            best = min(best, time.perf_counter() - started)
+        timings.append(best)
     assert timings[1] < timings[0] * 10  # 4x the data: quadratic would be 16x
 
 

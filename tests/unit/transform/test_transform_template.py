@@ -1,4 +1,12 @@
-"""Input templates: every rule of issue 4 and AWS's documented InputTransformer examples."""
+"""Input templates: every rule of issue 4 and AWS's documented InputTransformer examples.
+
+References for issue 16 items 5-9:
+* AWS user guide, input transformation (predefined variables, "Common issues with
+  transforming input"): https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-transform-target-input.html
+* answers recorded against AWS in LocalStack,
+  tests/aws/services/events/test_events_inputs.snapshot.json (github.com/localstack/localstack)
+* AWS API reference, InputTransformer: https://docs.aws.amazon.com/eventbridge/latest/APIReference/API_InputTransformer.html
+"""
 
 from __future__ import annotations
 
@@ -89,23 +97,40 @@ def test_aws_api_reference_examples(template: str, expected: str, content_type: 
 
 
 @pytest.mark.parametrize("name", sorted(VALUES))
-def test_value_placeholder_is_the_variable_as_json_with_or_without_quotes(name: str) -> None:
-    bare = render(f'{{"v": <{name}>}}')
-    quoted = render(f'{{"v": "<{name}>"}}')
-    assert bare == quoted
-    assert orjson.loads(bare) == {"v": VALUES[name]}
+def test_value_placeholder_is_the_variable_as_json(name: str) -> None:
+    assert orjson.loads(render(f'{{"v": <{name}>}}')) == {"v": VALUES[name]}
+
+
+@pytest.mark.parametrize("name", sorted(set(VALUES) - {"o", "a"}))
+def test_quoted_scalar_placeholder_is_the_same_as_the_bare_one(name: str) -> None:
+    assert render(f'{{"v": "<{name}>"}}') == render(f'{{"v": <{name}>}}')
+
+
+@pytest.mark.parametrize(("name", "kind"), [("o", "an object"), ("a", "an array")])
+def test_quoted_object_or_array_fails_delivery_like_aws(name: str, kind: str) -> None:
+    """Item 9: the AWS guide says a variable holding JSON must not be quoted ("Common issues
+    with transforming input"); EventBridge does not deliver {"payload": "<payload>"} for an
+    object. kbridge fails the event the same way (the router dead-letters it)."""
+    for template in (f'{{"payload": "<{name}>"}}', f'"<{name}>"', f'["<{name}>"]'):
+        with pytest.raises(TransformError) as info:
+            render(template)
+        assert str(info.value) == (
+            f"transform of rule 'rule-1' failed: variable {name} is {kind} placed in quotes "
+            f'("<{name}>"), which EventBridge does not deliver; write <{name}> without '
+            "quotes to insert it as JSON"
+        )
 
 
 def test_value_placeholders_in_arrays_and_as_whole_template() -> None:
     assert orjson.loads(render('[<s>, "<n>", <o>]')) == ["plain", 42, VALUES["o"]]
     assert render('"<s>"') == '"plain"'
-    assert render('"<o>"') == '{"k":"v","n":[1,2]}'
 
 
-def test_missing_path_is_null_in_value_positions() -> None:
-    assert render('{"a": <gone>, "b": "<gone>", "c": [<gone>]}') == (
-        '{"a":null,"b":null,"c":[null]}'
-    )
+def test_missing_path_is_an_empty_string_in_value_positions() -> None:
+    """Item 8: LocalStack's snapshot, test_put_events_with_input_transformer_input_template_json
+    ("custom-variables-not-match-all"), recorded against AWS: a variable whose path is
+    missing from the event is delivered as "command": "" ."""
+    assert render('{"a": <gone>, "b": "<gone>", "c": [<gone>]}') == '{"a":"","b":"","c":[""]}'
 
 
 def test_variable_used_twice_and_unused_variables() -> None:
@@ -129,8 +154,10 @@ def test_wildcard_variable_is_an_array() -> None:
         ("f", "1.5"),
         ("t", "true"),
         ("z", "null"),
-        ("o", '{"k":"v","n":[1,2]}'),
-        ("a", '["x",1,null]'),
+        # Item 7: objects and arrays in EventBridge's unquoted form (AWS guide, "Common
+        # issues with transforming input": quotes inside the JSON are removed)
+        ("o", "{k:v,n:[1,2]}"),
+        ("a", "[x,1,null]"),
         ("tricky", VALUES["tricky"]),
         ("gone", ""),
     ],
@@ -148,7 +175,19 @@ def test_string_template_with_several_placeholders_and_escapes() -> None:
 # --- text templates --------------------------------------------------------------------------
 
 
-def test_text_template_inserts_text_and_compact_json() -> None:
+def test_object_in_a_string_in_aws_unquoted_form() -> None:
+    """Item 7, the issue's examples: {acc_id:0a787ecb-4015,sf_id:baz} and [HIGH]."""
+    event = {"detail": {"payload": {"acc_id": "0a787ecb-4015", "sf_id": "baz"}, "sev": ["HIGH"]}}
+    paths = {"p": "$.detail.payload", "s": "$.detail.sev"}
+    assert render('{"m": "payload <p> at <s>"}', paths, event) == (
+        '{"m":"payload {acc_id:0a787ecb-4015,sf_id:baz} at [HIGH]"}'
+    )
+    assert render("payload <p> at <s>", paths, event) == (
+        "payload {acc_id:0a787ecb-4015,sf_id:baz} at [HIGH]"
+    )
+
+
+def test_text_template_inserts_text_and_unquoted_containers() -> None:
     t = compile_transform(
         {
             "input_paths": PATHS,
@@ -157,7 +196,7 @@ def test_text_template_inserts_text_and_compact_json() -> None:
     )
     assert t.content_type == "text/plain"
     assert t.apply(EVENT, rule_name="r") == (
-        '## Alarm\n- s: plain\n- n: 42 t: true z: null\n- o: {"k":"v","n":[1,2]} a: ["x",1,null]\n'
+        "## Alarm\n- s: plain\n- n: 42 t: true z: null\n- o: {k:v,n:[1,2]} a: [x,1,null]\n"
     )
 
 
@@ -189,19 +228,34 @@ def test_templates_that_are_not_json_values_are_text(template: str) -> None:
 def test_reserved_variables_in_both_spellings(prefix: str) -> None:
     template = (
         f'{{"rule": <{prefix}rule-name>, "at": "<{prefix}event.ingestion-time>", '
-        f'"meta": <{prefix}event>, "full": "<{prefix}event.json>", '
+        f'"meta": <{prefix}event>, "full": <{prefix}event.json>, "arn": <{prefix}rule-arn>, '
         f'"text": "rule <{prefix}rule-name> at <{prefix}event.ingestion-time>"}}'
     )
     t = compile_transform({"input_template": template})
     out = orjson.loads(
-        t.apply(EVENT, rule_name='ops-"alarms"', ingestion_time="2026-11-26T08:00:00Z")
+        t.apply(
+            EVENT, rule_name='ops-"alarms"', ingestion_time="2026-11-26T08:00:00Z", bus_name="ops"
+        )
     )
     assert out == {
         "rule": 'ops-"alarms"',
         "at": "2026-11-26T08:00:00Z",
         "meta": {"specversion": "1.0", "id": "e1", "source": "s"},
         "full": EVENT,
+        "arn": 'arn:kbridge:events:local:000000000000:rule/ops/ops-"alarms"',
         "text": 'rule ops-"alarms" at 2026-11-26T08:00:00Z',
+    }
+
+
+def test_event_variable_is_the_event_without_detail() -> None:
+    """Item 6: AWS guide, predefined variables: aws.events.event is "the original event
+    payload as JSON (without the detail field)"; LocalStack's snapshot
+    (test_input_transformer_predefined_variables) shows it without detail. In the router's
+    AWS view detail aliases data: both are left out."""
+    aws_view = {"id": "e1", "source": "s", "detail-type": "t", "data": {"x": 1}, "detail": {"x": 1}}
+    t = compile_transform({"input_template": '{"e": <aws.events.event>}'})
+    assert orjson.loads(t.apply(aws_view, rule_name="r")) == {
+        "e": {"id": "e1", "source": "s", "detail-type": "t"}
     }
 
 
@@ -231,15 +285,43 @@ def test_event_variables_only_in_json_value_positions(template: str) -> None:
         compile_transform({"input_template": template})
 
 
+@pytest.mark.parametrize("template", ['{"e": "<aws.events.event>"}', '"<kbridge.event.json>"'])
+def test_event_variables_must_not_be_quoted(template: str) -> None:
+    """AWS guide: the event variables "can only be used as a value for a JSON field, as its
+    contents are not escaped"; quoted they would be an object in quotes (item 9)."""
+    with pytest.raises(TransformSpecError, match="must not quote"):
+        compile_transform({"input_template": template})
+
+
 @pytest.mark.parametrize("name", ["kbridge.rule-name", "aws.events.event", "kbridge.custom"])
 def test_reserved_names_cannot_be_defined(name: str) -> None:
     with pytest.raises(TransformSpecError, match=f"input_paths variable {name} is a reserved name"):
         compile_transform({"input_paths": {name: "$.id"}, "input_template": "x"})
 
 
-def test_rule_arn_is_not_a_kbridge_variable() -> None:
-    with pytest.raises(TransformSpecError, match=r"invalid placeholder aws\.events\.rule-arn"):
-        compile_transform({"input_template": "<aws.events.rule-arn>"})
+def test_rule_arn_has_aws_shape_with_kbridge_fields() -> None:
+    """Item 5: AWS records arn:<partition>:events:<region>:<account>:rule/<bus-name>/<rule-name>
+    (LocalStack snapshot, test_input_transformer_predefined_variables); kbridge fills
+    partition "kbridge", region "local", account 000000000000 (docs/transformations.md)."""
+    t = compile_transform({"input_template": '"rule <aws.events.rule-arn>"'})
+    out = t.apply(EVENT, rule_name="disk-full", bus_name="ops")
+    assert out == '"rule arn:kbridge:events:local:000000000000:rule/ops/disk-full"'
+    assert (
+        compile_transform({"input_template": "<kbridge.rule-arn>"}).apply(
+            EVENT, rule_name="disk-full"
+        )
+        == "arn:kbridge:events:local:000000000000:rule/disk-full"
+    )
+
+
+def test_variable_names_longer_than_256_characters_are_refused() -> None:
+    """Item 9: InputPathsMap keys are at most 256 characters (AWS API reference,
+    InputTransformer, InputPathsMap: "Key Length Constraints: Maximum length of 256")."""
+    name = "v" * 256
+    t = compile_transform({"input_paths": {name: "$.id"}, "input_template": f"<{name}>"})
+    assert t.apply(EVENT, rule_name="r") == "e1"
+    with pytest.raises(TransformSpecError, match="257 characters long; the limit is 256"):
+        compile_transform({"input_paths": {name + "v": "$.id"}, "input_template": "x"})
 
 
 # --- validation at compile time ------------------------------------------------------------
