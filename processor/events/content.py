@@ -36,11 +36,6 @@ def is_json_type(content_type: str | None) -> bool:
     return content_type is None or bool(_JSON_TYPE.match(content_type))
 
 
-def is_text_type(content_type: str) -> bool:
-    """Whether data of ``content_type`` is text (kept as ``str`` when UTF-8)."""
-    return bool(_TEXT_TYPE.match(content_type))
-
-
 def parse_data(body: bytes | None, content_type: str | None) -> Any:
     """Turn a binary-mode body into event data; ``None`` when there is no body."""
     if not body:

@@ -25,12 +25,6 @@ CE_PREFIX: Final = _binding.CE_PREFIX
 """Binary mode: each CloudEvents attribute ``x`` travels as header ``ce_x``."""
 CONTENT_TYPE: Final = _binding.CONTENT_TYPE_HEADER
 """Binary mode: the data's media type; structured mode: ``application/cloudevents+json``."""
-CE_ID: Final = CE_PREFIX + "id"
-CE_SOURCE: Final = CE_PREFIX + "source"
-CE_TYPE: Final = CE_PREFIX + "type"
-CE_SUBJECT: Final = CE_PREFIX + "subject"
-CE_TIME: Final = CE_PREFIX + "time"
-CE_DATACONTENTTYPE: Final = CE_PREFIX + "datacontenttype"
 
 # --- kbridge's marks on ingress and egress records ------------------------------------------
 SOURCE: Final = "kbridge-source"

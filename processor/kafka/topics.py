@@ -42,11 +42,6 @@ def target_dlq_topic(target: str) -> str:
     return f"{PREFIX}.dlq.{check_name(target, 'target name')}"
 
 
-def target_retry_topic(target: str) -> str:
-    """Optional delayed-retry topic of a target."""
-    return f"{PREFIX}.retry.{check_name(target, 'target name')}"
-
-
 def schedule_state_topic() -> str:
     """Compacted topic holding the last tick of each schedule source."""
     return f"{PREFIX}.schedules"

@@ -310,7 +310,6 @@ class AckWindow:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-SourceFactory = Callable[[Any, Publisher], Source]
 _REGISTRY: dict[str, type[Source]] = {}
 
 

@@ -204,7 +204,6 @@ class ScheduleSource(Source):
         self.group_id = f"kbridge-schedule-{self.name}"
         self.lock: KafkaLeaderLock | None = None
         self.leading = asyncio.Event()
-        self.last_tick: datetime | None = None
 
     async def setup(self) -> None:
         await asyncio.to_thread(
@@ -246,7 +245,6 @@ class ScheduleSource(Source):
             if last is None:
                 last = self.clock.now()
                 await asyncio.to_thread(writer.write, [self._state_record(last)])
-            self.last_tick = last
             self.leading.set()
             self.backoff.reset()
             log.info(
@@ -257,7 +255,7 @@ class ScheduleSource(Source):
                 due = self.schedule.ticks_between(last, self.clock.now(), limit=BATCH)
                 if due:
                     await asyncio.to_thread(writer.write, self._tick_records(due))
-                    last = self.last_tick = due[-1]
+                    last = due[-1]
                     self.published += len(due)
                     continue
                 lock.changed.clear()
