@@ -84,7 +84,7 @@ def gateway_producer_overrides(settings: Settings) -> dict[str, Any]:
     binds first and ``produce`` never finds the queue full.
     """
     queue_kbytes = max(2 * settings.gateway.max_inflight_bytes // 1024, 16 * 1024)
-    return {"queue.buffering.max.kbytes": queue_kbytes, "compression.type": "none"}
+    return {"queue.buffering.max.kbytes": queue_kbytes}
 
 
 def _keyring(settings: Settings, keys: KeyRing | None) -> KeyRing:
