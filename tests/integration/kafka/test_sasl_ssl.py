@@ -85,7 +85,10 @@ targets:
   - {{name: hook-{u}, kind: webhook, url: "http://127.0.0.1:{receiver}/in",
       allow_private_network: true, body: raw}}
 rules:
-  - {{name: r-{u}, bus: sec-{u}, pattern: {{source: [secure.test]}}, targets: [{{target: hook-{u}}}]}}
+  - name: r-{u}
+    bus: sec-{u}
+    pattern: {{source: [secure.test]}}
+    targets: [{{target: hook-{u}}}]
 """)
     live = secured.run("get", "rules").stdout  # `get` reads kbridge.rules over SASL_SSL too
     assert f"r-{u}" in live
@@ -135,7 +138,8 @@ def test_wrong_password_is_an_authentication_error_not_a_hang(
     elapsed = time.monotonic() - started
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
-    assert f"Kafka at {kafka_sasl.bootstrap} (SASL_SSL, SCRAM-SHA-512, user kbridge" in result.stderr
+    where = f"Kafka at {kafka_sasl.bootstrap} (SASL_SSL, SCRAM-SHA-512, user kbridge"
+    assert where in result.stderr
     assert "refused the credentials" in result.stderr
     assert "Authentication failed" in result.stderr  # librdkafka's own reason, passed on
     assert elapsed < 40, elapsed
