@@ -38,10 +38,16 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   fi
 fi
 
-step "Kafka"
+step "Kafka (PLAINTEXT 9092, SASL_SSL 9096)"
 if ! deploy/kafka/kafka.sh status >/dev/null 2>&1; then
-  deploy/kafka/kafka.sh start
+  deploy/kafka/kafka.sh start --sasl-ssl
   started+=("deploy/kafka/kafka.sh stop")
+elif [ -z "${KBRIDGE_TEST_KAFKA_SASL:-}" ] \
+     && ! (exec 3<>/dev/tcp/127.0.0.1/9096) 2>/dev/null; then
+  # a broker someone else started without --sasl-ssl: the SASL_SSL tests will say so
+  echo "note: Kafka runs without the SASL_SSL listener on 9096; tests/integration/kafka/test_sasl_ssl.py" \
+       "needs \`deploy/kafka/kafka.sh stop && deploy/kafka/kafka.sh start --sasl-ssl\`" \
+       "(or KBRIDGE_TEST_KAFKA_SASL/KBRIDGE_TEST_KAFKA_CA pointing at a secured node)" >&2
 fi
 
 step "MariaDB"
