@@ -11,6 +11,6 @@ Public API::
     from processor.sources.base import Source, AckWindow, Backoff, Publisher, register_source
     from processor.sources.runner import build_source, SourceRunner
     from processor.schedules import parse_schedule, ScheduleExpressionError
-    from processor.sources.clock import SystemClock, ManualClock
+    from processor.clock import SystemClock, ManualClock   # shared with the sinks
     from processor.sources.payload import payload_event
 """

@@ -19,7 +19,7 @@ Event: ``type`` ``Scheduled Event`` (as EventBridge), ``source`` ``kbridge.sched
 ``subject`` the source name (also the Kafka key), ``time`` the tick, ``id`` a UUID derived
 from name and tick (a tick always has the same id), ``data`` the configured ``data``.
 
-The clock is injectable (:mod:`processor.sources.clock`); tests run simulated hours against
+The clock is injectable (:mod:`processor.clock`); tests run simulated hours against
 real Kafka.
 """
 
@@ -42,6 +42,7 @@ from confluent_kafka import (
 )
 from confluent_kafka import Producer as RdProducer
 
+from processor.clock import SYSTEM_CLOCK, Clock
 from processor.errors import RetriableError
 from processor.events import CloudEvent, encode
 from processor.kafka.admin import TopicSpec, ensure_topics
@@ -51,7 +52,6 @@ from processor.kafka.producer import PARTITIONER
 from processor.kafka.topics import schedule_state_topic
 from processor.schedules import Schedule, parse_schedule
 from processor.sources.base import Publisher, Source, register_source
-from processor.sources.clock import Clock, SystemClock
 from processor.sources.leader import LOCK_PARTITION, KafkaLeaderLock
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ class ScheduleSource(Source):
     ) -> None:
         super().__init__(config, publisher, **kwargs)
         self.kafka = kafka
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or SYSTEM_CLOCK
         self.state_topic = state_topic or schedule_state_topic()
         self.schedule: Schedule = parse_schedule(config.expression, config.timezone)
         self.group_id = f"kbridge-schedule-{self.name}"

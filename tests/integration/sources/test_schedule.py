@@ -9,13 +9,13 @@ from typing import Any
 
 import pytest
 
+from processor.clock import ManualClock
 from processor.config.sources import ScheduleSource as ScheduleConfig
 from processor.events import encode
 from processor.kafka.admin import delete_topics
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.producer import Producer
 from processor.kafka.topics import bus_topic
-from processor.sources.clock import ManualClock
 from processor.sources.schedule import LeadershipLost, ScheduleSource, TickWriter, tick_event
 
 pytestmark = [pytest.mark.kafka]
@@ -45,7 +45,7 @@ def make(
 
 async def advance(clock: ManualClock, minutes: int) -> None:
     for _ in range(minutes):
-        await clock.advance(timedelta(minutes=1))
+        clock.advance(timedelta(minutes=1))
         await asyncio.sleep(0.01)
 
 
@@ -76,7 +76,7 @@ async def test_rate_one_minute_over_a_simulated_hour_gives_60_events(
     running: Any,
     state_topic: str,
 ) -> None:
-    clock = ManualClock(START)
+    clock = ManualClock(START, auto_advance=False)
     ingress = reader(bus_topic(bus))
     source = make(bus, unique, producer, kafka_config, clock, state_topic)
     async with running(source):
@@ -97,7 +97,7 @@ async def test_restart_resumes_from_the_last_tick_in_the_state_topic(
     running: Any,
     state_topic: str,
 ) -> None:
-    clock = ManualClock(START)
+    clock = ManualClock(START, auto_advance=False)
     ingress = reader(bus_topic(bus))
     first = make(bus, unique, producer, kafka_config, clock, state_topic)
     async with running(first):
@@ -123,7 +123,7 @@ async def test_two_processes_emit_each_tick_once_across_a_leader_change(
     running: Any,
     state_topic: str,
 ) -> None:
-    clock = ManualClock(START)
+    clock = ManualClock(START, auto_advance=False)
     ingress = reader(bus_topic(bus))
     a = make(bus, unique, producer, kafka_config, clock, state_topic)
     b = make(bus, unique, producer, kafka_config, clock, state_topic)
