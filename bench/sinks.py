@@ -166,7 +166,9 @@ class _Timed(Sink):
 
 
 async def kbridge_run(kafka: KafkaClientConfig, topic_target: str, n: int, table: str) -> float:
-    target = MysqlTarget(name=topic_target, url=MYSQL_URL, table=table, batch_size=BATCH)
+    target = MysqlTarget(
+        name=topic_target, url=MYSQL_URL, table=table, batch_size=BATCH, allow_private_network=True
+    )
     timed: list[_Timed] = []
 
     def builder(t: Any, c: SinkContext) -> Sink:

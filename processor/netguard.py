@@ -24,6 +24,8 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Iterable
+from typing import Any
 
 from processor.errors import FatalError, RetriableError
 
@@ -93,15 +95,33 @@ def ip_literal(host: str) -> Address | None:
 
 
 def literal_refusal(host: str) -> str | None:
-    """Why ``host`` is refused without a DNS lookup (an IP literal that is not public, or
-    ``localhost``), or ``None`` when only resolving can tell."""
-    name = host.strip().rstrip(".").lower()
-    if name == "localhost" or name.endswith(".localhost"):
-        return f"{host} is a loopback name"
-    address = ip_literal(name)
+    """Why ``host`` is refused without a DNS lookup (an IP literal that is not public), or
+    ``None`` when only resolving can tell (names such as ``localhost`` are resolved)."""
+    address = ip_literal(host.strip())
     if address is not None and not is_public(address):
         return f"{host} is {describe_address(address)}"
     return None
+
+
+def private_name_warning(host: str, port: int) -> str | None:
+    """Why ``host`` (a name, not a literal) would be refused now: it resolves to a
+    non-public address. ``None`` when it resolves publicly, or does not resolve at all
+    (configuration is often validated where the destination's DNS is not visible)."""
+    if ip_literal(host.strip()) is not None:
+        return None
+    try:
+        addresses = resolve_sync(host, port)
+    except RetriableError:
+        return None
+    for address in addresses:
+        parsed = _plain(address)
+        if not is_public(parsed):
+            return f"{host} resolves to {address}, {describe_address(parsed)}"
+    return None
+
+
+def _addresses(infos: Iterable[tuple[Any, ...]]) -> list[str]:
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 async def resolve(host: str, port: int) -> list[str]:
@@ -114,7 +134,31 @@ async def resolve(host: str, port: int) -> list[str]:
         infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except OSError as exc:
         raise RetriableError(f"cannot resolve {host}: {exc}", code="dns") from exc
-    return list(dict.fromkeys(str(info[4][0]) for info in infos))
+    return _addresses(infos)
+
+
+def resolve_sync(host: str, port: int) -> list[str]:
+    """:func:`resolve` for blocking code (database drivers connecting in a thread)."""
+    literal = ip_literal(host)
+    if literal is not None:
+        return [str(literal)]
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as exc:
+        raise RetriableError(f"cannot resolve {host}: {exc}", code="dns") from exc
+    return _addresses(infos)
+
+
+def vet(host: str, addresses: list[str], *, allow_private_network: bool, action: str) -> None:
+    """Raise :class:`SsrfRefused` if any of ``host``'s ``addresses`` is not public."""
+    if allow_private_network:
+        return
+    for address in addresses:
+        parsed = _plain(address)
+        if not is_public(parsed):
+            raise SsrfRefused(
+                f"refusing to {action} {host} ({address}): {describe_address(parsed)}; {HINT}"
+            )
 
 
 async def checked_addresses(
@@ -124,14 +168,16 @@ async def checked_addresses(
     when any is not public (unless allowed). ``action`` completes the refusal message:
     ``"refusing to <action> <host> (<address>): ..."``."""
     addresses = await resolve(host, port)
-    if allow_private_network:
-        return addresses
-    for address in addresses:
-        parsed = _plain(address)
-        if not is_public(parsed):
-            raise SsrfRefused(
-                f"refusing to {action} {host} ({address}): {describe_address(parsed)}; {HINT}"
-            )
+    vet(host, addresses, allow_private_network=allow_private_network, action=action)
+    return addresses
+
+
+def checked_addresses_sync(
+    host: str, port: int, *, allow_private_network: bool, action: str = "connect to"
+) -> list[str]:
+    """:func:`checked_addresses` for blocking code."""
+    addresses = resolve_sync(host, port)
+    vet(host, addresses, allow_private_network=allow_private_network, action=action)
     return addresses
 
 
@@ -141,6 +187,18 @@ async def check_host(
     """Raise :class:`SsrfRefused` if ``host`` reaches a non-public address, unless allowed."""
     if not allow_private_network:
         await checked_addresses(host, port, allow_private_network=False, action=action)
+
+
+async def check_servers(
+    servers: str, *, default_port: int, allow_private_network: bool, action: str
+) -> None:
+    """:func:`check_host` for each of a comma-separated ``host:port`` list (Kafka bootstrap)."""
+    if allow_private_network:
+        return
+    for server in servers.split(","):
+        host, port = split_host_port(server, default_port)
+        if host:
+            await check_host(host, port, allow_private_network=False, action=action)
 
 
 def split_host_port(server: str, default_port: int) -> tuple[str, int]:

@@ -99,8 +99,9 @@ FIELD_DOCS: dict[str, str] = {
     "useful sink workers.",
     "TargetBase.format": "Wire format of the egress topic (see "
     "[connectors.md](connectors.md#egress-record-format)).",
-    "TargetBase.allow_private_network": "Allow loopback and private addresses (lifts the "
-    "SSRF guard; for tests and local receivers).",
+    "TargetBase.allow_private_network": "Allow loopback, private, link-local and metadata "
+    "addresses (lifts the SSRF guard on every kind: HTTP, SMTP, SQL, Kafka `cluster`; without "
+    "it such IP literals are refused at validation). For tests and internal destinations.",
     "_ImTarget.digest": "Batch bursts into one message (see `Digest`).",
     "_ImTarget.oversize": "A message over the platform's size limit is cut with a marker "
     "(`truncate`) or sent as numbered parts (`split`).",
@@ -228,6 +229,8 @@ FIELD_DOCS: dict[str, str] = {
     "KafkaSource.cluster": "The cluster to read (see `KafkaClientConfig`).",
     "KafkaSource.topics": "Topics to consume.",
     "KafkaSource.group_id": "Consumer group.",
+    "KafkaSource.allow_private_network": "Allow a cluster on loopback, private or link-local "
+    "addresses (lifts the SSRF guard on the bootstrap servers and advertised brokers).",
     "ScheduleSource.kind": "`schedule`",
     "ScheduleSource.expression": "`rate(5 minutes)`, AWS six-field `cron(0 12 * * ? *)` "
     "or a five-field cron line (`*/5 9-17 * * 1-5`).",

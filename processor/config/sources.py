@@ -104,6 +104,8 @@ class KafkaSource(SourceBase):
     cluster: KafkaClientConfig
     topics: Annotated[list[str], Field(min_length=1)]
     group_id: str | None = None
+    allow_private_network: bool = False
+    """Let ``cluster`` be on a private, loopback or link-local address (SSRF guard)."""
 
     def origin(self) -> str:
         return f"{self.cluster.bootstrap_servers} {' '.join(self.topics)}"

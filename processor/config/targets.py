@@ -4,16 +4,26 @@ Every target owns an egress topic (``kbridge.target.<name>``, ``partitions`` par
 that its sink workers drain, and a dead-letter topic. ``format`` is the wire format of
 that egress topic for archival consumers. Sink modules read their kind's model; engineers
 building a sink add the fields their kind needs here.
+
+Destinations are checked against the SSRF guard's rules at validation time
+(``kbridge validate``/``apply`` and the management API): a URL or host that is a private,
+loopback, link-local or metadata IP *literal* is refused unless the target sets
+``allow_private_network: true``, naming the field. Names are not resolved here (the models
+stay pure); :func:`private_name_warnings` resolves them for the CLI's warnings, and the
+sinks refuse at delivery whatever a name resolves to then.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from collections.abc import Callable, Iterable, Iterator
+from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from processor.config._base import ConfigModel, Description, Name, Secret, mask_url
 from processor.kafka.config import KafkaClientConfig
+from processor.netguard import literal_refusal, private_name_warning, split_host_port
 
 EgressFormat = Literal["binary", "structured", "avro"]
 
@@ -39,6 +49,43 @@ def _email_address(value: str) -> str:
 
 
 HttpUrl = Annotated[str, AfterValidator(_http_url)]
+
+HostsOf = Callable[[Any], Iterable[tuple[str, int]]]
+"""The ``(host, port)`` pairs a field's value makes kbridge connect to."""
+
+PRIVATE_HINT = (
+    "set allow_private_network: true on the target if this destination is meant to be "
+    "internal (the SSRF guard refuses it otherwise)"
+)
+
+
+def url_hosts(value: Any) -> Iterator[tuple[str, int]]:
+    """The host of an http(s) or SQLAlchemy URL."""
+    if not isinstance(value, str):
+        return
+    try:
+        parts = urlsplit(value)
+        port = parts.port
+    except ValueError:
+        return
+    if parts.hostname:
+        yield parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+def plain_host(value: Any) -> Iterator[tuple[str, int]]:
+    """A bare host name (SMTP)."""
+    if isinstance(value, str) and value:
+        yield value, 25
+
+
+def kafka_hosts(value: Any) -> Iterator[tuple[str, int]]:
+    """Every bootstrap server of a Kafka client config."""
+    servers = getattr(value, "bootstrap_servers", None)
+    if isinstance(servers, str):
+        for server in servers.split(","):
+            host, port = split_host_port(server, 9092)
+            if host:
+                yield host, port
 EmailAddress = Annotated[str, AfterValidator(_email_address)]
 
 
@@ -59,6 +106,27 @@ class TargetBase(ConfigModel):
     format: EgressFormat = "binary"
     allow_private_network: bool = False
 
+    destination_fields: ClassVar[dict[str, HostsOf]] = {}
+    """Fields naming where this kind connects, and how to read hosts from them."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _public_destination(cls, value: Any, info: ValidationInfo) -> Any:
+        hosts_of = cls.destination_fields.get(info.field_name or "")
+        if hosts_of is None or info.data.get("allow_private_network"):
+            return value
+        for host, _ in hosts_of(value):
+            reason = literal_refusal(host)
+            if reason:
+                raise ValueError(f"{reason}; {PRIVATE_HINT}")
+        return value
+
+    def destination_hosts(self) -> Iterator[tuple[str, str, int]]:
+        """``(field, host, port)`` for every host this target connects to."""
+        for name, hosts_of in self.destination_fields.items():
+            for host, port in hosts_of(getattr(self, name, None)):
+                yield name, host, port
+
     def destination(self) -> str:
         """Where this target delivers, safe to print (passwords masked)."""
         return ""
@@ -71,6 +139,7 @@ class MysqlTarget(TargetBase):
     URL may carry a password, so ``repr`` masks it.
     """
 
+    destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["mysql"] = "mysql"
     url: Annotated[str, AfterValidator(_sqlalchemy_url)]
     table: Annotated[str, Field(min_length=1, max_length=64)]
@@ -94,6 +163,7 @@ class WebhookTarget(TargetBase):
     invocations per second.
     """
 
+    destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["webhook"] = "webhook"
     url: HttpUrl
     method: Literal["POST", "PUT", "PATCH", "GET", "DELETE"] = "POST"
@@ -118,6 +188,7 @@ class FunctionTarget(TargetBase):
     to that bus.
     """
 
+    destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["function"] = "function"
     url: HttpUrl | None = None
     entry_point: Annotated[str, Field(min_length=1)] | None = None
@@ -141,6 +212,7 @@ class FunctionTarget(TargetBase):
 class KafkaTarget(TargetBase):
     """Copy events to a Kafka topic, on this cluster (``cluster`` unset) or another one."""
 
+    destination_fields: ClassVar[dict[str, HostsOf]] = {"cluster": kafka_hosts}
     kind: Literal["kafka"] = "kafka"
     topic: Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
     cluster: KafkaClientConfig | None = None
@@ -173,6 +245,7 @@ class DingtalkTarget(_ImTarget):
     body limit, about 20 KB per DingTalk's documentation [UNCONFIRMED].
     """
 
+    destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["dingtalk"] = "dingtalk"
     url: HttpUrl
     secret: Secret | None = None
@@ -193,6 +266,7 @@ class DingtalkTarget(_ImTarget):
 class WecomTarget(_ImTarget):
     """WeCom (企业微信) group robot."""
 
+    destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["wecom"] = "wecom"
     url: HttpUrl
     msgtype: Literal["text", "markdown"] = "markdown"
@@ -210,6 +284,7 @@ class FeishuTarget(_ImTarget):
     Feishu limits a bot to 100 requests per minute and 5 per second, bodies to 20 KB.
     """
 
+    destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["feishu"] = "feishu"
     url: HttpUrl
     secret: Secret | None = None
@@ -226,6 +301,7 @@ class FeishuTarget(_ImTarget):
 class SlackTarget(_ImTarget):
     """Slack incoming webhook (``max_chars``: text cap, 40,000 per Slack [UNCONFIRMED])."""
 
+    destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["slack"] = "slack"
     url: HttpUrl
     msgtype: Literal["text", "blocks"] = "text"
@@ -245,6 +321,7 @@ class EmailTarget(_ImTarget):
     payload is HTML and a plain-text part is derived from it.
     """
 
+    destination_fields: ClassVar[dict[str, HostsOf]] = {"host": plain_host}
     kind: Literal["email"] = "email"
     host: Annotated[str, Field(min_length=1)]
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
@@ -292,3 +369,24 @@ TARGET_KINDS: tuple[str, ...] = (
     "slack",
     "email",
 )
+
+
+def private_name_warnings(targets: Iterable[TargetBase]) -> list[str]:
+    """One line per destination *name* that resolves to a non-public address now, for the
+    targets without ``allow_private_network`` (literals were refused at validation).
+
+    Resolves with the local resolver (the sink's may differ); names that do not resolve
+    here are not reported.
+    """
+    lines: list[str] = []
+    for target in targets:
+        if target.allow_private_network:
+            continue
+        for field_name, host, port in target.destination_hosts():
+            reason = private_name_warning(host, port)
+            if reason:
+                lines.append(
+                    f"targets[{target.name}].{field_name}: {reason}; deliveries will be "
+                    f"refused; {PRIVATE_HINT}"
+                )
+    return lines

@@ -12,6 +12,13 @@ A lost connection or a database that is down is retriable (the worker retries pe
 rule's policy, nothing is committed meanwhile); a batch rejected for its content is split
 and retried row by row, so one bad row is dead-lettered alone. The blocking DBAPI work runs
 in a thread so other partitions and targets keep flowing.
+
+The database host passes the SSRF guard (:mod:`processor.netguard`) on every new DBAPI
+connection: resolved, refused when private, loopback, link-local or a metadata address
+(unless the target sets ``allow_private_network``), and the driver connects to exactly the
+vetted address. A refused database fails the batch's records with the non-retriable
+``ssrf-refused`` (dead letters), never the sink's setup. URLs with TLS options (``ssl*`` in
+the query) are vetted but not pinned: the driver checks the certificate against the name.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from processor.errors import FatalError, RetriableError
 from processor.events.attributes import MAX_ID_LENGTH
+from processor.netguard import SsrfRefused, checked_addresses_sync
 from processor.sinks.base import Delivery, DeliveryOutcome, Sink, register_sink
 from processor.sinks.batch import event_origin
 from processor.transform.jsonpath import MISSING, JsonPath, compile_path
@@ -129,12 +137,14 @@ class MysqlSink(Sink):
         columns: Mapping[str, str] | None = None,
         batch_size: int = 500,
         engine: Engine | None = None,
+        allow_private_network: bool = False,
     ) -> None:
         columns = dict(columns or {})
         clash = sorted(set(columns) & set(RESERVED))
         if clash:
             raise FatalError(f"extra columns clash with built-in ones: {clash}", code="config")
         self.url = url
+        self.allow_private_network = allow_private_network
         self.table_name = table
         self.paths: dict[str, JsonPath] = {c: compile_path(p) for c, p in columns.items()}
         self.max_batch_size = batch_size
@@ -151,6 +161,7 @@ class MysqlSink(Sink):
             self._engine = sa.create_engine(
                 self.url, pool_pre_ping=True, pool_recycle=3600, pool_size=2, max_overflow=2
             )
+            guard_connections(self._engine, allow_private_network=self.allow_private_network)
         return self._engine
 
     async def setup(self) -> None:
@@ -159,6 +170,8 @@ class MysqlSink(Sink):
             await asyncio.to_thread(self._ensure_table)
         except RetriableError as exc:
             log.warning("database not reachable at setup (%s); will retry on delivery", exc)
+        except SsrfRefused as exc:  # its records are dead-lettered by deliver()
+            log.error("database refused by the SSRF guard: %s", exc)
 
     async def close(self) -> None:
         if self._engine is not None and self._owns_engine:
@@ -237,7 +250,7 @@ class MysqlSink(Sink):
             self._ensure_table()
             with self.engine.begin() as conn:
                 self._write(conn, [row for _, row in rows.values()])
-        except RetriableError as exc:
+        except (RetriableError, SsrfRefused) as exc:
             return [exc if outcome is None else outcome for outcome in outcomes]
         except sa_exc.DBAPIError as exc:
             error = _classify(exc)
@@ -284,6 +297,30 @@ def _classify(exc: sa_exc.DBAPIError) -> FatalError | RetriableError:
     return RetriableError(message, code="db-error")
 
 
+DEFAULT_PORTS = {"mysql": 3306, "mariadb": 3306, "postgresql": 5432, "mssql": 1433}
+
+
+def guard_connections(engine: Engine, *, allow_private_network: bool) -> None:
+    """Vet (and pin) the database address of every new DBAPI connection of ``engine``.
+
+    No-op for URLs without a host (SQLite files, unix sockets).
+    """
+    url = engine.url
+    if not url.host:
+        return
+    host = url.host
+    port = url.port or DEFAULT_PORTS.get(url.get_backend_name(), 3306)
+    pin = not any(key.startswith("ssl") for key in url.query)
+
+    @sa.event.listens_for(engine, "do_connect")
+    def _vetted(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
+        addresses = checked_addresses_sync(
+            host, port, allow_private_network=allow_private_network
+        )
+        if pin and cparams.get("host") == host:
+            cparams["host"] = addresses[0]
+
+
 @register_sink("mysql")
 def build_mysql(target: Any) -> MysqlSink:
     """Build from a ``kind: mysql`` target model (any SQLAlchemy URL works)."""
@@ -292,4 +329,5 @@ def build_mysql(target: Any) -> MysqlSink:
         target.table,
         columns=getattr(target, "columns", None),
         batch_size=int(getattr(target, "batch_size", 500)),
+        allow_private_network=bool(getattr(target, "allow_private_network", False)),
     )

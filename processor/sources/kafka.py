@@ -13,6 +13,10 @@ redeliveries), ``source`` ``kafka://<first bootstrap server>/<topic>``, ``type``
 ``kafka.record``, ``subject`` the record key when it is UTF-8 text, ``time`` the record
 timestamp, data JSON when it parses else bytes (``content-type`` header honoured); the Kafka
 key is kept.
+
+The source cluster passes the SSRF guard (:mod:`processor.netguard`) before each session:
+bootstrap servers and advertised brokers must be public unless the source sets
+``allow_private_network`` (a refused cluster ends the source with ``ssrf-refused``).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaError, Kafka
 
 from processor.errors import FatalError, InvalidEventError
 from processor.events import decode
+from processor.netguard import check_host, check_servers
 from processor.sources.base import AckWindow, Publisher, Source, register_source
 from processor.sources.payload import payload_event
 
@@ -67,9 +72,31 @@ class KafkaSource(Source):
             )
         )
 
+    async def _vet(self, consumer: Consumer) -> None:
+        """SSRF guard, second half: the brokers the cluster advertises (where librdkafka
+        connects after bootstrap) must be public too."""
+        if getattr(self.config, "allow_private_network", False):
+            return
+        metadata = await asyncio.to_thread(consumer.list_topics, timeout=10)
+        for broker in metadata.brokers.values():
+            await check_host(
+                broker.host,
+                broker.port,
+                allow_private_network=False,
+                action="connect to Kafka broker",
+            )
+
     async def session(self) -> None:
+        if not getattr(self.config, "allow_private_network", False):
+            await check_servers(
+                self.config.cluster.bootstrap_servers,
+                default_port=9092,
+                allow_private_network=False,
+                action="connect to Kafka broker",
+            )
         consumer = self._consumer()
         try:
+            await self._vet(consumer)
             consumer.subscribe(list(self.config.topics))
             window = AckWindow(limit=BATCH * 2)
             log.info(

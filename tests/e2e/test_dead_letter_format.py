@@ -81,6 +81,8 @@ sources:
     bus: b-{u}
     cluster: {{bootstrap_servers: "{bootstrap}"}}
     topics: [upstream-{u}]
+    allow_private_network: true
+    allow_private_network: true
 """
 
 

@@ -69,7 +69,8 @@ buses: [{{name: default, partitions: 2}}, {{name: ops-{u}, partitions: 2}}]
 targets:
   - {{name: hook-{u}, kind: webhook, url: "http://127.0.0.1:{receiver}/alarm",
       allow_private_network: true, body: raw}}
-  - {{name: db-{u}, kind: mysql, url: "{mysql_url}", table: {table}}}
+  - {{name: db-{u}, kind: mysql, url: "{mysql_url}", table: {table},
+      allow_private_network: true}}
 rules:
   - name: alarms-{u}
     bus: ops-{u}

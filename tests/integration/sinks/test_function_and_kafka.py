@@ -124,7 +124,9 @@ async def test_kafka_target_forwards_key_value_and_headers(
     ensure_topics(kafka, [TopicSpec(out, 2)])
     # "another cluster": an explicit client config (here pointing at the same broker)
     other = KafkaClientConfig(bootstrap_servers=kafka_bootstrap, client_id="kbridge-forward")
-    config = StaticConfig(targets={name: KafkaTarget(name=name, topic=out, cluster=other)})
+    config = StaticConfig(
+        targets={name: KafkaTarget(name=name, topic=out, cluster=other, allow_private_network=True)}
+    )
     produce(kafka, target_topic(name), 120)
     worker = SinkWorker(name, kafka=kafka, snapshot=lambda: config, settings=FAST)
     async with running(worker):

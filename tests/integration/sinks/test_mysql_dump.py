@@ -63,7 +63,12 @@ async def test_ten_thousand_events_exact_and_replay_adds_no_rows(
     table = f"dump_{unique}"
     make_topics(kafka, name)
     target = MysqlTarget(
-        name=name, url=mysql_url, table=table, columns={"key_id": "$.keyId"}, batch_size=500
+        name=name,
+        url=mysql_url,
+        table=table,
+        columns={"key_id": "$.keyId"},
+        batch_size=500,
+        allow_private_network=True,
     )
     config = StaticConfig(targets={name: target})
     produce(kafka, target_topic(name), 10_000, value=_value)
@@ -141,7 +146,15 @@ async def test_database_down_during_delivery_loses_nothing(
     table = f"outage_{unique}"
     make_topics(kafka, name)
     config = StaticConfig(
-        targets={name: MysqlTarget(name=name, url=private_mariadb.url, table=table, batch_size=100)}
+        targets={
+            name: MysqlTarget(
+                name=name,
+                url=private_mariadb.url,
+                table=table,
+                batch_size=100,
+                allow_private_network=True,
+            )
+        }
     )
     produce(kafka, target_topic(name), 2_000, value=_value)
     worker = SinkWorker(name, kafka=kafka, snapshot=lambda: config, settings=FAST)

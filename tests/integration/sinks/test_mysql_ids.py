@@ -35,7 +35,7 @@ async def test_key_column_keeps_every_id_ingest_allows_apart(mysql_url: str, uni
         "case",
         "\U0001f600" * MAX_ID_LENGTH,  # 255 four-byte characters: latin1 cannot hold them
     ]
-    sink = MysqlSink(mysql_url, table)
+    sink = MysqlSink(mysql_url, table, allow_private_network=True)  # loopback MariaDB
     try:
         await sink.setup()
         outcomes = await sink.deliver([_delivery(i, n) for n, i in enumerate(ids)])

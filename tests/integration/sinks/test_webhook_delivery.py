@@ -196,7 +196,10 @@ async def test_ssrf_guard_refuses_loopback_unless_allowed(
     name = f"ssrf-{unique}"
     make_topics(kafka, name)
     with receiver() as server:
-        config = StaticConfig(targets={name: WebhookTarget(name=name, url=server.url + "/in")})
+        # A name that resolves to loopback: validation refuses only IP literals (issue 22.5),
+        # the sink refuses whatever the name resolves to at connection time (22.3).
+        url = server.url.replace("127.0.0.1", "localhost") + "/in"
+        config = StaticConfig(targets={name: WebhookTarget(name=name, url=url)})
         produce(kafka, target_topic(name), 5)
         worker = SinkWorker(name, kafka=kafka, snapshot=lambda: config, settings=FAST)
         async with running(worker):

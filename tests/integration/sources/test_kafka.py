@@ -84,6 +84,7 @@ async def test_records_republished_as_cloudevents_and_committed_after_ack(
         cluster=kafka_config,
         topics=[upstream],
         group_id=f"g-{unique}",
+        allow_private_network=True,  # the test cluster is on loopback (SSRF guard)
     )
     async with running(KafkaSource(config, producer)):
         await ingress.wait_for(31)

@@ -14,7 +14,7 @@ from processor.config.targets import WebhookTarget
 from processor.kafka.config import KafkaClientConfig
 
 BUS = Bus(name="saas")
-TARGET = WebhookTarget(name="hook", url="http://127.0.0.1:9/x")
+TARGET = WebhookTarget(name="hook", url="http://127.0.0.1:9/x", allow_private_network=True)
 RULE = Rule(name="r", bus="saas", pattern={"source": ["a"]}, targets=[RuleTarget(target="hook")])
 
 
@@ -110,7 +110,7 @@ def test_snapshots_are_safe_to_read_from_other_threads() -> None:
 class TestPlan:
     DESIRED = """
 buses: [{name: saas}]
-targets: [{name: hook, kind: webhook, url: "http://127.0.0.1:9/x"}]
+targets: [{name: hook, kind: webhook, url: "http://127.0.0.1:9/x", allow_private_network: true}]
 rules:
   - {name: r, bus: saas, pattern: {source: [a]}, targets: [{target: hook}]}
 """
