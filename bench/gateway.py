@@ -1,13 +1,22 @@
-"""Gateway throughput: accepted events/s for PutEvents batches of 10, beside a plain producer.
+"""Gateway throughput, CPU and latency, beside a plain producer measured in the same run.
 
-Starts one ``kbridge gateway`` process (a fixed bus, real Kafka), drives it with concurrent
-HTTP clients posting PutEvents batches of 10 entries (~1 KB Detail each) for ``--seconds``,
-and reports accepted events/s and p50/p99 request latency. In the same run, a plain
-confluent-kafka producer (idempotent, acks=all) sends the same number of equivalent
-CloudEvents (binary mode, same size) to the same topic: the ceiling the gateway is measured
-against. Usage::
+Starts ``kbridge gateway`` (a fixed bus, real Kafka, ``--workers N``) and drives it with a
+lean HTTP/1.1 keep-alive client (raw asyncio streams on uvloop, pre-built requests, so
+that the client takes little of the two shared cores) in three scenarios:
 
-    python bench/gateway.py [--seconds 15] [--concurrency 32] [--bootstrap 127.0.0.1:9092]
+* ``putevents``: PutEvents batches of 10 entries (~1 KB Detail each), ``--concurrency``
+  clients for ``--seconds``: accepted events/s, p50/p99 request latency, gateway CPU per
+  accepted event (user + system time of every gateway process, from /proc);
+* ``cloudevents``: single-event CloudEvents binary-mode requests, same measures;
+* ``single``: single-entry PutEvents at low load (one client, one request at a time,
+  a pause between requests): round-trip p50/p99.
+
+In the same run a plain confluent-kafka producer (idempotent, acks=all) sends as many
+equivalent binary-mode records to the same topic: the ceiling the gateway is compared to.
+Usage::
+
+    python bench/gateway.py [--seconds 10] [--concurrency 16] [--workers 1]
+        [--scenarios putevents,cloudevents,single] [--bootstrap 127.0.0.1:9092]
 """
 
 from __future__ import annotations
@@ -21,9 +30,11 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass, field
 
 import httpx
 import orjson
+import uvloop
 from confluent_kafka import Producer
 
 from processor.events import CloudEvent, encode
@@ -45,31 +56,20 @@ def free_port() -> int:
         return port
 
 
-def start_gateway(bus: str, port: int, bootstrap: str) -> subprocess.Popen[bytes]:
+def start_gateway(bus: str, port: int, bootstrap: str, workers: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "KBRIDGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "KBRIDGE_LOG_LEVEL": "WARNING",
     }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "processor",
-            "--log-level",
-            "WARNING",
-            "gateway",
-            "--buses",
-            bus,
-            "--port",
-            str(port),
-        ],
-        env=env,
-    )
-    deadline = time.monotonic() + 30
+    command = [sys.executable, "-m", "processor", "--log-level", "WARNING", "gateway"]
+    command += ["--buses", bus, "--port", str(port), "--workers", str(workers)]
+    process = subprocess.Popen(command, env=env)
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                time.sleep(1 if workers > 1 else 0)  # let every worker finish starting
                 return process
         except httpx.HTTPError:
             pass
@@ -78,35 +78,119 @@ def start_gateway(bus: str, port: int, bootstrap: str) -> subprocess.Popen[bytes
     raise SystemExit("gateway did not become ready")
 
 
-async def drive(url: str, seconds: float, concurrency: int) -> tuple[int, int, list[float]]:
-    accepted = failed = 0
-    latencies: list[float] = []
+def process_tree(root: int) -> list[int]:
+    """``root`` and its descendants (uvicorn's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    ppid = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) the processes have used so far, from /proc."""
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+@dataclass
+class Run:
+    """What one scenario measured."""
+
+    accepted: int = 0
+    failed: int = 0
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+
+
+def putevents_requests(path: str, entries: int, variants: int = 64) -> list[bytes]:
+    requests = []
+    for k in range(variants):
+        items = [
+            {"Source": "bench.gateway", "DetailType": "Alarm", "Detail": detail(k * entries + i)}
+            for i in range(entries)
+        ]
+        body = orjson.dumps({"Entries": items})
+        head = (
+            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(body)}\r\n\r\n"
+        )
+        requests.append(head.encode() + body)
+    return requests
+
+
+def cloudevents_requests(path: str, variants: int = 64) -> list[bytes]:
+    requests = []
+    for k in range(variants):
+        body = detail(k).encode()
+        head = (
+            f"POST {path} HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+            f"ce-specversion: 1.0\r\nce-id: bench-{k}-{uuid.uuid4()}\r\n"
+            f"ce-source: bench.gateway\r\nce-type: Alarm\r\ncontent-length: {len(body)}\r\n\r\n"
+        )
+        requests.append(head.encode() + body)
+    return requests
+
+
+async def drive(
+    port: int,
+    requests: list[bytes],
+    events_per_request: int,
+    seconds: float,
+    concurrency: int,
+    pause: float = 0.0,
+) -> Run:
+    """``concurrency`` keep-alive connections sending ``requests`` in turn until time is up."""
+    run = Run()
     deadline = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
 
-        async def worker(w: int) -> None:
-            nonlocal accepted, failed
-            n = 0
-            while time.monotonic() < deadline:
-                entries = [
-                    {"Source": "bench.gateway", "DetailType": "Alarm", "Detail": detail(n + i)}
-                    for i in range(BATCH)
-                ]
-                n += BATCH
-                started = time.perf_counter()
-                response = await client.post(
-                    url,
-                    content=orjson.dumps({"Entries": entries}),
-                    headers={"content-type": "application/json"},
-                )
-                latencies.append(time.perf_counter() - started)
-                body = response.json()
-                failed += body["FailedEntryCount"]
-                accepted += BATCH - body["FailedEntryCount"]
+    async def connection(offset: int) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        k = offset
+        while time.monotonic() < deadline:
+            started = time.perf_counter()
+            writer.write(requests[k % len(requests)])
+            k += 1
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            body = await reader.readexactly(length)
+            run.latencies.append(time.perf_counter() - started)
+            status = int(head[9:12])
+            run.statuses[status] = run.statuses.get(status, 0) + 1
+            if status == 200:
+                failed = orjson.loads(body)["FailedEntryCount"]
+                run.failed += failed
+                run.accepted += events_per_request - failed
+            elif status == 202:
+                run.accepted += events_per_request
+            else:
+                run.failed += events_per_request
+            if pause:
+                await asyncio.sleep(pause)
+        writer.close()
 
-        await asyncio.gather(*(worker(w) for w in range(concurrency)))
-    return accepted, failed, latencies
+    await asyncio.gather(*(connection(i * 7) for i in range(concurrency)))
+    return run
 
 
 def plain_producer(topic: str, bootstrap: str, count: int) -> tuple[float, float]:
@@ -153,77 +237,89 @@ def plain_producer(topic: str, bootstrap: str, count: int) -> tuple[float, float
     return count / elapsed, cpu / count
 
 
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) a process has used so far, from /proc."""
-    with open(f"/proc/{pid}/stat") as handle:
-        fields = handle.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def server_mean_seconds(metrics_url: str) -> float:
-    """Mean request time the gateway itself measured for PutEvents (its histogram)."""
-    total = count = 0.0
-    for line in httpx.get(metrics_url).text.splitlines():
-        if 'endpoint="/v1/buses/{bus}/events"' not in line:
-            continue
-        if line.startswith("kbridge_gateway_request_seconds_sum"):
-            total += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("kbridge_gateway_request_seconds_count"):
-            count += float(line.rsplit(" ", 1)[1])
-    return total / count if count else float("nan")
-
-
 def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
     return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--scenarios", default="putevents,cloudevents,single")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
     args = parser.parse_args()
+    scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     kafka = KafkaClientConfig(bootstrap_servers=args.bootstrap)
     bus = f"bench-{uuid.uuid4().hex[:8]}"
     topic = bus_topic(bus)
     ensure_topics(kafka, [TopicSpec(topic, partitions=4)])
     port = free_port()
-    gateway = start_gateway(bus, port, args.bootstrap)
+    gateway = start_gateway(bus, port, args.bootstrap, args.workers)
+    results: dict[str, tuple[Run, float, float]] = {}
     try:
-        url = f"http://127.0.0.1:{port}/v1/buses/{bus}/events"
-        asyncio.run(drive(url, 2, args.concurrency))  # warm-up
-        cpu_before = cpu_seconds(gateway.pid)
-        accepted, failed, latencies = asyncio.run(drive(url, args.seconds, args.concurrency))
-        gateway_cpu = cpu_seconds(gateway.pid) - cpu_before
-        server_mean = server_mean_seconds(f"http://127.0.0.1:{port}/metrics")
+        pids = process_tree(gateway.pid)
+        plans = {
+            "putevents": (
+                putevents_requests(f"/v1/buses/{bus}/events", BATCH),
+                BATCH,
+                args.concurrency,
+                0.0,
+                args.seconds,
+            ),
+            "cloudevents": (
+                cloudevents_requests(f"/v1/buses/{bus}/cloudevents"),
+                1,
+                args.concurrency,
+                0.0,
+                args.seconds,
+            ),
+            "single": (
+                putevents_requests(f"/v1/buses/{bus}/events", 1),
+                1,
+                1,
+                0.01,
+                min(args.seconds, 5.0),
+            ),
+        }
+        for name in scenarios:
+            requests, per_request, concurrency, pause, seconds = plans[name]
+            uvloop.run(drive(port, requests, per_request, 1.5, concurrency, pause))  # warm-up
+            cpu_before = cpu_seconds(pids)
+            run = uvloop.run(drive(port, requests, per_request, seconds, concurrency, pause))
+            results[name] = (run, cpu_seconds(pids) - cpu_before, seconds)
     finally:
         gateway.terminate()
         gateway.wait(30)
-    gateway_rate = accepted / args.seconds
-    baseline_rate, baseline_cpu = plain_producer(topic, args.bootstrap, max(accepted, 10_000))
+    total = sum(run.accepted for run, _, _ in results.values())
+    baseline_rate, baseline_cpu = plain_producer(topic, args.bootstrap, max(total, 20_000))
     delete_topics(kafka, [topic])
     print(
-        f"gateway PutEvents, batches of {BATCH}, {args.concurrency} concurrent clients, "
-        f"{args.seconds:.0f} s, ~1 KB events, 4 partitions, acks=all"
-    )
-    print(f"{'':32}{'events/s':>12}{'p50 ms':>10}{'p99 ms':>10}")
-    print(
-        f"{'gateway (one process)':32}{gateway_rate:>12,.0f}"
-        f"{percentile(latencies, 50) * 1000:>10.1f}{percentile(latencies, 99) * 1000:>10.1f}"
-    )
-    print(f"{'plain confluent-kafka producer':32}{baseline_rate:>12,.0f}{'-':>10}{'-':>10}")
-    print(
-        f"gateway / producer: {gateway_rate / baseline_rate:.1%}; failed entries: {failed}; "
-        f"requests: {len(latencies)}"
+        f"kbridge gateway, {args.workers} worker(s); ~1 KB events, 4 partitions, acks=all; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(
-        f"mean time inside the gateway per request: {server_mean * 1000:.1f} ms; "
-        f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"{'scenario':44}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/ev':>11}{'failed':>8}"
     )
+    labels = {
+        "putevents": f"PutEvents batches of {BATCH}, {args.concurrency} clients",
+        "cloudevents": f"CloudEvents binary, 1 event, {args.concurrency} clients",
+        "single": "PutEvents 1 entry, 1 client, low load",
+    }
+    for name, (run, cpu, seconds) in results.items():
+        print(
+            f"{labels[name]:44}{run.accepted / seconds:>10,.0f}"
+            f"{percentile(run.latencies, 50) * 1000:>9.1f}"
+            f"{percentile(run.latencies, 99) * 1000:>9.1f}"
+            f"{cpu / max(run.accepted, 1) * 1e6:>11.0f}{run.failed:>8}"
+        )
+        if set(run.statuses) - {200, 202}:
+            print(f"  statuses: {run.statuses}")
     print(
-        f"gateway CPU per accepted event: {gateway_cpu / max(accepted, 1) * 1e6:.0f} us "
-        f"(so about {accepted / gateway_cpu if gateway_cpu else 0:,.0f} events/s per busy core); "
-        f"plain producer CPU per event: {baseline_cpu * 1e6:.0f} us"
+        f"{'plain confluent-kafka producer':44}{baseline_rate:>10,.0f}{'-':>9}{'-':>9}"
+        f"{baseline_cpu * 1e6:>11.0f}"
     )
 
 

@@ -26,6 +26,7 @@ from processor.gateway import awsjson, cloudevents_http, management, ops, puteve
 from processor.gateway.auth import ApiKey, KeyRing, hash_key
 from processor.gateway.context import BusCatalog, ConfigBuses, GatewayContext, StaticBuses
 from processor.gateway.errors import install_error_handlers
+from processor.gateway.fastpath import HotRoutes
 from processor.gateway.flow import FlowControl
 from processor.gateway.guard import install_guard
 from processor.gateway.metrics import GatewayMetrics
@@ -220,6 +221,16 @@ def create_app(
     app.state.kbridge = context
     install_error_handlers(app)
 
+    app.add_middleware(  # innermost: the guard and the timing below still wrap it
+        HotRoutes,
+        handlers={
+            "events": putevents.put_events,
+            "cloudevents": lambda bus, request: cloudevents_http.put_cloudevents(
+                bus, request, context
+            ),
+        },
+        exception_handlers=lambda: app.exception_handlers,
+    )
     install_guard(app, settings.gateway)  # Host, Origin, Content-Type, body bound
     app.add_middleware(TimingMiddleware, metrics=context.metrics)
 
