@@ -18,9 +18,9 @@ import json
 from typing import Any
 
 import fastavro
-import orjson
 
 from processor.errors import FatalError, InvalidEventError
+from processor.events import deepjson
 from processor.events.content import JSON_CONTENT_TYPE, is_json_type, parse_data
 from processor.resources import schema_file
 
@@ -94,14 +94,16 @@ def encode_avro(attributes: dict[str, Any], data: Any) -> bytes:
     """Serialize attributes and data to one schemaless Avro ``CloudEvent`` record."""
     attribute_map = dict(attributes)
     if data is None or isinstance(data, bytes | bytearray):
-        avro_data: Any = None if data is None else bytes(data)
-    else:
-        try:
-            avro_data = _to_avro_data(data)
-        except _Unrepresentable:
-            avro_data = orjson.dumps(data)
-            if attribute_map.get("datacontenttype") is None:
-                attribute_map["datacontenttype"] = JSON_CONTENT_TYPE
+        return _write(attribute_map, None if data is None else bytes(data))
+    try:
+        return _write(attribute_map, _to_avro_data(data))
+    except (_Unrepresentable, RecursionError):  # RecursionError: nested deeper than the stack
+        if attribute_map.get("datacontenttype") is None:
+            attribute_map["datacontenttype"] = JSON_CONTENT_TYPE
+        return _write(attribute_map, deepjson.dumps(data))
+
+
+def _write(attribute_map: dict[str, Any], avro_data: Any) -> bytes:
     buffer = io.BytesIO()
     fastavro.schemaless_writer(buffer, schema(), {"attribute": attribute_map, "data": avro_data})
     return buffer.getvalue()

@@ -233,7 +233,11 @@ class CompiledIndex:
         budget = Budget()
         values: Values = {}
         if self._root.children:
-            _walk_object(document, self._root, _NO_MEMBERSHIP, values, itertools.count(1))
+            try:
+                _walk_object(document, self._root, _NO_MEMBERSHIP, values, itertools.count(1))
+            except RecursionError:  # nested deeper than Python's stack (AWS allows 1000)
+                values.clear()
+                _walk_without_recursion(document, self._root, values, itertools.count(1))
         result: set[str] = set()
         fired: dict[_Sub, list[Membership]] = {}
         triggered: list[_Sub] = []
@@ -302,6 +306,61 @@ def _visit(value: Any, node: _Node, mem: Membership, values: Values, arrays: Ite
             values[node] = [(value, mem)]
         else:
             found.append((value, mem))
+
+
+def _walk_without_recursion(
+    document: Mapping[str, Any], root: _Node, values: Values, arrays: Iterator[int]
+) -> None:
+    """What :func:`_walk_object` collects, in the same order, with an explicit stack.
+
+    The recursive walk is the fast path; this one serves events nested deeper than the
+    interpreter's recursion limit (issue 16 item 15: 999 levels must route).
+    """
+    stack: list[tuple[Any, _Node, Membership]] = []
+
+    def push_members(obj: Mapping[str, Any], node: _Node, mem: Membership) -> None:
+        pending = []
+        children = node.children
+        for key, value in obj.items():
+            child = children.get(key)
+            if child is None:
+                if "." not in key:
+                    continue
+                found: _Node | None = node
+                for part in key.split("."):
+                    found = found.children.get(part)  # type: ignore[union-attr]
+                    if found is None:
+                        break
+                if found is None:
+                    continue
+                child = found
+            pending.append((value, child, mem))
+        stack.extend(reversed(pending))
+
+    push_members(document, root, _NO_MEMBERSHIP)
+    while stack:
+        value, node, mem = stack.pop()
+        t = type(value)
+        if t is dict or (t not in _LEAF_TYPES and t is not list and isinstance(value, Mapping)):
+            if node.children:
+                push_members(value, node, mem)
+        elif t is list:
+            aid = next(arrays)
+            pending = []
+            for i, element in enumerate(value):
+                et = type(element)
+                nested = et is dict or et is list
+                if nested or (et not in _LEAF_TYPES and isinstance(element, Mapping)):
+                    pending.append((element, node, (*mem, (aid, i))))
+                else:  # a plain value is not an element: it goes with every element
+                    pending.append((element, node, mem))
+            stack.extend(reversed(pending))
+        elif node.leaf_uses:
+            found_values = values.get(node)
+            if found_values is None:
+                values[node] = [(value, mem)]
+            else:
+                found_values.append((value, mem))
 
 
 def _verify(sub: _Sub, trigger: list[Membership] | None, values: Values, budget: Budget) -> bool:

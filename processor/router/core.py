@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from processor.errors import KbridgeError
-from processor.events import CloudEvent, decode_json_form, encode
+from processor.events import CloudEvent, decode_json_form, deepjson, encode
 from processor.events.attributes import extension_header_text
 from processor.kafka import headers as h
 from processor.kafka.headers import Stage, dead_letter_headers
@@ -151,7 +151,7 @@ def _encode(
     data: Any = orjson.loads(payload) if content_type == "application/json" else payload
     form = {**attributes, "datacontenttype": content_type, "data": data}
     if fmt == "structured":
-        return orjson.dumps(form), [(h.CONTENT_TYPE, _STRUCTURED_JSON)]
+        return deepjson.dumps(form), [(h.CONTENT_TYPE, _STRUCTURED_JSON)]
     encoded = encode(CloudEvent.from_json_dict(form), "avro")
     return encoded.value or b"", list(encoded.headers)
 

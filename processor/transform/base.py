@@ -11,7 +11,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any, ClassVar, Final
 
-import orjson
+from processor.events import deepjson
 
 JSON: Final = "application/json"
 TEXT: Final = "text/plain"
@@ -32,7 +32,7 @@ def dumps(value: Any) -> str:
     orjson escapes quotes, backslashes and control characters and rejects strings that are
     not valid Unicode (lone surrogates), so what it returns always parses as JSON.
     """
-    return orjson.dumps(value, default=json_default).decode()
+    return deepjson.dumps(value, default=json_default).decode()  # any depth AWS accepts
 
 
 class Transform(ABC):

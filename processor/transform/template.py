@@ -33,6 +33,7 @@ from typing import Any, Final
 
 import orjson
 
+from processor.events import deepjson
 from processor.transform.base import JSON, TEXT, Transform, json_default
 from processor.transform.errors import TransformError, TransformSpecError
 from processor.transform.jsonpath import MISSING, InvalidPathError, JsonPath, compile_path
@@ -93,7 +94,7 @@ class _QuotedContainer(Exception):
 def _as_json_value(value: Any) -> str:
     if value is MISSING:
         return '""'
-    return orjson.dumps(value, default=json_default).decode()
+    return deepjson.dumps(value, default=json_default).decode()
 
 
 def _as_quoted_value(value: Any) -> str:

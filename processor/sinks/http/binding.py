@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 import orjson
 
+from processor.events import deepjson
 from processor.events.http import encode_header_value as _percent_encode
 from processor.sinks.base import Delivery
 
@@ -64,4 +65,4 @@ def encode(delivery: Delivery, mode: BodyMode) -> tuple[dict[str, str], bytes]:
         document["data"] = delivery.value.decode("utf-8", "replace")
     else:
         document["data_base64"] = base64.b64encode(delivery.value).decode("ascii")
-    return {"Content-Type": STRUCTURED_CONTENT_TYPE}, orjson.dumps(document)
+    return {"Content-Type": STRUCTURED_CONTENT_TYPE}, deepjson.dumps(document)
