@@ -37,11 +37,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 import orjson
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, Producer
 
 KAFKA = os.environ.get("KBRIDGE_TEST_KAFKA", "127.0.0.1:9092")
 ROOT = Path(__file__).resolve().parents[1]
@@ -233,12 +232,17 @@ def config(unique: str, engines: list[str], receiver: int, db: Path) -> str:
             f" table: dump_{e}, partitions: 3}}"
         )
         rules.append(
-            f"  - {{name: lat-{e}-{unique}, bus: {e}-{unique}, pattern: {{source: [bench.latency]}},"
-            f" targets: [{{target: hook-{e}-{unique}, transform: {{path: \"$.data\"}}}},"
+            f"  - {{name: lat-{e}-{unique}, bus: {e}-{unique},"
+            " pattern: {source: [bench.latency]},"
+            f' targets: [{{target: hook-{e}-{unique}, transform: {{path: "$.data"}}}},'
             f" {{target: dump-{e}-{unique}}}]}}"
         )
     return (
-        f"buses: [{buses}]\ntargets:\n" + "\n".join(targets) + "\nrules:\n" + "\n".join(rules) + "\n"
+        f"buses: [{buses}]\ntargets:\n"
+        + "\n".join(targets)
+        + "\nrules:\n"
+        + "\n".join(rules)
+        + "\n"
     )
 
 
@@ -279,6 +283,7 @@ async def offer(
     per_tick = max(1, round(rate * TICK))
     sent: dict[int, float] = {}
     ids: dict[str, int] = {}
+    refused = [0]
     limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
         tasks: list[asyncio.Task[None]] = []
@@ -287,18 +292,18 @@ async def offer(
             now = time.time()
             entries = []
             for s in seqs:
-                sent[s] = now
                 detail = orjson.dumps({"seq": s, "sent": now, "pad": "x" * 200}).decode()
-                entries.append(
-                    {"Source": "bench.latency", "DetailType": "Tick", "Detail": detail}
-                )
-            r = await client.post(url, json={"Entries": entries})
-            answer = r.json()
+                entries.append({"Source": "bench.latency", "DetailType": "Tick", "Detail": detail})
+            try:
+                r = await client.post(url, json={"Entries": entries})
+                answer = r.json() if r.status_code == 200 else {}
+            except (httpx.HTTPError, ValueError):
+                answer = {}
             for s, entry in zip(seqs, answer.get("Entries", []), strict=False):
-                if entry.get("EventId"):
+                if entry.get("EventId"):  # only acknowledged entries count as sent
                     ids[entry["EventId"]] = s
-                else:
-                    sent.pop(s, None)  # not acknowledged: not counted as sent
+                    sent[s] = now
+            refused[0] += len(seqs) - sum(1 for s in seqs if s in sent)
 
         start = time.perf_counter()
         seq = seq0
@@ -311,6 +316,8 @@ async def offer(
             tasks.append(asyncio.create_task(put(list(range(seq, seq + per_tick)))))
             seq += per_tick
         await asyncio.gather(*tasks, return_exceptions=True)
+    if refused[0]:
+        print(f"  ({refused[0]} entries not acknowledged by the gateway)", flush=True)
     return sent, ids
 
 
@@ -344,7 +351,13 @@ def topic_times(topic: str, want: set[str]) -> dict[str, float]:
 
 
 def measure_engine(
-    engine: str, unique: str, rates: list[int], seconds: float, receiver: Receiver, gw: int, db: Path
+    engine: str,
+    unique: str,
+    rates: list[int],
+    seconds: float,
+    receiver: Receiver,
+    gw: int,
+    db: Path,
 ) -> list[Row]:
     bus = f"{engine}-{unique}"
     url = f"http://127.0.0.1:{gw}/v1/buses/{bus}/events"
@@ -366,16 +379,19 @@ def measure_engine(
         sent, ids = asyncio.run(offer(url, bus, rate, seconds, seq))
         offered_for = time.perf_counter() - began
         seq += rate * int(seconds) * 2 + 1000
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
+        deadline = time.monotonic() + 60
+        last, quiet_since = -1, time.monotonic()
+        while time.monotonic() < deadline and time.monotonic() - quiet_since < 10:
             got = receiver.got(f"/{engine}")
-            if all(s in got for s in sent) and len(poller.seen) >= len(
-                [i for i in ids if ids[i] in sent]
-            ):
+            if all(s in got for s in sent) and all(i in poller.seen for i in ids):
                 break
+            if len(got) != last:
+                last, quiet_since = len(got), time.monotonic()
             time.sleep(0.2)
         got = receiver.got(f"/{engine}")
-        row = Row(f"kbridge, {engine} engine", rate, sent=len(sent), achieved=len(sent) / offered_for)
+        row = Row(
+            f"kbridge, {engine} engine", rate, sent=len(sent), achieved=len(sent) / offered_for
+        )
         row.e2e = [got[s] - t for s, t in sent.items() if s in got]
         row.delivered = sum(1 for s in sent if s in got)
         by_seq = {s: i for i, s in ids.items()}
@@ -476,13 +492,20 @@ def measure_floor(rates: list[int], seconds: float, receiver: Receiver) -> list[
 
 
 def ms(value: float) -> str:
-    return "-" if value != value else f"{value * 1000:.0f} ms" if value >= 0.01 else f"{value * 1000:.1f} ms"
+    return (
+        "-"
+        if value != value
+        else f"{value * 1000:.0f} ms"
+        if value >= 0.01
+        else f"{value * 1000:.1f} ms"
+    )
 
 
 def summary(row: Row) -> str:
+    top = max(row.e2e, default=float("nan"))
     return (
         f"{row.contender} @ {row.rate}/s: sent {row.sent} ({row.achieved:.0f}/s), lost {row.lost}, "
-        f"p50 {ms(pct(row.e2e, 0.5))} p99 {ms(pct(row.e2e, 0.99))} max {ms(max(row.e2e, default=float('nan')))}"
+        f"p50 {ms(pct(row.e2e, 0.5))} p99 {ms(pct(row.e2e, 0.99))} max {ms(top)}"
     )
 
 
@@ -493,14 +516,13 @@ def table(rows: list[Row]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        hop = {
-            k: f"{ms(pct(v, 0.5))} / {ms(pct(v, 0.99))}" for k, v in r.hops.items()
-        }
+        hop = {k: f"{ms(pct(v, 0.5))} / {ms(pct(v, 0.99))}" for k, v in r.hops.items()}
         dump = f"{ms(pct(r.dump, 0.5))} / {ms(pct(r.dump, 0.99))}" if r.dump else "-"
+        top = max(r.e2e, default=float("nan"))
+        hops = " | ".join(hop.get(k, "-") for k in ("gateway", "router", "sink"))
         lines.append(
             f"| {r.contender} | {r.rate:,} | {r.sent:,} ({r.achieved:,.0f}) | {r.lost} "
-            f"| {ms(pct(r.e2e, 0.5))} | {ms(pct(r.e2e, 0.99))} | {ms(max(r.e2e, default=float('nan')))} "
-            f"| {dump} | {hop.get('gateway', '-')} | {hop.get('router', '-')} | {hop.get('sink', '-')} |"
+            f"| {ms(pct(r.e2e, 0.5))} | {ms(pct(r.e2e, 0.99))} | {ms(top)} | {dump} | {hops} |"
         )
     return "\n".join(lines)
 

@@ -9,13 +9,22 @@ the dead-letter topic) are replaced, not stacked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from processor.errors import KbridgeError
 from processor.kafka import headers as h
 from processor.sinks.base import Delivery
 from processor.sinks.retry import ExhaustedCondition
+
+if TYPE_CHECKING:
+    from processor.kafka.producer import AsyncSender
+
+log = logging.getLogger(__name__)
 
 
 def error_code(exc: BaseException) -> str:
@@ -72,3 +81,69 @@ def strip_dead_letter_headers(
 ) -> list[tuple[str, bytes]]:
     """The headers of a dead letter as they were on the egress record (for redrive)."""
     return h.strip_dead_letter_headers(headers, marks=(h.TARGET,))
+
+
+class DeadLetterWriter:
+    """Produces a batch's dead letters to ``kbridge.dlq.<target>`` and waits for Kafka.
+
+    A partition's offsets move past a dead-lettered record only after this returned, so a
+    dead letter Kafka did not acknowledge is retried (every ``retry`` seconds) rather than
+    lost; it stops early only when ``still_ours`` says the partition was revoked (the next
+    owner redelivers the record and dead-letters it again).
+    """
+
+    def __init__(
+        self,
+        sender: AsyncSender,
+        topic: str,
+        target: str,
+        *,
+        retry: float = 2.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.sender = sender
+        self.topic = topic
+        self.target = target
+        self.retry = retry
+        self.clock = clock
+
+    async def write(self, letters: Sequence[DeadLetter], still_ours: Callable[[], bool]) -> None:
+        """Produce every letter; return once all were acknowledged (or the partition left)."""
+        pending = list(letters)
+        while pending and still_ours():
+            now = self.clock()
+            results = await asyncio.gather(
+                *(
+                    self.sender.send(
+                        self.topic,
+                        letter.value,
+                        key=letter.delivery.key,
+                        headers=letter.headers(self.target, now),
+                    )
+                    for letter in pending
+                ),
+                return_exceptions=True,
+            )
+            failed = []
+            for letter, result in zip(pending, results, strict=True):
+                where = letter.delivery.where()
+                if isinstance(result, BaseException):
+                    failed.append(letter)
+                    log.error(
+                        "dead letter for %s not acknowledged, retrying: %s",
+                        where,
+                        result,
+                        extra={"where": where},
+                    )
+                else:
+                    log.warning(
+                        "dead-lettered %s to %s (%s, %d attempts)",
+                        where,
+                        self.topic,
+                        letter.condition,
+                        letter.attempts,
+                        extra={"where": where, "event_id": letter.delivery.event_id},
+                    )
+            pending = failed
+            if pending:
+                await asyncio.sleep(self.retry)

@@ -1,0 +1,146 @@
+"""One partition's task: take a batch from its buffer, deliver it, record the commit position.
+
+The worker starts one :class:`PartitionDrain` task per assigned partition; the tasks never
+touch the consumer (the poll loop applies their pauses and commits), so a partition waiting
+out a long backoff never stops the worker from polling and staying in its group.
+
+A batch is what the buffer holds when the task gets to it (up to the batch size): no linger.
+Under light load a record goes out the moment it arrives; under load the buffer fills while
+the previous batch is out, so batches grow by themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from processor.sinks.base import Delivery
+from processor.sinks.batch import BatchResult, run_batch
+from processor.sinks.deadletter import DeadLetterWriter
+from processor.sinks.leases import SinkLeases
+from processor.sinks.metrics import SinkMetrics
+from processor.sinks.partitions import Partition, PartitionTable
+from processor.sinks.retry import Backoff, RetryLimits
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Tuning knobs; the defaults suit production, tests shrink the waits."""
+
+    batch_size: int | None = None
+    """Records per batch per partition; ``None`` uses the target's ``batch_size`` or 500."""
+    linger: float = 0.005
+    poll_timeout: float = 0.2
+    max_buffered: int = 5000
+    pause_after: float = 1.0
+    backoff: Backoff = field(default_factory=Backoff)
+    dead_letter_retry: float = 2.0
+    consumer_overrides: dict[str, Any] = field(default_factory=dict)
+
+
+LimitsFor = Callable[[Delivery], RetryLimits]
+
+
+class PartitionDrain:
+    """Runs partition tasks for one target; counts what they delivered and dead-lettered."""
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        table: PartitionTable,
+        leases: SinkLeases,
+        writer: DeadLetterWriter,
+        settings: WorkerSettings,
+        limits_for: LimitsFor,
+        metrics: SinkMetrics | None = None,
+    ) -> None:
+        self.target = target
+        self.table = table
+        self.leases = leases
+        self.writer = writer
+        self.settings = settings
+        self.limits_for = limits_for
+        self.metrics = metrics
+        self.rng = random.Random()
+        self.delivered = 0
+        self.dead_lettered = 0
+
+    def start(self, state: Partition) -> None:
+        """Start ``state``'s task (on the running loop)."""
+        state.task = asyncio.create_task(self.run(state), name=f"sink:{state.where()}")
+
+    def _batch_size(self, target: Any) -> int:
+        if self.settings.batch_size:
+            return self.settings.batch_size
+        return int(getattr(target, "batch_size", 0) or 500)
+
+    async def run(self, state: Partition) -> None:
+        """Deliver ``state``'s buffer batch by batch until the partition is revoked."""
+        failures = 0
+        while not state.revoked:
+            if not state.buffer:
+                state.wake.clear()
+                await state.wake.wait()
+                continue
+            lease, target = await self.leases.acquire()
+            batch: list[Delivery] = []
+            try:
+                size = self._batch_size(target)
+                if len(state.buffer) < size and self.settings.linger > 0:
+                    await asyncio.sleep(self.settings.linger)
+                batch = state.take(size)
+                result = await run_batch(
+                    lease.sink,
+                    batch,
+                    limits_for=self.limits_for,
+                    wait=lambda seconds: self.wait(state, seconds),
+                    backoff=self.settings.backoff,
+                    rng=self.rng,
+                )
+                if result.dead_letters:
+                    await self.writer.write(result.dead_letters, lambda: not state.revoked)
+            except Exception as exc:
+                # A bug, not a delivery failure: later offsets must not be committed past
+                # this batch, so it goes back to the front of the buffer and is tried again.
+                state.put_back(batch)
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.exception(
+                    "unexpected error on %s, retrying the batch in %.1fs: %s",
+                    state.where(),
+                    delay,
+                    exc,
+                    extra={"topic": state.topic},
+                )
+                await self.wait(state, delay)
+                continue
+            finally:
+                await self.leases.release(lease)
+            failures = 0
+            if not self.table.done(state, batch[-1].offset + 1):
+                return  # revoked meanwhile: the next owner redelivers; never commit
+            self._count(result)
+
+    def _count(self, result: BatchResult) -> None:
+        self.delivered += result.delivered
+        self.dead_lettered += len(result.dead_letters)
+        if self.metrics is not None:
+            self.metrics.record_batch(self.target, result)
+
+    async def wait(self, state: Partition, seconds: float) -> None:
+        """Backoff wait; long ones pause the partition (applied by the poll loop)."""
+        if seconds >= self.settings.pause_after:
+            state.waiting = True
+            try:
+                await asyncio.sleep(seconds)
+            finally:
+                state.waiting = False
+        else:
+            await asyncio.sleep(seconds)
