@@ -46,6 +46,8 @@ def gateway(
     from processor.gateway.auth import load_keys
     from processor.settings import load_settings
 
+    if host:  # the request guard and its exposure warning see the address actually bound
+        os.environ["KBRIDGE_GATEWAY__HOST"] = host
     settings = load_settings()
     try:
         keys = load_keys(api_keys) if api_keys else None

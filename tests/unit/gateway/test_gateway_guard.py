@@ -19,7 +19,7 @@ import pytest
 
 from processor.config.sources import GithubSource
 from processor.gateway.app import create_app
-from processor.gateway.guard import GuardPolicy, policy_for
+from processor.gateway.guard import GuardPolicy, exposure_warning, policy_for
 from processor.settings import GatewaySettings, Settings
 
 TARGET = {
@@ -251,3 +251,21 @@ def test_body_bound_is_configurable_and_putevents_has_room_for_escaping() -> Non
     assert policy.body_limit("/v1/targets") == 10_000
     assert policy.body_limit("/v1/buses/orders/events") == 2 * LIMIT + 65536
     assert policy.body_limit("/") == 2 * LIMIT + 65536
+
+
+@pytest.mark.parametrize(
+    ("host", "auth", "warns"),
+    [
+        ("127.0.0.1", False, False),
+        ("localhost", False, False),
+        ("::1", False, False),
+        ("0.0.0.0", False, True),
+        ("192.0.2.10", False, True),
+        ("0.0.0.0", True, False),
+    ],
+)
+def test_exposed_bind_without_keys_warns(host: str, auth: bool, warns: bool) -> None:
+    warning = exposure_warning(GatewaySettings(host=host, auth_enabled=auth))
+    assert (warning is not None) is warns
+    if warning:
+        assert "KBRIDGE_GATEWAY__AUTH_ENABLED" in warning
