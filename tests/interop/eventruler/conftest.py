@@ -1,24 +1,18 @@
 """The event-ruler harness, built on first use and started once per test session.
 
 Run longer with ``KBRIDGE_HYPOTHESIS_PROFILE=long`` (20,000 examples per test, or as many
-as ``KBRIDGE_HYPOTHESIS_EXAMPLES`` says). The hypothesis strategies live with the unit tests
-of the pattern package (``tests/unit/patterns/pattern_strategies.py``); this directory puts
-them on ``sys.path``.
+as ``KBRIDGE_HYPOTHESIS_EXAMPLES`` says). The hypothesis strategies and the conformance
+cases are shared with the pattern unit tests through ``tests.support``.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "unit" / "patterns"))
-
 from eventruler_harness import EventRuler, HarnessUnavailable
+from hypothesis import HealthCheck, settings
 
 settings.register_profile(
     "interop-default",

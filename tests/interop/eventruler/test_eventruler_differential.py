@@ -15,17 +15,17 @@ import json
 from decimal import Decimal
 from typing import Any
 
-import pattern_strategies as gen
 import pytest
-from conformance_cases import load_cases
 from conftest import INTEROP_PROFILE
 from eventruler_harness import EventRuler
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import tests.support.pattern_strategies as gen
 from processor.patterns import PatternError, RuleIndex, _reference_matches, compile_pattern
 from processor.patterns.wildcard import MAX_COMPLEXITY, TOO_COMPLEX
 from processor.patterns.wildcard import _complexity as complexity
+from tests.support.conformance_cases import load_cases
 
 REASONS_WHERE_AWS_DIFFERS_LIST = [
     # (event-ruler 1.8.1 Machine.addRule, AWS EventBridge) -- pinned by the cases below.

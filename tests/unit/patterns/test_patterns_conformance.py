@@ -6,9 +6,9 @@ import json
 import random
 
 import pytest
-from conformance_cases import Case, load_cases
 
 from processor.patterns import PatternError, RuleIndex, _reference_matches, compile_pattern
+from tests.support.conformance_cases import Case, load_cases
 
 CASES = load_cases()
 VALID = [c for c in CASES if not c.invalid]

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import pattern_strategies as gen
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import tests.support.pattern_strategies as gen
 from processor.patterns import PatternError, RuleIndex, _reference_matches, compile_pattern
 
 EXAMPLES = 2000 if os.environ.get("KBRIDGE_HYPOTHESIS_PROFILE") == "long" else 100

@@ -10,7 +10,7 @@ from typing import Any
 import json5
 
 # a copy inside the repository (tests/conformance/README.md says where it comes from)
-CASES_DIR = Path(__file__).resolve().parents[2] / "conformance" / "eventbridge-patterns"
+CASES_DIR = Path(__file__).resolve().parents[1] / "conformance" / "eventbridge-patterns"
 
 
 @dataclass(frozen=True)
