@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from im_platforms import DingTalkServer
 
-from processor.errors import BackpressureError, FatalError
+from processor.errors import BackpressureError, ConfigError, FatalError
 from processor.netguard import SsrfRefused
 from processor.sinks.base import Delivery, sink_factory
 from processor.sinks.im.clock import ManualClock
@@ -202,9 +202,18 @@ async def test_close_flushes_an_open_digest(dingtalk_server: DingTalkServer) -> 
 async def test_loopback_refused_without_allow_private_network(
     dingtalk_server: DingTalkServer,
 ) -> None:
-    sink = DingTalkSink(target(dingtalk_server, allow_private_network=False), clock=ManualClock())
+    # The literal is refused at validation (issue 22.5), with the field and the hint ...
+    with pytest.raises(ConfigError, match=r"url: .*127\.0\.0\.1 is a loopback address.*allow_priv"):
+        DingTalkSink(target(dingtalk_server, allow_private_network=False))
+    # ... and a name resolving to loopback at delivery (issue 22.3): setup passes, every record
+    # fails with the non-retriable refusal (dead letters, not a setup retried forever: 22.4).
+    url = dingtalk_server.url.replace("127.0.0.1", "localhost")
+    sink = DingTalkSink(
+        target(dingtalk_server, url=url, allow_private_network=False), clock=ManualClock()
+    )
+    await sink.setup()
     outcomes = await sink.deliver([event("x"), event("y", 1)])
-    assert all(isinstance(o, SsrfRefused) for o in outcomes)
+    assert all(isinstance(o, SsrfRefused) and not o.retriable for o in outcomes)
     assert dingtalk_server.received == []
     await sink.close()
 
