@@ -82,7 +82,6 @@ sources:
     cluster: {{bootstrap_servers: "{bootstrap}"}}
     topics: [upstream-{u}]
     allow_private_network: true
-    allow_private_network: true
 """
 
 
