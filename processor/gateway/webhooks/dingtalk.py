@@ -20,18 +20,8 @@ from processor.gateway.webhooks.base import (
     register_connector,
     required_text,
 )
-from processor.gateway.webhooks.signing import (
-    check_window,
-    encode_digest,
-    hmac_digest,
-    parse_timestamp,
-    require_match,
-)
-
-
-def dingtalk_signature(secret: str, timestamp: str) -> str:
-    """The ``sign`` header DingTalk sends with ``timestamp`` (ms)."""
-    return encode_digest(hmac_digest(secret.encode(), f"{timestamp}\n{secret}".encode()), "base64")
+from processor.gateway.webhooks.signing import check_window, parse_timestamp, require_match
+from processor.imsign import dingtalk_signature
 
 
 @register_connector
