@@ -89,7 +89,6 @@ def create_app(
         group_id,
         broker=kafka.faust_broker_url(),
         broker_credentials=kafka.faust_credentials(),  # SASL/TLS from KBRIDGE_KAFKA__*
-        broker_credentials=kafka.faust_credentials(),  # SASL/TLS from KBRIDGE_KAFKA__*
         broker_client_id=kafka.client_id,
         processing_guarantee="exactly_once" if exactly_once else "at_least_once",
         key_serializer="raw",
