@@ -45,21 +45,30 @@ TARGET_PREFIX = "AWSEvents."
 class AwsError(Exception):
     """An AWS-style error response."""
 
-    def __init__(self, type_: str, message: str, status: int = 400) -> None:
+    def __init__(
+        self,
+        type_: str,
+        message: str,
+        status: int = 400,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.type = type_
         self.message = message
         self.status = status
+        self.headers = headers
 
 
-def aws_response(body: Any, status: int = 200) -> Response:
+def aws_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     """A JSON 1.1 response."""
-    return Response(orjson.dumps(body), status_code=status, media_type=CONTENT_TYPE)
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=CONTENT_TYPE, headers=headers
+    )
 
 
 def aws_error(exc: AwsError) -> Response:
     """The JSON 1.1 error shape botocore reads."""
-    return aws_response({"__type": exc.type, "message": exc.message}, exc.status)
+    return aws_response({"__type": exc.type, "message": exc.message}, exc.status, exc.headers)
 
 
 async def _authenticate(
@@ -120,7 +129,9 @@ def _bus_router(
     return route
 
 
-async def _put_events(context: GatewayContext, document: Any, scopes: Any) -> Response:
+async def _put_events(
+    context: GatewayContext, document: Any, scopes: Any, idempotency_key: str | None = None
+) -> Response:
     if not isinstance(document, dict) or not isinstance(document.get("Entries"), list):
         raise AwsError("ValidationException", "Entries is required and must be a list.")
     entries = document["Entries"]
@@ -133,7 +144,15 @@ async def _put_events(context: GatewayContext, document: Any, scopes: Any) -> Re
         )
     if entries_size(entries, entry_size) > context.settings.max_batch_bytes:
         raise AwsError("ValidationException", REQUEST_TOO_LARGE)
-    body = await put_entries(context, entries, _bus_router(context, scopes), "aws-putevents")
+    try:
+        body = await put_entries(
+            context, entries, _bus_router(context, scopes), "aws-putevents", idempotency_key
+        )
+    except ApiError as exc:
+        if exc.status != 503:
+            raise
+        # Shed load: botocore retries ThrottlingException by itself (with backoff).
+        raise AwsError("ThrottlingException", exc.message, 503, exc.headers) from None
     return aws_response(body)
 
 
@@ -180,7 +199,9 @@ async def aws_json(request: Request, context: GatewayContext = Depends(get_conte
         except orjson.JSONDecodeError as exc:
             raise AwsError("SerializationException", f"body is not valid JSON: {exc}") from None
         if operation == "PutEvents":
-            return await _put_events(context, document, scopes)
+            return await _put_events(
+                context, document, scopes, request.headers.get("idempotency-key")
+            )
         if operation == "TestEventPattern":
             return _test_event_pattern(document)
         raise AwsError("UnknownOperationException", f"operation {operation!r} is not supported")

@@ -23,6 +23,7 @@ from processor.gateway.body import parse_json, read_body
 from processor.gateway.context import GatewayContext, get_context
 from processor.gateway.errors import ApiError, error_body
 from processor.gateway.publisher import Outcome, Published
+from processor.gateway.putevents import declared_size
 
 router = APIRouter(tags=["events"])
 
@@ -90,6 +91,18 @@ async def put_cloudevents(
     batch = kind == BATCH
     event_limit = context.event_limit(bus)
     limit = context.settings.max_batch_bytes if batch else event_limit
+    flow = context.publisher.flow
+    reserved = flow.reserve(declared_size(request, limit))  # 503 when shedding load
+    try:
+        return await _publish_request(context, bus, request, kind, limit, event_limit)
+    finally:
+        flow.release(reserved)
+
+
+async def _publish_request(
+    context: GatewayContext, bus: str, request: Request, kind: str, limit: int, event_limit: int
+) -> JSONResponse:
+    batch = kind == BATCH
     body = await read_body(request, limit)
     if batch or kind == STRUCTURED:
         events = structured_events(body, batch)
@@ -106,11 +119,10 @@ async def put_cloudevents(
         return JSONResponse({"failed": 0, "events": []}, status_code=202)
     outcomes = await context.publisher.publish(bus, events, max_event_bytes=event_limit)
     failed = [o for o in outcomes if not isinstance(o, Published)]
-    for outcome in outcomes:
-        if isinstance(outcome, Published):
-            context.metrics.accepted.labels(bus, "cloudevents").inc()
-        else:
-            context.metrics.failed.labels(bus, "cloudevents", outcome.code).inc()
+    if len(failed) < len(outcomes):
+        context.metrics.accepted.labels(bus, "cloudevents").inc(len(outcomes) - len(failed))
+    for rejected in failed:
+        context.metrics.failed.labels(bus, "cloudevents", rejected.code).inc()
     if not batch:
         outcome = outcomes[0]
         if isinstance(outcome, Published):
