@@ -35,8 +35,11 @@ class WorkerSettings:
 
     batch_size: int | None = None
     """Records per batch per partition; ``None`` uses the target's ``batch_size`` or 500."""
-    linger: float = 0.005
+    linger: float = 0.0
+    """Seconds a batch smaller than ``batch_size`` waits to fill; 0 (the default) sends at
+    once: batches grow by themselves under load (see the module docstring)."""
     poll_timeout: float = 0.2
+    """Longest wait for a first record; a poll returns as soon as one arrives."""
     max_buffered: int = 5000
     pause_after: float = 1.0
     backoff: Backoff = field(default_factory=Backoff)

@@ -11,7 +11,26 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from processor.sinks.batch import BatchResult
 from processor.sinks.deadletter import error_code
 
-LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
+#: Milliseconds matter for alerts (issue 14), hours for retried deliveries.
+LATENCY_BUCKETS = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    300.0,
+    3600.0,
+)
 
 
 class SinkMetrics:
