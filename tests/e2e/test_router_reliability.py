@@ -194,3 +194,28 @@ def _write(kbridge: Kbridge, text: str) -> str:
     path = kbridge.tmp / f"rf-{time.monotonic_ns()}.yaml"
     path.write_text(text)
     return str(path)
+
+
+@pytest.mark.slow
+def test_faust_stops_without_committing_when_a_batch_fails(kbridge: Kbridge) -> None:
+    """An error that is no target's condition (here: the bus's own dead-letter topic is
+    missing) stops the Faust worker instead of an agent restart that would carry on past
+    the batch; after the topic is back, a restarted router dead-letters the record."""
+    u = kbridge.unique
+    bus = f"kbridge.bus.rel-{u}"
+    kbridge.apply(config_text(u))
+    kafka = KafkaClientConfig(bootstrap_servers=kbridge.bootstrap)
+    delete_topics(kafka, [f"{bus}.dlq"])
+    args = ["router", "--engine", "faust", "--group-id", f"crash-{u}"]
+    first = kbridge.start(*args, name="router")
+    wait_assigned(kbridge.bootstrap, f"crash-{u}", bus)
+    producer = Producer(kafka)
+    producer.send_and_wait(bus, b"not json", b"k", [("ce_id", b"bad-1")])
+    producer.close()
+    assert first.wait(timeout=60) != 0, "the worker stopped with an error status"
+
+    ensure_topics(kafka, [TopicSpec(f"{bus}.dlq", 1)])
+    kbridge.start(*args, name="router")
+    letters = read_topic(kbridge.bootstrap, f"{bus}.dlq", 1, timeout=90, settle=0)
+    assert [dict(m.headers()).get("ce_id") for m in letters] == [b"bad-1"], kbridge.logs()
+    assert dict(letters[0].headers())["kbridge-failed-stage"] == b"decode"
