@@ -1,8 +1,8 @@
-"""Where the files of the top-level ``schemas/`` folder are, in a checkout or an install.
+"""Where kbridge's top-level data folders (``schemas/``, ``examples/``) are, checkout or install.
 
-The schemas live once, in ``schemas/`` at the top of the repository (editors and other
-tools read them there). A regular (non-editable) install ships them as data files under
-``<prefix>/share/kbridge/schemas`` (see ``[tool.setuptools.data-files]`` in pyproject).
+The files live once, at the top of the repository (editors, the docs and the deployment
+manifests read them there). A regular (non-editable) install ships them as data files under
+``<prefix>/share/kbridge/<folder>`` (see ``[tool.setuptools.data-files]`` in pyproject).
 """
 
 from __future__ import annotations
@@ -11,17 +11,26 @@ import sys
 import sysconfig
 from pathlib import Path
 
-_CHECKOUT = Path(__file__).resolve().parents[1] / "schemas"
+_REPOSITORY = Path(__file__).resolve().parents[1]
+
+
+def candidates(folder: str) -> list[Path]:
+    """Where ``<folder>/`` may be, in the order looked at: the checkout, then the install."""
+    return [
+        _REPOSITORY / folder,
+        Path(sysconfig.get_path("data")) / "share" / "kbridge" / folder,
+        Path(sys.prefix) / "share" / "kbridge" / folder,
+    ]
+
+
+def data_file(folder: str, name: str) -> Path | None:
+    """The path of ``<folder>/<name>``: the checkout's copy first, else the installed one."""
+    for place in candidates(folder):
+        if (place / name).is_file():
+            return place / name
+    return None
 
 
 def schema_file(name: str) -> Path:
-    """The path of ``schemas/<name>``: the checkout's copy first, else the installed one."""
-    candidates = [
-        _CHECKOUT,
-        Path(sysconfig.get_path("data")) / "share" / "kbridge" / "schemas",
-        Path(sys.prefix) / "share" / "kbridge" / "schemas",
-    ]
-    for folder in candidates:
-        if (folder / name).is_file():
-            return folder / name
-    return _CHECKOUT / name
+    """The path of ``schemas/<name>`` (the checkout's path when it is nowhere, for messages)."""
+    return data_file("schemas", name) or _REPOSITORY / "schemas" / name

@@ -3,16 +3,17 @@
 The example configuration lives once, in ``examples/kbridge.yaml`` (the README, the docs,
 the Dockerfile and the Kubernetes manifests point there). A regular (non-editable) install
 ships it as a data file under ``<prefix>/share/kbridge/examples`` (``[tool.setuptools.
-data-files]`` in pyproject), so ``kbridge demo`` also runs outside the checkout.
+data-files]`` in pyproject), so ``kbridge demo`` also runs outside the checkout; the lookup
+is :mod:`processor.resources`', the same as for the schemas.
 """
 
 from __future__ import annotations
 
-import sys
-import sysconfig
 from pathlib import Path
 
-_CHECKOUT = Path(__file__).resolve().parents[1]
+from processor.resources import candidates, data_file
+
+_FOLDER = "examples"
 _NAME = "kbridge.yaml"
 
 
@@ -21,13 +22,8 @@ def example_config() -> Path:
 
     Raises :class:`FileNotFoundError` naming every place looked at.
     """
-    candidates = [
-        _CHECKOUT,
-        Path(sysconfig.get_path("data")) / "share" / "kbridge" / "examples",
-        Path(sys.prefix) / "share" / "kbridge" / "examples",
-    ]
-    for folder in candidates:
-        if (folder / _NAME).is_file():
-            return folder / _NAME
-    looked = ", ".join(str(folder / _NAME) for folder in candidates)
-    raise FileNotFoundError(f"the example configuration is missing (looked at {looked})")
+    path = data_file(_FOLDER, _NAME)
+    if path is None:
+        looked = ", ".join(str(place / _NAME) for place in candidates(_FOLDER))
+        raise FileNotFoundError(f"the example configuration is missing (looked at {looked})")
+    return path

@@ -107,7 +107,7 @@ def test_an_install_finds_the_example_config_in_its_data_files(
     import sysconfig
     import tomllib
 
-    from kbridge_demo import files
+    from processor import resources
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     shipped = project["tool"]["setuptools"]["data-files"]["share/kbridge/examples"]
@@ -115,12 +115,12 @@ def test_an_install_finds_the_example_config_in_its_data_files(
     installed = tmp_path / "share" / "kbridge" / "examples" / "kbridge.yaml"
     installed.parent.mkdir(parents=True)
     installed.write_text((ROOT / "examples" / "kbridge.yaml").read_text())
-    monkeypatch.setattr(files, "_CHECKOUT", tmp_path / "no-checkout")
+    monkeypatch.setattr(resources, "_REPOSITORY", tmp_path / "no-checkout")
     monkeypatch.setattr(sysconfig, "get_path", lambda name: str(tmp_path))
-    assert files.example_config() == installed
+    assert example_config() == installed
     installed.unlink()
     with pytest.raises(FileNotFoundError, match="example configuration is missing"):
-        files.example_config()
+        example_config()
 
 
 def test_survey_function_entry_point_lives_in_the_demo_package() -> None:
