@@ -77,6 +77,15 @@ class CloudEvent(BaseModel):
         values["extensions"] = {k: v for k, v in checked.items() if k not in attrs.CORE}
         return values
 
+    def __eq__(self, other: object) -> bool:
+        """Same attributes, extensions and data (an explicit null is not "no data"); the
+        producer's JSON bytes are a cache of ``data``, not part of the event."""
+        if not isinstance(other, CloudEvent):
+            return NotImplemented
+        return self.__dict__ == other.__dict__ and self._json_null == other._json_null
+
+    __hash__ = BaseModel.__hash__
+
     # -- data as bytes -----------------------------------------------------------------------
 
     def keep_json_bytes(self, raw: bytes) -> CloudEvent:

@@ -20,7 +20,7 @@ keep the management API private. This plain ASGI middleware closes the browser's
 * **Body size**: one bound for every endpoint, including those FastAPI reads into a pydantic
   model: a declared ``Content-Length`` over it is refused before reading, a streamed body is
   cut off as soon as it passes it. PutEvents requests get room for JSON escaping of entries
-  that are within AWS's request limit (:func:`processor.gateway.aws.request_body_limit`).
+  that are within AWS's request limit (:func:`processor.gateway.aws_rules.request_body_limit`).
 
 Refusals are the gateway's usual JSON error body.
 """

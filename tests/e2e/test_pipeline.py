@@ -82,7 +82,7 @@ rules:
           input_template: '{{"text": "host <host> is down"}}'
   - name: kms-{u}
     bus: ops-{u}
-    pattern: {{source: [aws.kms]}}
+    pattern: {{source: [acme.kms]}}
     targets: [{{target: db-{u}}}]
 """)
     port = free_port()
@@ -124,7 +124,7 @@ rules:
     kms = [
         {
             "EventBusName": f"ops-{u}",
-            "Source": "aws.kms",
+            "Source": "acme.kms",  # "aws." sources are reserved for AWS (refused)
             "DetailType": "KMS Key Rotation",
             "Detail": json.dumps({"keyId": f"k-{i}"}),
         }

@@ -18,6 +18,8 @@ import httpx
 import orjson
 import pytest
 from gateway_harness import ReadBack, serve
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from processor.events import decode
 from processor.gateway.app import create_app
@@ -129,3 +131,59 @@ def test_putevents_sizes_as_aws_counts_them(
         assert "at most 255" in long_id.json()["error"]["message"]
         ok = http.post(cloudevents, content=b"{}", headers={**ce, "ce-id": "i" * 255})
         assert ok.status_code == 202, ok.text
+
+
+BROWSER_TYPES = st.sampled_from(
+    ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=b", ""]
+)
+FOREIGN = st.sampled_from(["http://evil.example", "null", "https://127.0.0.1.evil.example"])
+
+
+@settings(
+    max_examples=150,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    method=st.sampled_from(["POST", "PUT", "DELETE", "GET"]),
+    section=st.sampled_from(["buses", "rules", "targets", "connections", "sources"]),
+    content_type=BROWSER_TYPES | st.just("application/json"),
+    origin=FOREIGN | st.none(),
+    host=st.sampled_from(["evil.example", "rebind.example:8080"]) | st.none(),
+)
+def _browser_fuzz(
+    http: httpx.Client,
+    method: str,
+    section: str,
+    content_type: str,
+    origin: str | None,
+    host: str | None,
+) -> None:
+    browser_like = origin is not None or host is not None
+    assume(browser_like or content_type != "application/json")  # a plain API client may write
+    headers = {"Content-Type": content_type} if content_type else {}
+    if origin:
+        headers["Origin"] = origin
+    if host:
+        headers["Host"] = host
+    path = f"/v1/{section}" if method == "POST" else f"/v1/{section}/fuzz"
+    body = orjson.dumps({"name": "fuzz", "kind": "webhook", "url": "http://127.0.0.1:9/"})
+    response = http.request(method, path, content=body, headers=headers)
+    assert response.status_code < 500, response.text
+    if browser_like or (method in ("POST", "PUT") and content_type != "application/json"):
+        assert response.status_code in (403, 415), (headers, response.status_code)
+
+
+def test_fuzzed_browser_requests_never_get_through(
+    gateway_settings: Settings, rules_topic: str
+) -> None:
+    """Any foreign Origin or Host, any simple-request type: refused, never a 5xx."""
+    app = create_app(gateway_settings, rules_topic=rules_topic)
+    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        for _ in range(100):
+            if http.get("/readyz").status_code == 200:
+                break
+            time.sleep(0.1)
+        _browser_fuzz(http)  # type: ignore[call-arg]
+        for section in ("buses", "rules", "targets", "connections", "sources"):
+            assert http.get(f"/v1/{section}").json()["items"] == []  # nothing was created

@@ -160,3 +160,13 @@ def test_id_over_the_limit_is_refused() -> None:
     binary_event({**BASE, "ce-id": "i" * MAX_ID_LENGTH}, b"")
     with pytest.raises(InvalidEventError, match=f"at most {MAX_ID_LENGTH}"):
         binary_event({**BASE, "ce-id": "i" * 60_000}, b"")
+
+
+def test_equality_ignores_the_kept_bytes_but_not_an_explicit_null() -> None:
+    sent = binary_event({**BASE, "content-type": "application/json"}, b'{ "a": 1 }')
+    record = encode(sent, "binary")
+    assert decode(record.value, record.headers) == sent  # same event, bytes or not
+    document = {"specversion": "1.0", "id": "1", "source": "/s", "type": "t"}
+    assert CloudEvent.from_json_dict({**document, "data": None}) != CloudEvent.from_json_dict(
+        document
+    )
