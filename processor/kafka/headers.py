@@ -25,6 +25,7 @@ CE_PREFIX: Final = _binding.CE_PREFIX
 """Binary mode: each CloudEvents attribute ``x`` travels as header ``ce_x``."""
 CONTENT_TYPE: Final = _binding.CONTENT_TYPE_HEADER
 """Binary mode: the data's media type; structured mode: ``application/cloudevents+json``."""
+CE_ID: Final = CE_PREFIX + "id"
 
 # --- kbridge's marks on ingress and egress records ------------------------------------------
 SOURCE: Final = "kbridge-source"

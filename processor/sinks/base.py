@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from processor.kafka.headers import CE_ID, RULE
+
 DeliveryOutcome = BaseException | None
 
 
@@ -47,12 +49,12 @@ class Delivery:
     @property
     def event_id(self) -> str:
         """The CloudEvent id (``ce_id``), the deduplication key downstream."""
-        return self.headers.get("ce_id", "")
+        return self.headers.get(CE_ID, "")
 
     @property
     def rule(self) -> str:
         """The rule that routed this record here."""
-        return self.headers.get("kbridge-rule", "")
+        return self.headers.get(RULE, "")
 
     def where(self) -> str:
         """``topic[partition]@offset``, for log lines about this record."""

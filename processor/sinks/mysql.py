@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from processor.errors import FatalError, RetriableError
 from processor.events.attributes import MAX_ID_LENGTH
+from processor.kafka.headers import RULE
 from processor.netguard import SsrfRefused, checked_addresses_sync
 from processor.sinks.base import Delivery, DeliveryOutcome, Sink, register_sink
 from processor.sinks.batch import event_origin
@@ -220,7 +221,7 @@ class MysqlSink(Sink):
             "subject": headers.get("ce_subject") or _text(fallback.get("subject")),
             "time": _parse_time(headers.get("ce_time") or _text(fallback.get("time"))),
             "data": data,
-            "rule": headers.get("kbridge-rule") or None,
+            "rule": headers.get(RULE) or None,
             "ingested_at": _utc(event_origin(item, now)),
         }
         for column, path in self.paths.items():

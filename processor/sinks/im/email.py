@@ -34,6 +34,7 @@ import aiosmtplib
 
 from processor.clock import Clock
 from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
+from processor.kafka.headers import RULE
 from processor.netguard import checked_addresses
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.http.ratelimit import Window
@@ -51,7 +52,7 @@ _ALIASES = {
     "type": "ce_type",
     "subject": "ce_subject",
     "time": "ce_time",
-    "rule": "kbridge-rule",
+    "rule": RULE,
 }
 
 
