@@ -206,7 +206,9 @@ def create_app(
             if started_store is not None:
                 started_store.stop()
             if created is not None:
-                created.close()
+                # Requests were answered (within the ack timeout) before the lifespan ends;
+                # records still queued now belong to answers already sent as OutcomeUnknown.
+                created.close(timeout=settings.gateway.ack_timeout)
                 slot.producer = None
 
     app = FastAPI(
