@@ -127,4 +127,11 @@ def load_config(
         raise ConfigValidationError(
             filename, [ConfigProblem("", f"cannot read the file: {reason}")]
         ) from None
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
+        # almost always the wrong file or a failed template render, never a useful config
+        raise ConfigValidationError(
+            filename,
+            [ConfigProblem("", "the file is empty: expected buses, targets, sources and rules "
+                               "(write {} for a deliberately empty configuration)")],
+        )
     return parse_config(text, filename, env=env, check=check)

@@ -36,6 +36,7 @@ class RepeatFilter(logging.Filter):
 
     A client that cannot connect retries many times a second and librdkafka logs every
     attempt; one line per cause and window (with the count dropped since) is enough.
+    Only librdkafka's lines are filtered, so it may sit on any logger given as ``logger``.
     """
 
     def __init__(self, window: float = 30.0) -> None:
@@ -47,7 +48,12 @@ class RepeatFilter(logging.Filter):
     VARYING = re.compile(r" \(after \d+ms in state \w+\)")
     """The part of a line that differs between identical failures."""
 
+    LIBRDKAFKA_FORMAT = "%s [%s] %s"
+    """How confluent-kafka hands a line to a Python logger (facility, client, message)."""
+
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != self.LIBRDKAFKA_FORMAT:
+            return True  # a line of the logger's owner, not librdkafka's: never dropped
         key = self.VARYING.sub("", record.getMessage())
         now = time.monotonic()
         with self._lock:
@@ -64,7 +70,14 @@ class RepeatFilter(logging.Filter):
         return True
 
 
-LIBRDKAFKA_LOGGER.addFilter(RepeatFilter())
+def quiet_repeats(logger: logging.Logger) -> logging.Logger:
+    """Give a logger that receives librdkafka's lines a :class:`RepeatFilter` (once)."""
+    if not any(isinstance(f, RepeatFilter) for f in logger.filters):
+        logger.addFilter(RepeatFilter())
+    return logger
+
+
+quiet_repeats(LIBRDKAFKA_LOGGER)
 
 
 class KafkaClientConfig(BaseModel):
@@ -132,6 +145,8 @@ class KafkaClientConfig(BaseModel):
         conf = self.as_dict(plaintext_secrets=True)
         conf["logger"] = LIBRDKAFKA_LOGGER
         conf.update(overrides)
+        if isinstance(conf["logger"], logging.Logger):  # a caller's own logger: same dedup
+            quiet_repeats(conf["logger"])
         return conf
 
     def aiokafka_kwargs(self) -> dict[str, Any]:

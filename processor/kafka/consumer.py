@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from confluent_kafka import Consumer
 
-from processor.kafka.config import KafkaClientConfig
+from processor.kafka.config import KafkaClientConfig, quiet_repeats
 
 DEFAULTS: dict[str, Any] = {
     "enable.auto.commit": False,
@@ -24,4 +25,6 @@ DEFAULTS: dict[str, Any] = {
 def make_consumer(config: KafkaClientConfig, group_id: str, **overrides: Any) -> Consumer:
     """A consumer in ``group_id`` with auto-commit off and read_committed isolation."""
     conf = {**DEFAULTS, **config.librdkafka(), "group.id": group_id, **overrides}
+    if isinstance(conf["logger"], logging.Logger):  # librdkafka's lines under the caller's name
+        quiet_repeats(conf["logger"])
     return Consumer(conf)

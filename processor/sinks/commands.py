@@ -58,6 +58,12 @@ def sink(
                 raise typer.BadParameter(f"{exc.message} (or pass -f kbridge.yaml)") from None
             snapshot = store.snapshot
         definition = snapshot().target(target)
+        if definition is None and file is not None:  # a file does not change: fail now
+            known = ", ".join(sorted(t.name for t in static.targets)) or "none"
+            typer.echo(
+                f"kbridge sink: {file} has no target {target!r} (targets: {known})", err=True
+            )
+            raise typer.Exit(2)
         if definition is None:
             typer.echo(f"kbridge sink: no target named {target!r} (yet); waiting for it", err=True)
         partitions = getattr(definition, "partitions", 3)

@@ -46,7 +46,11 @@ def source(
             config = store.snapshot()
         definition = config.source(name)
         if definition is None:
-            typer.echo(f"kbridge source: no source named {name!r}", err=True)
+            known = ", ".join(sorted(s.name for s in config.sources)) or "none"
+            where = str(file) if file is not None else "the live configuration"
+            typer.echo(
+                f"kbridge source: {where} has no source {name!r} (sources: {known})", err=True
+            )
             raise typer.Exit(2)
         wanted = {bus_topic(definition.bus), bus_dlq_topic(definition.bus)}
         ensure_topics(settings.kafka, [s for s in topic_specs(config) if s.name in wanted])
