@@ -92,14 +92,71 @@ class _Trie:
             budget.spend()
             if node.ends is not None:
                 yield node.ends
-            for aid, by_index in node.children.items():
-                idx = chosen.get(aid)
-                if idx is None:
-                    stack.extend(by_index.values())
-                else:
-                    child = by_index.get(idx)
-                    if child is not None:
-                        stack.append(child)
+            stack.extend(node._next(chosen))
+
+    def _next(self, chosen: dict[int, int]) -> list[_Trie]:
+        out: list[_Trie] = []
+        for aid, by_index in self.children.items():
+            idx = chosen.get(aid)
+            if idx is None:
+                out.extend(by_index.values())
+            else:
+                child = by_index.get(idx)
+                if child is not None:
+                    out.append(child)
+        return out
+
+
+class ValueGroups:
+    """One path's values in one event, grouped by the top-level array element they sit in.
+
+    Built once per path per event and shared by every sub-rule checked against it: a
+    clause then looks only at the values that can go with its trigger's elements instead
+    of at every value of a large array. The grouping is coarse on purpose (outermost
+    element only, one pass to build): it may keep a value that a deeper array rules out,
+    never drop one that fits, and the search decides exactly.
+    """
+
+    __slots__ = ("_outside", "_tops")
+
+    def __init__(self, found: Sequence[tuple[object, Membership]], budget: Budget) -> None:
+        budget.spend(len(found))
+        self._outside: list[tuple[object, Membership]] = []  # in no array element
+        self._tops: dict[int, dict[int, list[tuple[object, Membership]]]] = {}
+        for item in found:
+            mem = item[1]
+            if not mem:
+                self._outside.append(item)
+                continue
+            aid, idx = mem[0]
+            by_index = self._tops.get(aid)
+            if by_index is None:
+                by_index = self._tops[aid] = {}
+            group = by_index.get(idx)
+            if group is None:
+                by_index[idx] = [item]
+            else:
+                group.append(item)
+
+    def near(
+        self, anchors: Sequence[Membership], budget: Budget
+    ) -> list[tuple[object, Membership]]:
+        """Values that may go with at least one of ``anchors`` (non-empty memberships)."""
+        wanted: dict[int, set[int]] = {}
+        for anchor in anchors:
+            aid, idx = anchor[0]
+            wanted.setdefault(aid, set()).add(idx)
+        out = list(self._outside)
+        for aid, by_index in self._tops.items():
+            indexes = wanted.get(aid)
+            if indexes is None:  # an array no anchor sits in: any element goes with them
+                for group in by_index.values():
+                    out.extend(group)
+            else:
+                for idx in indexes:
+                    out.extend(by_index.get(idx, ()))
+        budget.spend(len(anchors) + len(out))
+        return out
 
 
 class Slot:

@@ -24,12 +24,19 @@ import itertools
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from processor.patterns.consistency import Budget, Membership, Slot, java_order, satisfiable
+from processor.patterns.consistency import (
+    Budget,
+    Membership,
+    Slot,
+    ValueGroups,
+    java_order,
+    satisfiable,
+)
 from processor.patterns.events import load_event
 from processor.patterns.fieldindex import FieldIndex
 from processor.patterns.model import Clause, CompiledPattern, Matcher, MatchKind, SubRule
 from processor.patterns.reference import matcher_accepts
-from processor.patterns.values import Leaf
+from processor.patterns.values import Leaf, exact_key
 
 _NO_MEMBERSHIP: Membership = ()
 _LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
@@ -71,7 +78,7 @@ class _Node:
 class _Check:
     """A non-trigger clause of a sub-rule, checked against the collected values."""
 
-    __slots__ = ("absent_ok", "matchers", "node", "order", "path")
+    __slots__ = ("absent_ok", "exact", "matchers", "node", "order", "path")
 
     def __init__(
         self, path: str, node: _Node, matchers: tuple[Matcher, ...], absent_ok: bool
@@ -81,6 +88,9 @@ class _Check:
         self.node = node
         self.matchers = matchers  # empty: the clause is exists:false alone
         self.absent_ok = absent_ok
+        # Exact values only (the common case): found by hash lookups, not by a scan.
+        exact = all(m.kind is MatchKind.EXACT for m in matchers)
+        self.exact = tuple(m.value for m in matchers) if exact and matchers else None
 
 
 class _Sub:
@@ -231,6 +241,7 @@ class CompiledIndex:
         """
         document = load_event(event)
         budget = Budget()
+        seen = _Seen(budget)
         values: Values = {}
         if self._root.children:
             try:
@@ -259,10 +270,10 @@ class CompiledIndex:
                         mems.append(mem)
                 triggered.clear()
         for sub, mems in fired.items():
-            if sub.rule not in result and _verify(sub, mems, values, budget):
+            if sub.rule not in result and _verify(sub, mems, values, seen):
                 result.add(sub.rule)
         for sub in self._untriggered:
-            if sub.rule not in result and _verify(sub, None, values, budget):
+            if sub.rule not in result and _verify(sub, None, values, seen):
                 result.add(sub.rule)
         return result
 
@@ -363,18 +374,94 @@ def _walk_without_recursion(
                 found_values.append((value, mem))
 
 
-def _verify(sub: _Sub, trigger: list[Membership] | None, values: Values, budget: Budget) -> bool:
-    """Whether a sub-rule holds, given how its trigger fired (``None``: no trigger)."""
-    slots = [] if trigger is None else [Slot(sub.trigger_order, trigger, None)]
+class _Seen:
+    """What one event's matching learns once and every sub-rule reuses."""
+
+    __slots__ = ("budget", "by_key", "groups", "in_arrays")
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+        self.in_arrays: dict[_Node, bool] = {}  # any value of the path inside an array element
+        self.groups: dict[_Node, ValueGroups] = {}
+        self.by_key: dict[_Node, dict[object, list[Membership]]] = {}
+
+    def accepted(self, check: _Check, found: list[tuple[Leaf, Membership]]) -> list[Membership]:
+        """Memberships of the values of ``found`` that satisfy ``check``'s operators."""
+        if check.exact is not None and len(found) > 8:
+            table = self.by_key.get(check.node)
+            if table is None:
+                self.budget.spend(len(found))
+                table = self.by_key[check.node] = {}
+                for value, mem in found:
+                    table.setdefault(exact_key(value), []).append(mem)
+            hits = [table.get(key) for key in check.exact]
+            return [mem for hit in hits if hit for mem in hit]
+        self.budget.spend(len(found))
+        matchers = check.matchers
+        return [mem for v, mem in found if any(matcher_accepts(m, v) for m in matchers)]
+
+    def holds(self, check: _Check, found: list[tuple[Leaf, Membership]]) -> bool:
+        """Whether some value of ``found`` satisfies ``check`` (stops at the first)."""
+        if check.exact is not None and len(found) > 8:
+            return bool(self.accepted(check, found))
+        matchers = check.matchers
+        for v, _ in found:
+            self.budget.spend()
+            if any(matcher_accepts(m, v) for m in matchers):
+                return True
+        return False
+
+    def arrayed(self, node: _Node, found: list[tuple[Leaf, Membership]]) -> bool:
+        known = self.in_arrays.get(node)
+        if known is None:
+            known = self.in_arrays[node] = any(mem for _, mem in found)
+        return known
+
+    def values_near(
+        self, node: _Node, found: list[tuple[Leaf, Membership]], anchors: list[Membership]
+    ) -> list[tuple[Leaf, Membership]]:
+        """The values of ``node`` that can go with at least one of ``anchors``."""
+        groups = self.groups.get(node)
+        if groups is None:
+            groups = self.groups[node] = ValueGroups(found, self.budget)
+        return groups.near(anchors, self.budget)  # type: ignore[return-value]
+
+
+def _verify(sub: _Sub, trigger: list[Membership] | None, values: Values, seen: _Seen) -> bool:
+    """Whether a sub-rule holds, given how its trigger fired (``None``: no trigger).
+
+    Without array elements in play every clause only needs one accepted value. Otherwise a
+    required clause looks only at the values that can go with the trigger's elements (a
+    few, when the trigger is selective) and the array-consistent search decides.
+    """
+    anchors = None if trigger is None else list(dict.fromkeys(trigger))
+    if anchors is None or not any(anchors):
+        flat = True
+        for check in sub.checks:
+            found = values.get(check.node)
+            if found and seen.arrayed(check.node, found):
+                flat = False
+                break
+        if flat:
+            return _verify_flat(sub, values, seen)
+    budget = seen.budget
+    slots: list[Slot] = []
     for check in sub.checks:
         found = values.get(check.node)
         if not found:
             if check.absent_ok:
                 continue
             return False
-        budget.spend(len(found))
-        matchers = check.matchers
-        accepted = [mem for v, mem in found if any(matcher_accepts(m, v) for m in matchers)]
+        if (
+            anchors is not None
+            and check.exact is None  # exact values are hash lookups over all values anyway
+            and not check.absent_ok
+            and all(anchors)
+            and len(anchors) * 2 < len(found)
+            and seen.arrayed(check.node, found)
+        ):
+            found = seen.values_near(check.node, found, anchors)
+        accepted = seen.accepted(check, found) if check.matchers else []
         if check.absent_ok:
             # Present, yet maybe absent from the array elements the other fields use.
             slots.append(Slot(check.order, accepted, [mem for _, mem in found]))
@@ -382,4 +469,20 @@ def _verify(sub: _Sub, trigger: list[Membership] | None, values: Values, budget:
             slots.append(Slot(check.order, accepted, None))
         else:
             return False
+    if anchors is not None:
+        slots.append(Slot(sub.trigger_order, anchors, None))
     return satisfiable(slots, budget)
+
+
+def _verify_flat(sub: _Sub, values: Values, seen: _Seen) -> bool:
+    """No value the sub-rule uses sits in an array element: every clause just needs one
+    value it accepts (a present field defeats ``exists: false`` then)."""
+    for check in sub.checks:
+        found = values.get(check.node)
+        if not found:
+            if check.absent_ok:
+                continue
+            return False
+        if not check.matchers or not seen.holds(check, found):
+            return False
+    return True
