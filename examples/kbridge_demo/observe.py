@@ -9,6 +9,13 @@ import urllib.request
 from typing import Any
 
 
+def kafka_conf(bootstrap: str, **overrides: Any) -> dict[str, Any]:
+    """librdkafka properties from the KBRIDGE_KAFKA__* settings (security too), at ``bootstrap``."""
+    from processor.settings import load_settings
+
+    return load_settings().kafka.librdkafka(**{"bootstrap.servers": bootstrap, **overrides})
+
+
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Parse a Prometheus text exposition into {(name, labels): value}."""
     out: dict[tuple[str, tuple[tuple[str, str], ...]], float] = {}
@@ -56,8 +63,9 @@ class BusWatcher:
 
         self.source = source
         self.results: list[dict[str, Any]] = []
-        self._consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kbridge-demo",
-                                   "enable.auto.commit": False})
+        self._consumer = Consumer(
+            kafka_conf(bootstrap, **{"group.id": "kbridge-demo", "enable.auto.commit": False})
+        )
         meta = self._consumer.list_topics(topic, timeout=10).topics[topic]
         parts = []
         for p in meta.partitions:
@@ -85,7 +93,7 @@ def topic_ends(bootstrap: str, topics: list[str]) -> dict[str, int]:
     """Sum of the high watermarks of each existing topic (0 for missing ones)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "kbridge-demo-offsets"})
+    consumer = Consumer(kafka_conf(bootstrap, **{"group.id": "kbridge-demo-offsets"}))
     try:
         meta = consumer.list_topics(timeout=10).topics
         out = {}

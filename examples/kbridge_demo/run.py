@@ -127,10 +127,11 @@ def run_demo(args: argparse.Namespace) -> int:
                 return 1
 
             from processor.kafka.admin import TopicSpec, ensure_topics
-            from processor.kafka.config import KafkaClientConfig
             from processor.kafka.topics import bus_dlq_topic, bus_topic, target_dlq_topic
+            from processor.settings import load_settings
 
-            kafka = KafkaClientConfig(bootstrap_servers=bootstrap)
+            # the KBRIDGE_KAFKA__* settings (SASL/TLS too), like every kbridge process
+            kafka = load_settings().kafka.model_copy(update={"bootstrap_servers": bootstrap})
             ensure_topics(kafka, [TopicSpec("kms.audit", 3)])
             targets = ["survey-aggregate", "survey-db", *(f"ops-{c}" for c in IM_CHANNELS),
                        "ops-email", "kms-events-db"]
@@ -191,7 +192,7 @@ def run_demo(args: argparse.Namespace) -> int:
             from processor.events.kafka import encode
 
             events = kms_events(run)
-            producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True})
+            producer = Producer(kafka.librdkafka(**{"enable.idempotence": True}))
             kms_sent = time.monotonic()
             acked: list[bool] = []
             for event in [*events, *events[:5]]:  # five duplicates: the table keeps one row each
