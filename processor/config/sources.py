@@ -289,7 +289,3 @@ AnySource = (
 )
 Source = Annotated[AnySource, Field(discriminator="kind")]
 """Any source kind, chosen by its ``kind`` field."""
-
-WEBHOOK_SOURCE_KINDS: frozenset[str] = frozenset(
-    {"github", "slack", "stripe", "feishu", "dingtalk", "wecom", "hmac", "token"}
-)
