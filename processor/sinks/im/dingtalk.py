@@ -18,13 +18,12 @@ from urllib.parse import quote_plus
 
 import httpx
 
-from processor.clock import Clock
 from processor.errors import KbridgeError
 from processor.imsign import dingtalk_signature
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.http.ratelimit import Window
-from processor.sinks.im.config import DingtalkTarget, coerce_target
-from processor.sinks.im.digest import MARKDOWN, PLAIN
+from processor.sinks.im.config import DingtalkTarget
+from processor.sinks.im.digest import MARKDOWN, PLAIN, DigestStyle
 from processor.sinks.im.textlimit import fit_text, json_len
 from processor.sinks.im.webhook import (
     ChatWebhookSink,
@@ -81,21 +80,14 @@ class DingTalkSink(ChatWebhookSink):
 
     platform = "DingTalk"
 
-    def __init__(
-        self,
-        target: Any,
-        *,
-        clock: Clock | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.target = coerce_target(DingtalkTarget, target)
-        self.digest_style = MARKDOWN if self.target.msgtype != "text" else PLAIN
-        super().__init__(
-            self.target,
-            windows=[Window(self.target.rate_per_minute, 60.0)],
-            clock=clock,
-            transport=transport,
-        )
+    target_model = DingtalkTarget
+    target: DingtalkTarget
+
+    def rate_windows(self) -> list[Window]:
+        return [Window(self.target.rate_per_minute, 60.0)]
+
+    def style(self) -> DigestStyle:
+        return MARKDOWN if self.target.msgtype != "text" else PLAIN
 
     def _mentions(self, text: str) -> str:
         missing = [

@@ -17,12 +17,11 @@ from typing import Any
 
 import httpx
 
-from processor.clock import Clock
 from processor.errors import KbridgeError, RetriableError
 from processor.imsign import feishu_signature
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.http.ratelimit import Window
-from processor.sinks.im.config import FeishuTarget, coerce_target
+from processor.sinks.im.config import FeishuTarget
 from processor.sinks.im.digest import PLAIN, DigestStyle
 from processor.sinks.im.textlimit import fit_text, json_len
 from processor.sinks.im.webhook import (
@@ -67,24 +66,17 @@ class FeishuSink(ChatWebhookSink):
 
     platform = "Feishu"
 
-    def __init__(
-        self,
-        target: Any,
-        *,
-        clock: Clock | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.target = coerce_target(FeishuTarget, target)
-        self.digest_style = FEISHU_CARD if self.target.msgtype == "interactive" else PLAIN
-        super().__init__(
-            self.target,
-            windows=[
-                Window(self.target.rate_per_minute, 60.0),
-                Window(self.target.rate_per_second, 1.0),
-            ],
-            clock=clock,
-            transport=transport,
-        )
+    target_model = FeishuTarget
+    target: FeishuTarget
+
+    def rate_windows(self) -> list[Window]:
+        return [
+            Window(self.target.rate_per_minute, 60.0),
+            Window(self.target.rate_per_second, 1.0),
+        ]
+
+    def style(self) -> DigestStyle:
+        return FEISHU_CARD if self.target.msgtype == "interactive" else PLAIN
 
     def _build(self, text: str) -> dict[str, Any]:
         if self.target.msgtype == "text":

@@ -18,10 +18,9 @@ from typing import Any
 
 import httpx
 
-from processor.clock import Clock
 from processor.sinks.base import Delivery, register_sink
-from processor.sinks.http.ratelimit import windows_for_rate
-from processor.sinks.im.config import SlackTarget, coerce_target
+from processor.sinks.http.ratelimit import Window, windows_for_rate
+from processor.sinks.im.config import SlackTarget
 from processor.sinks.im.digest import DigestStyle
 from processor.sinks.im.textlimit import TRUNCATION_MARKER, chunks, fit_text, prefix, truncate
 from processor.sinks.im.webhook import ChatWebhookSink, status_error
@@ -41,20 +40,11 @@ class SlackSink(ChatWebhookSink):
     platform = "Slack"
     digest_style = SLACK_MRKDWN
 
-    def __init__(
-        self,
-        target: Any,
-        *,
-        clock: Clock | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.target = coerce_target(SlackTarget, target)
-        super().__init__(
-            self.target,
-            windows=windows_for_rate(self.target.rate_per_second),
-            clock=clock,
-            transport=transport,
-        )
+    target_model = SlackTarget
+    target: SlackTarget
+
+    def rate_windows(self) -> list[Window]:
+        return windows_for_rate(self.target.rate_per_second)
 
     def messages(self, text: str, context: Delivery) -> list[dict[str, Any]]:
         if self.target.msgtype == "blocks":

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import abc
 import json
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from collections.abc import Callable
+from typing import Any, ClassVar
 
 import httpx
+from pydantic import BaseModel
 
 from processor.clock import Clock
 from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
@@ -29,7 +30,8 @@ from processor.sinks.http.redact import redact_httpx_logs, redact_url
 from processor.sinks.http.ssrf import check_url
 from processor.sinks.http.status import outcome, transport_error
 from processor.sinks.im.base import ImSink
-from processor.sinks.im.config import Digest
+from processor.sinks.im.config import coerce_target
+from processor.sinks.im.digest import DigestStyle
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
 
@@ -114,58 +116,52 @@ def coded_error(
     return FatalError(message, code=err_code)
 
 
-class WebhookTargetFields(Protocol):
-    """The target fields every webhook sink is built from (DingTalk, WeCom, Feishu, Slack)."""
-
-    @property
-    def name(self) -> str: ...
-
-    @property
-    def url(self) -> str: ...
-
-    @property
-    def allow_private_network(self) -> bool: ...
-
-    @property
-    def timeout_seconds(self) -> float: ...
-
-    @property
-    def digest(self) -> Digest | None: ...
-
-    @property
-    def max_wait_seconds(self) -> float: ...
-
-
 class ChatWebhookSink(ImSink, abc.ABC):
-    """An IM sink that posts JSON messages to one webhook URL through the HTTP stack."""
+    """An IM sink that posts JSON messages to one webhook URL through the HTTP stack.
+
+    A platform names its target model (:attr:`target_model`), its rate windows
+    (:meth:`rate_windows`) and its digest style (:meth:`style`); the constructor is shared.
+    """
 
     platform: str = "webhook"
+    #: The platform's target model; a mapping passed as ``target`` is validated with it.
+    target_model: ClassVar[type[BaseModel]]
+    target: Any
 
     def __init__(
         self,
-        target: WebhookTargetFields,
+        target: Any,
         *,
-        windows: Sequence[Window],
         clock: Clock | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
+        self.target = coerce_target(self.target_model, target)
+        self.digest_style = self.style()
         super().__init__(
-            name=target.name,
-            destination=target.url,
-            windows=windows,
-            digest=target.digest,
-            max_wait_seconds=target.max_wait_seconds,
+            name=self.target.name,
+            destination=self.target.url,
+            windows=self.rate_windows(),
+            digest=self.target.digest,
+            max_wait_seconds=self.target.max_wait_seconds,
             clock=clock,
         )
         redact_httpx_logs()
-        self.url = target.url
-        self.allow_private_network = target.allow_private_network
-        self.timeout_seconds = target.timeout_seconds
+        self.url: str = self.target.url
+        self.allow_private_network: bool = self.target.allow_private_network
+        self.timeout_seconds: float = self.target.timeout_seconds
         self.http = HttpClients(
             timeout=self.timeout_seconds,
             allow_private_network=self.allow_private_network,
             transport=transport,
         )
+
+    @abc.abstractmethod
+    def rate_windows(self) -> list[Window]:
+        """The platform's rate limits for this target (:attr:`target` is set)."""
+
+    def style(self) -> DigestStyle:
+        """How digests render for this target (:attr:`target` is set); plain by default."""
+        return type(self).digest_style
 
     def describe(self) -> str:
         return f"{self.platform} {redact_url(self.url)}"

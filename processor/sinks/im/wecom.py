@@ -14,11 +14,10 @@ from typing import Any
 
 import httpx
 
-from processor.clock import Clock
 from processor.errors import KbridgeError
 from processor.sinks.base import Delivery, register_sink
 from processor.sinks.http.ratelimit import Window
-from processor.sinks.im.config import WecomTarget, coerce_target
+from processor.sinks.im.config import WecomTarget
 from processor.sinks.im.digest import PLAIN, DigestStyle
 from processor.sinks.im.textlimit import fit_text, utf8_len
 from processor.sinks.im.webhook import ChatWebhookSink, ErrorTable, coded_error
@@ -49,21 +48,14 @@ class WeComSink(ChatWebhookSink):
 
     platform = "WeCom"
 
-    def __init__(
-        self,
-        target: Any,
-        *,
-        clock: Clock | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self.target = coerce_target(WecomTarget, target)
-        self.digest_style = WECOM_MARKDOWN if self.target.msgtype == "markdown" else PLAIN
-        super().__init__(
-            self.target,
-            windows=[Window(self.target.rate_per_minute, 60.0)],
-            clock=clock,
-            transport=transport,
-        )
+    target_model = WecomTarget
+    target: WecomTarget
+
+    def rate_windows(self) -> list[Window]:
+        return [Window(self.target.rate_per_minute, 60.0)]
+
+    def style(self) -> DigestStyle:
+        return WECOM_MARKDOWN if self.target.msgtype == "markdown" else PLAIN
 
     def _build(self, content: str) -> dict[str, Any]:
         t = self.target
