@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import httpcore
 import httpx
 import orjson
 import pytest
@@ -15,7 +16,7 @@ from processor.sinks.http import signing
 from processor.sinks.http.binding import encode
 from processor.sinks.http.ratelimit import RateLimiter, Window, destination, windows_for_rate
 from processor.sinks.http.ssrf import SsrfRefused, check_url
-from processor.sinks.http.status import outcome, retry_after
+from processor.sinks.http.status import outcome, retry_after, transport_error
 
 
 def _response(status: int, **headers: str) -> httpx.Response:
@@ -149,3 +150,46 @@ def test_rate_per_second_as_windows(rate: float, windows: list[Window]) -> None:
 def test_destination_key() -> None:
     assert destination("https://api.example.com/x?y") == "https://api.example.com:443"
     assert destination("http://h:81/") == "http://h:81"
+
+
+def test_503_with_retry_after_is_backpressure_without_it_retriable() -> None:
+    # One table for every HTTP sink (issue 20.3); RFC 9110 section 10.2.3 defines
+    # Retry-After on 503 as well as on 429.
+    error = outcome(_response(503, **{"Retry-After": "4"}))
+    assert isinstance(error, BackpressureError) and error.retry_after == 4.0
+    plain = outcome(_response(503))
+    assert type(plain) is RetriableError and plain.code == "http-503"
+
+
+def test_outcome_names_who_never_the_url() -> None:
+    request = httpx.Request("POST", "https://hooks.slack.test/services/T/B/token-123")
+    error = outcome(httpx.Response(404, text="no_service", request=request), who="Slack")
+    assert str(error) == "HTTP 404 from Slack: no_service"
+
+
+def test_transport_errors_keep_urls_out_of_messages() -> None:
+    request = httpx.Request("POST", "https://oapi.test/robot/send?access_token=tok-9")
+    refused = transport_error(
+        httpx.ConnectError(
+            "failed to reach https://oapi.test/robot/send?access_token=tok-9", request=request
+        ),
+        "DingTalk https://oapi.test/…",
+    )
+    assert refused.code == "connection" and refused.retriable
+    assert "tok-9" not in str(refused) and "https://…" in str(refused)
+    timeout = transport_error(httpx.ReadTimeout("slow", request=request), "hook.test")
+    assert timeout.code == "timeout" and str(timeout) == "hook.test timed out (ReadTimeout)"
+
+
+async def test_guarded_backend_refuses_unix_sockets_and_private_names() -> None:
+    from processor.sinks.http.ssrf import GuardedBackend
+
+    backend = GuardedBackend(allow_private_network=False)
+    with pytest.raises(SsrfRefused):
+        await backend.connect_unix_socket("/var/run/docker.sock")
+    with pytest.raises(SsrfRefused, match="refusing to call localhost"):
+        await backend.connect_tcp("localhost", 9)
+    # an allowed token endpoint host (its connection's allow_private_network) only
+    allowing = GuardedBackend(allow_private_network=False, private_hosts=["localhost"])
+    with pytest.raises(httpcore.ConnectError):  # vetted, then connected: nothing listens
+        await allowing.connect_tcp("localhost", 9)
