@@ -14,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.kbridge import kbridge  # noqa: F401 - the CLI runner fixture, for every test
+
 KAFKA_BOOTSTRAP = os.environ.get("KBRIDGE_TEST_KAFKA", "127.0.0.1:9092")
 MYSQL_URL = os.environ.get(
     "KBRIDGE_TEST_MYSQL_URL", "mysql+pymysql://kbridge:kbridge@127.0.0.1:3306/kbridge_test"

@@ -21,7 +21,7 @@ from processor.events import CloudEvent, encode
 from processor.kafka import KafkaClientConfig, Producer
 from processor.kafka import headers as h
 from processor.kafka.admin import TopicSpec, delete_topics, ensure_topics
-from tests.e2e.conftest import Kbridge, read_topic
+from tests.support.kbridge import Kbridge, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.e2e.conftest import ROOT, Kbridge
+from tests.support.kbridge import ROOT, Kbridge
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

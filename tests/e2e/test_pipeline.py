@@ -16,7 +16,7 @@ import boto3
 import pytest
 import sqlalchemy as sa
 
-from tests.e2e.conftest import Kbridge
+from tests.support.kbridge import Kbridge
 
 pytestmark = [pytest.mark.kafka, pytest.mark.mariadb]
 

@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.conftest import Kbridge, read_topic
 from tests.e2e.test_router_guarantees import produce_events
+from tests.support.kbridge import Kbridge, read_topic
 
 pytestmark = [pytest.mark.kafka]
 

@@ -9,7 +9,7 @@ import pytest
 
 from processor.events import CloudEvent, decode, encode
 from processor.kafka import KafkaClientConfig, Producer
-from tests.e2e.conftest import Kbridge, read_topic
+from tests.support.kbridge import Kbridge, read_topic
 
 pytestmark = [pytest.mark.kafka]
 

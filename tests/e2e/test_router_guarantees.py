@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka.admin import AdminClient
 
 from processor.kafka import KafkaClientConfig, Producer
-from tests.e2e.conftest import Kbridge, read_topic
+from tests.support.kbridge import Kbridge, read_topic
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 

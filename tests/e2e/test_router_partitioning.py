@@ -21,7 +21,7 @@ from processor.kafka.admin import TopicSpec, ensure_topics
 from processor.router.engines.native import NativeRouter
 from processor.router.live import LiveTable
 from processor.settings import Settings
-from tests.e2e.conftest import Kbridge, read_topic
+from tests.support.kbridge import Kbridge, read_topic
 
 pytestmark = [pytest.mark.kafka]
 

@@ -15,7 +15,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from processor.kafka import KafkaClientConfig, Producer
 from processor.kafka.admin import TopicSpec, delete_topics, ensure_topics
-from tests.e2e.conftest import Kbridge, read_topic
+from tests.support.kbridge import Kbridge, read_topic
 
 pytestmark = [pytest.mark.kafka]
 

@@ -21,8 +21,8 @@ from typing import ClassVar
 import boto3
 import pytest
 
-from tests.e2e.conftest import Kbridge
 from tests.integration.kafka.conftest import SaslKafka
+from tests.support.kbridge import Kbridge
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
