@@ -42,8 +42,7 @@ from typing import Any
 import orjson
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests" / "interop" / "eventruler"))
+sys.path.insert(0, str(ROOT))  # a script in bench/: the checkout's tests package too
 
 from processor.patterns import RuleIndex, compile_pattern  # noqa: E402
 from processor.patterns.reference import reference_matches  # noqa: E402
@@ -358,7 +357,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ruler = None
     if not args.no_event_ruler:
-        from eventruler_harness import EventRuler
+        from tests.interop.eventruler.eventruler_harness import EventRuler
 
         ruler = EventRuler()
 
