@@ -24,12 +24,16 @@ from processor.errors import FatalError
 from processor.kafka.headers import INGESTED_AT
 from processor.sinks.base import Delivery, DeliveryOutcome, Sink
 from processor.sinks.deadletter import DeadLetter, error_code
+from processor.sinks.outage import DestinationHealth, unreachable
 from processor.sinks.retry import Backoff, GiveUp, RetryLimits, decide
 
 log = logging.getLogger(__name__)
 
 
 LimitsFor = Callable[[Delivery], RetryLimits]
+#: The wait between attempts while the whole destination is unreachable: short and capped,
+#: so delivery resumes within about two seconds of the recovery.
+OUTAGE_BACKOFF = Backoff(base=0.1, cap=2.0)
 Wait = Callable[[float], Awaitable[None]]
 
 
@@ -61,6 +65,9 @@ class _Pending:
     origin: float
     attempts: int = 0
     due: float = 0.0
+    #: Attempts that found the whole destination unreachable (not counted in ``attempts``,
+    #: which ``max_attempts`` bounds: the event is not at fault).
+    outage_tries: int = 0
 
 
 @dataclass(slots=True)
@@ -101,14 +108,22 @@ async def run_batch(
     backoff: Backoff | None = None,
     clock: Callable[[], float] = time.time,
     rng: random.Random | None = None,
+    health: DestinationHealth | None = None,
+    outage_backoff: Backoff = OUTAGE_BACKOFF,
 ) -> BatchResult:
-    """Deliver ``batch`` through ``sink``, retrying per item, until nothing is pending."""
+    """Deliver ``batch`` through ``sink``, retrying per item, until nothing is pending.
+
+    An attempt in which the destination was unreachable for every item (see
+    :mod:`processor.sinks.outage`) holds the whole batch for one ``outage_backoff`` wait
+    instead: the batch is retried together and resumes within that cap of the recovery.
+    """
     backoff = backoff or Backoff()
     rng = rng or random.Random()
     now = clock()
     pending = [_Pending(d, event_origin(d, now), due=now) for d in batch]
     result = BatchResult()
     chunk_size = max(1, sink.max_batch_size)
+    outages = 0
     while pending:
         now = clock()
         earliest = min(p.due for p in pending)
@@ -118,11 +133,29 @@ async def run_batch(
         due = [p for p in pending if p.due <= now]
         later = [p for p in pending if p.due > now]
         retry: list[_Pending] = []
+        held: list[_Pending] = []
+        down: BaseException | None = None
+        retries: Counter[str] = Counter()
         for start in range(0, len(due), chunk_size):
             chunk = due[start : start + chunk_size]
+            if down is not None:  # found down in this round: do not hammer it with the rest
+                held.extend(chunk)
+                continue
             outcomes = await _attempt(sink, [p.delivery for p in chunk])
             result.attempts += 1
             now = clock()
+            down = unreachable(outcomes)
+            if down is not None:
+                result.failures[error_code(down)] += len(chunk)
+                for item in chunk:
+                    item.outage_tries += 1
+                held.extend(chunk)
+                if health is not None:
+                    health.failed(down)
+                continue
+            if health is not None:
+                health.answered()
+            outages = 0
             for item, outcome in zip(chunk, outcomes, strict=True):
                 item.attempts += 1
                 if outcome is None:
@@ -153,11 +186,12 @@ async def run_batch(
                         outcome,
                         extra={**extra, "condition": step.condition},
                     )
+                    tries = item.attempts + item.outage_tries
                     result.dead_letters.append(
-                        DeadLetter(item.delivery, outcome, step.condition, item.attempts)
+                        DeadLetter(item.delivery, outcome, step.condition, tries)
                     )
                 else:
-                    log.info(
+                    log.debug(
                         "delivery of %s failed (attempt %d), retrying in %.2fs: %s",
                         item.delivery.where(),
                         item.attempts,
@@ -165,7 +199,27 @@ async def run_batch(
                         outcome,
                         extra={**extra, "delay": step.delay},
                     )
+                    retries[error_code(outcome)] += 1
                     item.due = now + step.delay
+                    retry.append(item)
+        if retries:
+            log.info(
+                "%d of %d deliveries on %s failed (%s), retrying each after its backoff",
+                sum(retries.values()),
+                len(due),
+                due[0].delivery.where().rsplit("@", 1)[0],
+                ", ".join(f"{code} x{n}" for code, n in retries.items()),
+                extra={"error_codes": dict(retries)},
+            )
+        if down is not None:
+            outages += 1
+            until = now + outage_backoff.delay(outages, rng)
+            for item in held:
+                if until - item.origin > limits_for(item.delivery).max_age:
+                    tries = item.attempts + item.outage_tries
+                    result.dead_letters.append(DeadLetter(item.delivery, down, "age", tries))
+                else:
+                    item.due = until
                     retry.append(item)
         pending = later + retry
     return result

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from processor.sinks.base import Delivery
-from processor.sinks.batch import BatchResult, run_batch
+from processor.sinks.batch import OUTAGE_BACKOFF, BatchResult, run_batch
 from processor.sinks.deadletter import DeadLetterWriter
 from processor.sinks.leases import SinkLeases
 from processor.sinks.metrics import SinkMetrics
+from processor.sinks.outage import DestinationHealth
 from processor.sinks.partitions import Partition, PartitionTable
 from processor.sinks.retry import Backoff, RetryLimits
 
@@ -43,6 +44,8 @@ class WorkerSettings:
     max_buffered: int = 5000
     pause_after: float = 1.0
     backoff: Backoff = field(default_factory=Backoff)
+    outage_backoff: Backoff = OUTAGE_BACKOFF
+    """Wait between attempts while the whole destination is unreachable (capped at 2 s)."""
     dead_letter_retry: float = 2.0
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
 
@@ -72,6 +75,11 @@ class PartitionDrain:
         self.limits_for = limits_for
         self.metrics = metrics
         self.rng = random.Random()
+        self.health = DestinationHealth(target)
+        if metrics is not None:
+            up = metrics.destination_up.labels(target)
+            up.set(1)
+            self.health.on_change = lambda reachable: up.set(1 if reachable else 0)
         self.delivered = 0
         self.dead_lettered = 0
 
@@ -106,6 +114,8 @@ class PartitionDrain:
                     wait=lambda seconds: self.wait(state, seconds),
                     backoff=self.settings.backoff,
                     rng=self.rng,
+                    health=self.health,
+                    outage_backoff=self.settings.outage_backoff,
                 )
                 if result.dead_letters:
                     await self.writer.write(result.dead_letters, lambda: not state.revoked)

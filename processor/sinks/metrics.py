@@ -59,6 +59,13 @@ class SinkMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        self.destination_up = Gauge(
+            "kbridge_sink_destination_up",
+            "1 while the target's destination is reachable, 0 while every attempt finds it "
+            "down (connection refused, database unavailable)",
+            ["target"],
+            registry=registry,
+        )
         self.paused = Gauge(
             "kbridge_sink_partitions_paused",
             "Partitions paused for backpressure or a long retry wait",

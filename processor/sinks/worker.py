@@ -188,16 +188,19 @@ class SinkWorker:
                 self._drain.start(created)
 
     def _apply_flow_control(self, consumer: Consumer) -> None:
+        """Pause and resume partitions as their tasks want (logged at DEBUG: while a
+        destination is down this flips every probe; ``kbridge_sink_partitions_paused``
+        shows it)."""
         pause, resume = self._table.flow_control(self.settings.max_buffered)
         if self.metrics is not None and (pause or resume):
             self.metrics.paused.labels(self.target).set(self._table.paused_count())
         try:
             if pause:
                 consumer.pause([TopicPartition(t, p) for t, p in pause])
-                log.info("paused %s", [f"{t}[{p}]" for t, p in pause])
+                log.debug("paused %s", [f"{t}[{p}]" for t, p in pause])
             if resume:
                 consumer.resume([TopicPartition(t, p) for t, p in resume])
-                log.info("resumed %s", [f"{t}[{p}]" for t, p in resume])
+                log.debug("resumed %s", [f"{t}[{p}]" for t, p in resume])
         except KafkaException as exc:  # e.g. the partition was revoked meanwhile
             log.warning("pause/resume failed: %s", exc, extra={"topic": self.topic})
 

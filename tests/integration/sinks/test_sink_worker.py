@@ -150,7 +150,7 @@ async def test_long_backoff_pauses_only_that_partition(
     worker = SinkWorker(
         target, kafka=kafka, snapshot=lambda: config, settings=FAST, builder=lambda t, c: sink
     )
-    caplog.set_level(logging.INFO, logger="processor.sinks.worker")
+    caplog.set_level(logging.DEBUG, logger="processor.sinks.worker")
     async with running(worker):
         await until(lambda: "at" in first_fail, what="first failure")
         produce(kafka, target_topic(target), 200, start=1)

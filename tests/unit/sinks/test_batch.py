@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processor.errors import BackpressureError, FatalError, RetriableError
 from processor.sinks.base import Delivery
-from processor.sinks.batch import event_origin, run_batch
+from processor.sinks.batch import OUTAGE_BACKOFF, event_origin, run_batch
+from processor.sinks.deadletter import error_code
+from processor.sinks.outage import DestinationHealth, unreachable
 from processor.sinks.retry import Backoff, RetryLimits
 from processor.sinks.testing import ListSink
 
@@ -173,3 +177,100 @@ def test_every_item_ends_delivered_or_dead_lettered_exactly_once(
     for letter in result.dead_letters:
         assert letter.attempts <= max_attempts + 1
         assert letter.attempts == sink.attempts[("t", 0, letter.delivery.offset)]
+
+
+# ---- a destination that is down as a whole (issue 21 item 5) -------------------------------
+
+
+class DownUntil:
+    """Every item fails with ``code`` until the clock reaches ``until``."""
+
+    def __init__(self, clock: FakeClock, until: float, code: str = "db-unavailable") -> None:
+        self.clock = clock
+        self.until = until
+        self.code = code
+
+    def __call__(self, d: Delivery, attempt: int) -> BaseException | None:
+        if self.clock.now < self.until:
+            return RetriableError('(2003, "Can\'t connect to MySQL server")', code=self.code)
+        return None
+
+
+async def test_an_unreachable_destination_holds_the_batch_and_resumes_within_the_cap(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="processor.sinks")
+    clock = FakeClock()
+    recovery = clock.now + 62.0  # the chaos run's MariaDB outage
+    sink = ListSink(DownUntil(clock, recovery), max_batch_size=10)
+    health = DestinationHealth("db", clock=clock)
+    result = await run_batch(
+        sink,
+        _items(50),
+        limits_for=lambda _d: RetryLimits(max_attempts=3),
+        wait=clock.wait,
+        backoff=Backoff(base=1.0, cap=600.0),
+        clock=clock,
+        rng=random.Random(3),
+        health=health,
+    )
+    assert result.delivered == 50 and result.dead_letters == []  # max_attempts=3 not spent
+    assert clock.now - recovery <= OUTAGE_BACKOFF.cap  # resumed within 2 s of the recovery
+    assert max(clock.waits) <= OUTAGE_BACKOFF.cap
+    # one probe (the first chunk) per wait while down, not five chunks of ten
+    assert sink.calls <= len(clock.waits) + 5
+    assert not health.is_down
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert len(messages) == 2, messages  # down once, back once
+    assert "unreachable" in messages[0] and "reachable again after" in messages[1]
+
+
+async def test_events_older_than_max_age_leave_an_outage_as_dead_letters() -> None:
+    clock = FakeClock()
+    sink = ListSink(DownUntil(clock, clock.now + 3600), max_batch_size=10)
+    result = await run_batch(
+        sink,
+        _items(3, ingested_at=clock.now),
+        limits_for=lambda _d: RetryLimits(max_age=60.0),
+        wait=clock.wait,
+        clock=clock,
+        rng=random.Random(3),
+        health=DestinationHealth("db", clock=clock),
+    )
+    assert result.delivered == 0 and len(result.dead_letters) == 3
+    letter = result.dead_letters[0]
+    assert letter.condition == "age" and error_code(letter.error) == "db-unavailable"
+    assert letter.attempts > 1  # every try counts in the dead letter's header
+    assert clock.now - 1_000_000.0 <= 60.0
+
+
+async def test_partial_failures_are_not_an_outage() -> None:
+    clock = FakeClock()
+    sink = ListSink(
+        lambda d, n: (
+            RetriableError("refused", code="connection") if d.offset % 2 and n == 1 else None
+        )
+    )
+    health = DestinationHealth("hook", clock=clock)
+    result = await run_batch(
+        sink,
+        _items(4),
+        limits_for=lambda _d: RetryLimits(),
+        wait=clock.wait,
+        backoff=Backoff(base=1.0, cap=8.0),
+        clock=clock,
+        rng=random.Random(3),
+        health=health,
+    )
+    assert result.delivered == 4 and result.attempts == 3  # each failed one again, alone
+    assert not health.is_down and health.probes == 0
+    assert result.failures == {"connection": 2}
+
+
+def test_unreachable_needs_every_outcome_to_say_so() -> None:
+    down = RetriableError("refused", code="connection")
+    assert unreachable([down, down]) is down
+    assert unreachable([down, None]) is None
+    assert unreachable([down, RetriableError("HTTP 500", code="http-500")]) is None
+    assert unreachable([BackpressureError("429", code="http-429")]) is None
+    assert unreachable([]) is None
