@@ -40,7 +40,12 @@ _RESERVED_SOURCE = "aws."
 _URI_SAFE = "-._~:/?#[]@!$&'()*+,;="
 _VALID_ESCAPE = re.compile(r"%[0-9A-Fa-f]{2}")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
-_LONG_DIGITS = re.compile(r"\d{19}")
+# Integers of 19+ digits are the only ones that can leave 64 bits; finding a run of 19
+# digits with a byte translation is 4-6x faster than a regex (1 us for a 250-byte Detail).
+_DIGIT_MAP = bytes(0x30 if 0x30 <= b <= 0x39 else 0x20 for b in range(256))
+_NINETEEN_DIGITS = b"0" * 19
+_SOURCE_CACHE: dict[str, str] = {}
+_CACHE_SIZE = 10_000
 _NUMBER_OR_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
 #: Room for kbridge's own Kafka headers (``ce_id``, ``ce_time``, ``kbridgebus``, ...) in the
 #: publisher's record-size safety net: the entry itself is measured the way AWS measures it,
@@ -112,7 +117,7 @@ def detail_problem(detail_text: str, detail: Any) -> str | None:
         depth = json_depth(detail)  # only documents that could be that deep are walked
         if depth > MAX_DETAIL_DEPTH:
             return f"Detail is nested {depth} levels deep; at most {MAX_DETAIL_DEPTH}."
-    if _LONG_DIGITS.search(detail_text):
+    if _NINETEEN_DIGITS in detail_text.encode("utf-8").translate(_DIGIT_MAP):
         for token in _NUMBER_OR_STRING.findall(detail_text):
             if token[0] == '"' or "." in token or "e" in token or "E" in token:
                 continue
@@ -148,6 +153,16 @@ def source_uri(source: str) -> str:
     not a scheme becomes ``%3A`` (``1:x`` would otherwise be an invalid scheme). Sources
     that already are URI-references (``com.acme.orders``, ``/a/b``, ``urn:x``) are unchanged.
     """
+    cached = _SOURCE_CACHE.get(source)  # sources repeat: mapped once per process
+    if cached is not None:
+        return cached
+    encoded = _encode_source(source)
+    if len(_SOURCE_CACHE) < _CACHE_SIZE:
+        _SOURCE_CACHE[source] = encoded
+    return encoded
+
+
+def _encode_source(source: str) -> str:
     encoded = quote(source, safe=_URI_SAFE + "%")
     if "%" in encoded:
         parts = encoded.split("%")

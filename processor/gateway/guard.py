@@ -30,7 +30,6 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -50,6 +49,7 @@ _WEBHOOK_PREFIX = "/v1/webhooks/"
 _JSON_TYPE = re.compile(r"^(?:application|text)/(?:[a-z0-9.+\-]+\+)?json$")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 _WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
+_CACHE_SIZE = 1024
 
 
 class _BodyTooLarge(Exception):
@@ -118,13 +118,11 @@ class GuardPolicy:
         return self.max_body_bytes
 
 
-def required_content_type(method: str, path: str) -> tuple[str, Callable[[str], bool]] | None:
-    """What a write to ``path`` must declare, or ``None`` when its route decides."""
+def needs_json(method: str, path: str) -> bool:
+    """Whether a request must declare a JSON body (writes whose protocol is plain JSON)."""
     if method not in _WRITE_METHODS:
-        return None
-    if path == "/" or path.startswith(_WEBHOOK_PREFIX) or _CLOUDEVENTS_PATH.match(path):
-        return None
-    return "application/json", lambda t: bool(_JSON_TYPE.match(t))
+        return False
+    return not (path == "/" or path.startswith(_WEBHOOK_PREFIX) or _CLOUDEVENTS_PATH.match(path))
 
 
 def policy_for(settings: Any, putevents_body_bytes: int) -> GuardPolicy:
@@ -178,73 +176,101 @@ async def _refuse(send: Send, path: str, status: int, code: str, message: str) -
     await send({"type": "http.response.body", "body": body})
 
 
-def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> str | None:
-    for key, value in headers:
-        if key.lower() == name:
-            return value.decode("latin-1")
-    return None
-
-
 class GuardMiddleware:
-    """Applies a :class:`GuardPolicy` to every HTTP request (plain ASGI, no per-request task)."""
+    """Applies a :class:`GuardPolicy` to every HTTP request (plain ASGI, no per-request task).
+
+    The per-request cost is one pass over the headers and a few dict lookups: answers for
+    the Host names and content types seen are cached (bounded, so hostile values cannot
+    grow the caches), and a body with a declared ``Content-Length`` within the limit is
+    not wrapped (the HTTP server never hands over more than the declared length).
+    """
 
     def __init__(self, app: ASGIApp, policy: GuardPolicy) -> None:
         self.app = app
         self.policy = policy
+        self._hosts: dict[str, bool] = {}
+        self._json_types: dict[str, bool] = {}
 
-    def _check(self, scope: Scope) -> tuple[int, str, str] | None:
+    def _host_allowed(self, host: str | None) -> bool:
+        if host is None:
+            return self.policy.host_allowed(None)
+        known = self._hosts.get(host)
+        if known is None:
+            known = self.policy.host_allowed(host)
+            if len(self._hosts) < _CACHE_SIZE:
+                self._hosts[host] = known
+        return known
+
+    def _is_json(self, content_type: str | None) -> bool:
+        raw = content_type or ""
+        known = self._json_types.get(raw)
+        if known is None:
+            known = bool(_JSON_TYPE.match(_media_type(raw)))
+            if len(self._json_types) < _CACHE_SIZE:
+                self._json_types[raw] = known
+        return known
+
+    def _check(self, scope: Scope) -> tuple[tuple[int, str, str] | None, bool]:
+        """The refusal, if any, and whether the body must be counted while it streams."""
         policy = self.policy
-        headers = scope.get("headers") or ()
         path: str = scope.get("path", "")
         method: str = scope.get("method", "GET")
-        host = _header(headers, b"host")
-        if path not in _UNCHECKED_HOST_PATHS and not policy.host_allowed(host):
+        host = origin = content_type = declared = None
+        for key, value in scope.get("headers") or ():
+            name = key.lower()
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"origin":
+                origin = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value
+        if path not in _UNCHECKED_HOST_PATHS and not self._host_allowed(host):
             return (
                 403,
                 "host-not-allowed",
                 f"Host {host!r} is not a name of this gateway; add it to "
                 "KBRIDGE_GATEWAY__ALLOWED_HOSTS if clients use it (DNS-rebinding protection)",
-            )
-        origin = _header(headers, b"origin")
-        if not policy.origin_allowed(origin, host, scope.get("scheme", "http")):
+            ), False
+        if origin is not None and not policy.origin_allowed(
+            origin, host, scope.get("scheme", "http")
+        ):
             return (
                 403,
                 "origin-not-allowed",
                 f"cross-origin requests from {origin!r} are refused; add the origin to "
                 "KBRIDGE_GATEWAY__ALLOWED_ORIGINS to allow it",
-            )
-        required = required_content_type(method, path)
-        if required is not None:
-            wanted, accepts = required
-            given = _media_type(_header(headers, b"content-type"))
-            if not accepts(given):
-                return (
-                    415,
-                    "unsupported-media-type",
-                    f"{method} {path} needs Content-Type {wanted}, got {given or 'none'!r}",
-                )
+            ), False
+        if needs_json(method, path) and not self._is_json(content_type):
+            given = _media_type(content_type)
+            return (
+                415,
+                "unsupported-media-type",
+                f"{method} {path} needs Content-Type application/json, got {given or 'none'!r}",
+            ), False
+        if declared is None:
+            return None, True
         limit = policy.body_limit(path)
-        declared = _header(headers, b"content-length")
-        if declared is not None:
-            try:
-                size = int(declared)
-            except ValueError:
-                return 400, "invalid-request", "Content-Length is not a number"
-            if size > limit:
-                return (
-                    413,
-                    "request-too-large",
-                    f"request body is {size} bytes; the limit is {limit}",
-                )
-        return None
+        try:
+            size = int(declared)
+        except ValueError:
+            return (400, "invalid-request", "Content-Length is not a number"), False
+        if size > limit:
+            message = f"request body is {size} bytes; the limit is {limit}"
+            return (413, "request-too-large", message), False
+        return None, False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        refused = self._check(scope)
+        refused, streamed = self._check(scope)
         if refused is not None:
             await _refuse(send, scope.get("path", ""), *refused)
+            return
+        if not streamed:
+            await self.app(scope, receive, send)
             return
         limit = self.policy.body_limit(scope.get("path", ""))
         state = {"received": 0, "over": False, "started": False}
