@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from processor.errors import InvalidEventError
 from processor.events import CloudEvent
@@ -53,6 +54,11 @@ def structured_events(body: bytes, batch: bool) -> list[CloudEvent]:
     return events
 
 
+def json_response(body: Any, status: int) -> Response:
+    """A JSON response serialized with orjson (the stdlib encoder costs more per request)."""
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
 def _result(outcome: Outcome) -> dict[str, Any]:
     if isinstance(outcome, Published):
         return {"id": outcome.event_id, "accepted": True}
@@ -83,7 +89,7 @@ def _result(outcome: Outcome) -> dict[str, Any]:
 )
 async def put_cloudevents(
     bus: str, request: Request, context: GatewayContext = Depends(get_context)
-) -> JSONResponse:
+) -> Response:
     """Publish one event (binary or structured) or a batch; 202 once Kafka acknowledged."""
     context.require_bus(bus)
     context.authorize_put(request, bus)
@@ -101,7 +107,7 @@ async def put_cloudevents(
 
 async def _publish_request(
     context: GatewayContext, bus: str, request: Request, kind: str, limit: int, event_limit: int
-) -> JSONResponse:
+) -> Response:
     batch = kind == BATCH
     body = await read_body(request, limit)
     if batch or kind == STRUCTURED:
@@ -116,7 +122,7 @@ async def _publish_request(
             f"got {len(events)}",
         )
     if not events:
-        return JSONResponse({"failed": 0, "events": []}, status_code=202)
+        return json_response({"failed": 0, "events": []}, 202)
     outcomes = await context.publisher.publish(bus, events, max_event_bytes=event_limit)
     failed = [o for o in outcomes if not isinstance(o, Published)]
     if len(failed) < len(outcomes):
@@ -126,7 +132,7 @@ async def _publish_request(
     if not batch:
         outcome = outcomes[0]
         if isinstance(outcome, Published):
-            return JSONResponse({"id": outcome.event_id}, status_code=202)
+            return json_response({"id": outcome.event_id}, 202)
         headers = {"Retry-After": "1"} if outcome.retriable else None
         raise ApiError(outcome.status, outcome.code, outcome.message, headers=headers)
     status = 202
@@ -135,7 +141,7 @@ async def _publish_request(
     elif failed:
         status = 207
     body_out = {"failed": len(failed), "events": [_result(o) for o in outcomes]}
-    return JSONResponse(body_out, status_code=status)
+    return json_response(body_out, status)
 
 
 @router.options(

@@ -241,8 +241,9 @@ async def send_many(
         await batch.done
     finally:
         timer.cancel()
-    if batch.left:
-        flow.timed_out()
+    if not batch.left:
+        return batch.results  # type: ignore[return-value]  # every slot is filled
+    flow.timed_out()
     timeout = AckTimeout(flow.ack_timeout)
     return [r if r is not None else timeout for r in batch.results]
 
