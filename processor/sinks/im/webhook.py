@@ -34,6 +34,8 @@ from processor.sinks.im.config import coerce_target
 from processor.sinks.im.digest import DigestStyle
 
 JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+CONNECTIONS = 4
+"""Connections per IM webhook sink (one client of the HTTP stack)."""
 
 ErrorTable = dict[int, tuple[bool, float | None, str]]
 """A platform's error codes: code -> (retriable, backpressure seconds or None, meaning)."""
@@ -152,6 +154,9 @@ class ChatWebhookSink(ImSink, abc.ABC):
         self.http = HttpClients(
             timeout=self.timeout_seconds,
             allow_private_network=self.allow_private_network,
+            # Partitions deliver concurrently through one sink; the rate limiter, not the
+            # pool, decides when a message goes (a pool of one would queue into timeouts).
+            concurrency=CONNECTIONS,
             transport=transport,
         )
 
