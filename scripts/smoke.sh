@@ -33,11 +33,12 @@ PY="$WORK/venv/bin/python"
 KBRIDGE="$WORK/venv/bin/kbridge"
 # a copy of the sources, so the build leaves nothing in the checkout
 mkdir "$WORK/src"
-cp -r "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/processor" "$ROOT/schemas" "$WORK/src/"
+cp -r "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/processor" "$ROOT/schemas" "$ROOT/examples" \
+  "$WORK/src/"
 "$PY" -m pip install -q --disable-pip-version-check "$WORK/src"
 cd "$WORK"  # the checkout's processor/ must not shadow the installed package
 
-step "import every module under processor/"
+step "import every module under processor/ (and the demo package)"
 "$PY" - <<'PY'
 import importlib
 import importlib.metadata
@@ -55,8 +56,16 @@ declared = {
     if "extra ==" in req and "extra == \"dev\"" not in req
 }
 assert processor.__file__ and "site-packages" in processor.__file__, processor.__file__
+import kbridge_demo  # the demo package (examples/), shipped in the same wheel
+
 failed, optional, count = [], [], 0
-for info in pkgutil.walk_packages(processor.__path__, "processor."):
+modules = [
+    *pkgutil.walk_packages(processor.__path__, "processor."),
+    *pkgutil.walk_packages(kbridge_demo.__path__, "kbridge_demo."),
+]
+for info in modules:
+    if info.name.endswith(".__main__"):
+        continue  # a program, not a module: importing it runs it
     count += 1
     try:
         importlib.import_module(info.name)
