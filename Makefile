@@ -10,7 +10,7 @@ demo:
 lint:
 	ruff check processor tests bench
 	mypy processor
-	deptry processor
+	deptry processor examples/kbridge_demo
 
 smoke:
 	bash scripts/smoke.sh
