@@ -15,6 +15,8 @@ sinks refuse at delivery whatever a name resolves to then.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -371,22 +373,46 @@ TARGET_KINDS: tuple[str, ...] = (
 )
 
 
-def private_name_warnings(targets: Iterable[TargetBase]) -> list[str]:
+NAME_CHECK_SECONDS = 3.0
+"""How long ``kbridge validate``/``apply`` wait for all destination names to resolve."""
+
+
+def private_name_warnings(
+    targets: Iterable[TargetBase], *, timeout: float = NAME_CHECK_SECONDS
+) -> list[str]:
     """One line per destination *name* that resolves to a non-public address now, for the
     targets without ``allow_private_network`` (literals were refused at validation).
 
-    Resolves with the local resolver (the sink's may differ); names that do not resolve
-    here are not reported.
+    Resolves with the local resolver (the sink's may differ), every name at once in daemon
+    threads, waiting ``timeout`` seconds in all: names that do not resolve here, or not in
+    time, are not reported (a broken resolver must not stall ``kbridge apply``).
     """
+    wanted = [
+        (target.name, field_name, host, port)
+        for target in targets
+        if not target.allow_private_network
+        for field_name, host, port in target.destination_hosts()
+    ]
+    answers: dict[tuple[str, int], str | None] = {}
+
+    def look_up(key: tuple[str, int]) -> None:
+        answers[key] = private_name_warning(*key)
+
+    threads = [
+        threading.Thread(target=look_up, args=(key,), daemon=True)
+        for key in dict.fromkeys((host, port) for _, _, host, port in wanted)
+    ]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + timeout
+    for thread in threads:
+        thread.join(max(0.0, deadline - time.monotonic()))
     lines: list[str] = []
-    for target in targets:
-        if target.allow_private_network:
-            continue
-        for field_name, host, port in target.destination_hosts():
-            reason = private_name_warning(host, port)
-            if reason:
-                lines.append(
-                    f"targets[{target.name}].{field_name}: {reason}; deliveries will be "
-                    f"refused; {PRIVATE_HINT}"
-                )
+    for name, field_name, host, port in wanted:
+        reason = answers.get((host, port))
+        if reason:
+            lines.append(
+                f"targets[{name}].{field_name}: {reason}; deliveries will be refused; "
+                f"{PRIVATE_HINT}"
+            )
     return lines

@@ -153,3 +153,24 @@ async def test_a_refused_im_destination_fails_records_not_the_setup(kind: str) -
         assert isinstance(outcome, SsrfRefused) and not outcome.retriable
         assert outcome.code == "ssrf-refused"
         assert "secret-token" not in str(outcome)
+
+
+def test_name_warnings_are_resolved_at_once_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from processor.config import targets
+
+    def slow_or_private(host: str, port: int) -> str | None:
+        if host == "stuck.example.com":
+            time.sleep(5)  # a resolver that does not answer
+        return f"{host} resolves to 10.0.0.1, a private address"
+
+    monkeypatch.setattr(targets, "private_name_warning", slow_or_private)
+    models = [
+        targets.WebhookTarget(name=f"t{i}", url=f"https://{host}/x")
+        for i, host in enumerate(["a.example.com", "b.example.com", "stuck.example.com"])
+    ]
+    started = time.monotonic()
+    lines = targets.private_name_warnings(models, timeout=0.5)
+    assert time.monotonic() - started < 2.0
+    assert [line.split(":")[0] for line in lines] == ["targets[t0].url", "targets[t1].url"]
