@@ -6,7 +6,8 @@
 * with a broker address nobody answers on (the producer can never be acknowledged), a
   request is answered after the ack timeout with the distinct ``OutcomeUnknown`` code,
   then every entry point answers at once with 503 and ``Retry-After`` (REST PutEvents,
-  CloudEvents HTTP, and ``ThrottlingException`` on the AWS JSON 1.1 endpoint).
+  CloudEvents HTTP, a SaaS webhook, and ``ThrottlingException`` on the AWS JSON 1.1
+  endpoint).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import orjson
 import pytest
 from gateway_harness import ReadBack, serve
 
+from processor.config.sources import TokenSource
 from processor.gateway.app import create_app
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.topics import bus_topic
@@ -28,6 +30,7 @@ from processor.settings import GatewaySettings, Settings
 pytestmark = pytest.mark.kafka
 
 JSON = {"content-type": "application/json"}
+TOKEN = "tok-0123456789abcdef"
 
 
 def entry(n: int, **extra: str) -> dict[str, str]:
@@ -101,7 +104,9 @@ def test_unreachable_kafka_outcome_unknown_then_fast_503s_everywhere() -> None:
         kafka=KafkaClientConfig(bootstrap_servers=f"127.0.0.1:{_dead_port()}"),
         gateway=GatewaySettings(ack_timeout=0.5),
     )
-    with serve(create_app(settings, known_buses=["orders"])) as url:
+    hook = TokenSource(name="survey", bus="orders", platform="questionnaire", token=TOKEN)
+    app = create_app(settings, known_buses=["orders"], resolve_source={"survey": hook}.get)
+    with serve(app) as url:
         started = time.monotonic()
         first = httpx.post(f"{url}/v1/buses/orders/events", json={"Entries": [entry(1)]})
         waited = time.monotonic() - started
@@ -144,5 +149,13 @@ def test_unreachable_kafka_outcome_unknown_then_fast_503s_everywhere() -> None:
         assert aws.json()["__type"] == "ThrottlingException"
         assert "retry-after" in aws.headers
 
+        webhook = httpx.post(
+            f"{url}/v1/webhooks/survey/{TOKEN}",
+            content=orjson.dumps({"id": "a1", "action": "answer.create", "payload": {}}),
+            headers=JSON,
+        )
+        assert webhook.status_code == 503  # the platform retries later; nothing was written
+        assert "retry-after" in webhook.headers
+
         metrics = httpx.get(f"{url}/metrics").text
-        assert 'kbridge_gateway_requests_shed_total{reason="kafka-unavailable"} 3.0' in metrics
+        assert 'kbridge_gateway_requests_shed_total{reason="kafka-unavailable"} 4.0' in metrics
