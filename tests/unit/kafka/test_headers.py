@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 from processor.kafka import headers as h
@@ -109,3 +110,23 @@ def test_no_kbridge_header_literal_outside_the_headers_module() -> None:
             if isinstance(node, ast.Constant) and node.value in names:
                 found.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.value!r}")
     assert not found, "use processor.kafka.headers instead of:\n" + "\n".join(found)
+
+
+def test_the_documented_table_is_the_module_constants() -> None:
+    """docs/connectors.md's dead-letter table lists exactly the sets headers.py declares."""
+    text = (ROOT / "docs" / "connectors.md").read_text()
+    rows: dict[str, set[str]] = {}
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`kbridge.") and "dlq" in cells[0]:
+            rows[cells[1]] = set(re.findall(r"`(kbridge-[a-z-]+)`", cells[2]))
+    expected = {
+        "router: event not decodable": h.BUS_DEAD_LETTER["router-decode"],
+        "router: transformation failed, or the egress topic refused the record": (
+            h.BUS_DEAD_LETTER["router-transform"] | h.BUS_DEAD_LETTER["router-produce"]
+        ),
+        "Kafka source: input not convertible": h.BUS_DEAD_LETTER["kafka-source"],
+        "MQTT, AMQP or NATS source: input not convertible": h.BUS_DEAD_LETTER["source"],
+        "sink worker gave up": h.TARGET_DEAD_LETTER,
+    }
+    assert rows == expected
