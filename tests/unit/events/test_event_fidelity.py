@@ -170,3 +170,22 @@ def test_equality_ignores_the_kept_bytes_but_not_an_explicit_null() -> None:
     assert CloudEvent.from_json_dict({**document, "data": None}) != CloudEvent.from_json_dict(
         document
     )
+
+
+def test_http_sink_structured_mode_embeds_the_json_payload_unchanged() -> None:
+    from processor.sinks.base import Delivery
+    from processor.sinks.http.binding import encode as http_encode
+
+    payload = b'{ "z": 1, "a": [1.0e2] }'
+    delivery = Delivery(
+        value=payload,
+        headers={
+            "ce_id": "1",
+            "ce_source": "/s",
+            "ce_type": "t",
+            "content-type": "application/json",
+        },
+    )
+    _, body = http_encode(delivery, "structured")
+    assert b'"data":' + payload in body  # not re-serialised: spacing and 1.0e2 kept
+    assert orjson.loads(body)["data"] == {"z": 1, "a": [100.0]}
