@@ -9,8 +9,14 @@
 
 Binary data without a ``datacontenttype`` is labelled ``application/octet-stream`` in binary
 mode (it reads back with that content type), so that bytes which happen to be valid text or
-JSON stay bytes. The record key is the event's partition key (``partitionkey`` extension,
-else ``subject``, else ``source``). Decoding ignores the key: it is routing, not part of the
+JSON stay bytes; JSON data without one gets the ``application/json`` the JSON format implies
+(JSON format §3.1.2: re-encoded in another binding, the implied type SHOULD be explicit).
+JSON data the gateway received as text (an HTTP binary-mode body, a PutEvents ``Detail``)
+is written as those bytes, not re-serialised; an explicit ``null`` payload is the value
+``null``, distinct from a record without a value (no data).
+
+The record key is the event's partition key (``partitionkey`` extension, else
+``subject``, else ``source``). Decoding ignores the key: it is routing, not part of the
 event.
 
 :func:`decode_json_form` is the router's hot path: it returns the structured JSON form (the
