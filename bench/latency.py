@@ -13,7 +13,11 @@ the dump path's p50/p99, and the per-hop breakdown from Kafka record timestamps
 plain confluent-kafka loop measured in the same run: produce (acks=all) -> consume -> HTTP
 POST to the same receiver, at the same rates.
 
+``--sink-only`` adds the sink hop alone: records as the router writes them, produced
+straight to a webhook target's egress topic and delivered by a ``kbridge sink`` process.
+
     python bench/latency.py [--seconds 10] [--rates 100,500,2000] [--engines native,faust]
+                            [--sink-only] [--no-floor]
 
 Needs Kafka on 127.0.0.1:9092 (``KBRIDGE_TEST_KAFKA`` overrides it).
 """
@@ -343,8 +347,8 @@ def topic_times(topic: str, want: set[str]) -> dict[str, float]:
                 if msg.error() is not None:
                     continue
                 ce_id = dict(msg.headers() or []).get("ce_id")
-                if ce_id is not None:
-                    found[ce_id.decode()] = msg.timestamp()[1] / 1000.0
+                if ce_id is not None:  # the first copy (a re-routed duplicate comes later)
+                    found.setdefault(ce_id.decode(), msg.timestamp()[1] / 1000.0)
     finally:
         consumer.close()
     return found
@@ -455,6 +459,25 @@ def measure_floor(rates: list[int], seconds: float, receiver: Receiver) -> list[
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and -5 not in receiver.got("/floor"):
         time.sleep(0.1)
+    rows = produce_at_rates(
+        producer, topic, "/floor", "plain confluent-kafka loop (floor)", rates, seconds, receiver
+    )
+    stop.set()
+    thread.join(5)
+    return rows
+
+
+def produce_at_rates(
+    producer: Producer,
+    topic: str,
+    path: str,
+    contender: str,
+    rates: list[int],
+    seconds: float,
+    receiver: Receiver,
+    headers: bool = False,
+) -> list[Row]:
+    """Produce ``{"seq": n}`` records at each rate; latency = produce call -> arrival."""
     rows = []
     seq = 0
     for rate in rates:
@@ -468,24 +491,78 @@ def measure_floor(rates: list[int], seconds: float, receiver: Receiver) -> list[
             now = time.time()
             for s in range(seq, seq + per_tick):
                 sent[s] = now
-                producer.produce(topic, orjson.dumps({"seq": s, "pad": "x" * 200}), key=str(s))
+                value = orjson.dumps({"seq": s, "pad": "x" * 200})
+                if headers:  # what the router writes to an egress topic (binary mode)
+                    ce = {
+                        "ce_specversion": "1.0",
+                        "ce_id": f"lat-{s}",
+                        "ce_source": "bench.latency",
+                        "ce_type": "Tick",
+                        "content-type": "application/json",
+                        "kbridge-rule": "lat",
+                        "kbridge-ingested-at": f"{now:.6f}",
+                    }
+                    hs = [(k, v.encode()) for k, v in ce.items()]
+                    producer.produce(topic, value, key=str(s), headers=hs)
+                else:
+                    producer.produce(topic, value, key=str(s))
             seq += per_tick
             producer.poll(0)
         producer.flush()
         offered_for = time.perf_counter() - start
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and not all(s in receiver.got("/floor") for s in sent):
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(s in receiver.got(path) for s in sent):
             time.sleep(0.2)
-        got = receiver.got("/floor")
-        row = Row("plain confluent-kafka loop (floor)", rate, sent=len(sent))
+        got = receiver.got(path)
+        row = Row(contender, rate, sent=len(sent))
         row.achieved = len(sent) / offered_for
         row.e2e = [got[s] - t for s, t in sent.items() if s in got]
         row.delivered = sum(1 for s in sent if s in got)
         rows.append(row)
         print(summary(row), flush=True)
-    stop.set()
-    thread.join(5)
     return rows
+
+
+def measure_sink_only(rates: list[int], seconds: float, receiver: Receiver) -> list[Row]:
+    """The sink hop alone: records produced straight to a webhook target's egress topic
+    (as the router would write them), delivered by a ``kbridge sink`` process."""
+    unique = uuid.uuid4().hex[:6]
+    name = f"hook-sink-{unique}"
+    with tempfile.TemporaryDirectory(prefix="kbridge-latency-") as tmp_name:
+        tmp = Path(tmp_name)
+        kb = Pipeline(tmp, unique)
+        (tmp / "kbridge.yaml").write_text(
+            f"buses: [{{name: sinkonly-{unique}, partitions: 3}}]\n"
+            f'targets:\n  - {{name: {name}, kind: webhook, url: "http://127.0.0.1:'
+            f'{receiver.port}/sink", allow_private_network: true, body: raw, partitions: 3}}\n'
+            f"rules:\n  - {{name: lat, bus: sinkonly-{unique}, pattern: {{source: [x]}},"
+            f" targets: [{{target: {name}}}]}}\n"
+        )
+        kb.run("apply", "-f", str(tmp / "kbridge.yaml"))
+        kb.start("sink-only", "sink", name)
+        producer = Producer(
+            {"bootstrap.servers": KAFKA, "acks": "all", "enable.idempotence": True, "linger.ms": 0}
+        )
+        try:
+            deadline = time.monotonic() + 90
+            while time.monotonic() < deadline and -5 not in receiver.got("/sink"):
+                producer.produce(
+                    f"kbridge.target.{name}", b'{"seq": -5}', headers=[("ce_id", b"w")]
+                )
+                producer.flush()
+                time.sleep(1)
+            return produce_at_rates(
+                producer,
+                f"kbridge.target.{name}",
+                "/sink",
+                "kbridge sink alone (egress topic -> webhook)",
+                rates,
+                seconds,
+                receiver,
+                headers=True,
+            )
+        finally:
+            kb.stop()
 
 
 # ---- output -------------------------------------------------------------------------------
@@ -558,7 +635,13 @@ def main() -> None:
     parser.add_argument("--rates", default="100,500,2000")
     parser.add_argument("--engines", default="native,faust")
     parser.add_argument("--no-floor", action="store_true")
+    parser.add_argument(
+        "--sink-only",
+        action="store_true",
+        help="also measure the sink hop alone (egress topic -> webhook)",
+    )
     args = parser.parse_args()
+    print(f"load average before: {os.getloadavg()}", flush=True)
     rates = [int(r) for r in args.rates.split(",")]
     engines = [e for e in args.engines.split(",") if e]
     receiver = Receiver()
@@ -566,12 +649,18 @@ def main() -> None:
     try:
         if not args.no_floor:
             rows += measure_floor(rates, args.seconds, receiver)
-        with pipeline(engines, receiver) as (unique, gw, db):
-            for engine in engines:
-                rows += measure_engine(engine, unique, rates, args.seconds, receiver, gw, db)
+        if args.sink_only:
+            rows += measure_sink_only(rates, args.seconds, receiver)
+        if engines:
+            with pipeline(engines, receiver) as (unique, gw, db):
+                for engine in engines:
+                    rows += measure_engine(engine, unique, rates, args.seconds, receiver, gw, db)
     finally:
         receiver.close()
-    print(f"\n{args.seconds:.0f} s per rate; latency = PutEvents send -> webhook arrival\n")
+    print(
+        f"\n{args.seconds:.0f} s per rate; latency = PutEvents send (floor and sink alone: "
+        f"produce call) -> webhook arrival; load average after: {os.getloadavg()}\n"
+    )
     print(table(rows))
     lost = sum(r.lost for r in rows)
     if lost:
