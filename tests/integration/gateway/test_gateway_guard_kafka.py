@@ -187,3 +187,19 @@ def test_fuzzed_browser_requests_never_get_through(
         _browser_fuzz(http)  # type: ignore[call-arg]
         for section in ("buses", "rules", "targets", "connections", "sources"):
             assert http.get(f"/v1/{section}").json()["items"] == []  # nothing was created
+
+
+def test_plain_text_source_through_the_rest_endpoint(
+    gateway_settings: Settings, gateway_bus: str, read_back: ReadBack
+) -> None:
+    """AWS accepts ``Source: "my source"``; kbridge keeps it and writes a URI-reference."""
+    app = create_app(gateway_settings, known_buses=[gateway_bus])
+    with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        entry = {"Source": "my source", "DetailType": "t", "Detail": '{"a": 1}'}
+        body = http.post(f"/v1/buses/{gateway_bus}/events", json={"Entries": [entry]}).json()
+        assert body["FailedEntryCount"] == 0, body
+    (record,) = read_back(bus_topic(gateway_bus), 1)
+    event = decode(record.value(), record.headers())
+    assert event.source == "my%20source"
+    assert event.extensions["awssource"] == "my source"
+    assert record.value() == b'{"a": 1}'

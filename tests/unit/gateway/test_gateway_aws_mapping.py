@@ -251,3 +251,39 @@ def test_request_size_counts_entries_like_aws() -> None:
     assert entries_size(entries, entry_size) > REQUEST_ENTRIES_LIMIT
     assert entries_size(entries[:4], entry_size) < REQUEST_ENTRIES_LIMIT
     assert request_body_limit(REQUEST_ENTRIES_LIMIT) >= 2 * REQUEST_ENTRIES_LIMIT
+
+
+async def test_aws_protocol_applies_the_bus_name_pattern_and_request_limit() -> None:
+    """Over HTTP (JSON 1.1), without Kafka: only refusals, so nothing is produced."""
+    import httpx
+
+    from processor.gateway.app import create_app
+    from processor.settings import Settings
+
+    app = create_app(Settings(), known_buses=["orders"])
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    headers = {"X-Amz-Target": "AWSEvents.PutEvents", "Content-Type": "application/x-amz-json-1.1"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as http:
+        bad = await http.post(
+            "/",
+            content=orjson.dumps({"Entries": [entry(EventBusName="bad name!")]}),
+            headers=headers,
+        )
+        assert bad.json()["Entries"][0]["ErrorCode"] == "InvalidArgument"
+        assert "EventBusName" in bad.json()["Entries"][0]["ErrorMessage"]
+        reserved = await http.post(
+            "/",
+            content=orjson.dumps({"Entries": [entry(Source="aws.s3", EventBusName="orders")]}),
+            headers=headers,
+        )
+        assert reserved.json()["Entries"][0] == {
+            "ErrorCode": "NotAuthorizedForSourceException",
+            "ErrorMessage": "Not authorized for the source.",
+        }
+        big = entry(Detail=orjson.dumps({"x": "y" * 220_000}).decode(), EventBusName="orders")
+        over = await http.post("/", content=orjson.dumps({"Entries": [big] * 5}), headers=headers)
+        assert over.status_code == 400
+        assert over.json() == {
+            "__type": "ValidationException",
+            "message": "Total size of the entries in the request is over the limit.",
+        }
