@@ -8,7 +8,7 @@ demo:
 	bash scripts/demo.sh
 
 lint:
-	ruff check processor tests bench
+	ruff check processor tests bench examples
 	mypy processor
 	deptry processor examples/kbridge_demo
 
