@@ -21,6 +21,7 @@ import typer
 from processor import __version__
 
 if TYPE_CHECKING:
+    from processor.errors import KbridgeError
     from processor.kafka.config import KafkaClientConfig
 
 COMMAND_MODULES: tuple[str, ...] = (
@@ -115,6 +116,25 @@ def _kafka_settings() -> KafkaClientConfig:
         return KafkaClientConfig()
 
 
+def _with_kafka_cause(exc: KbridgeError) -> str:
+    """The error's message; for a transient failure that names the brokers, also why.
+
+    "could not read kbridge.rules from host:9096 ... Broker transport failure" does not say
+    that the password was wrong; a short probe of the same brokers does.
+    """
+    from confluent_kafka import KafkaException
+
+    from processor.kafka.failures import explain, probe
+
+    config = _kafka_settings()
+    if not exc.retriable or config.bootstrap_servers not in exc.message:
+        return exc.message
+    cause = probe(config)
+    if cause is None:
+        return exc.message
+    return f"{exc.message}\n  cause: {explain(KafkaException(cause), config, probe_timeout=0)}"
+
+
 def main() -> None:
     """Console-script entry point: user-caused failures become one line and exit 1."""
     from confluent_kafka import KafkaException
@@ -124,7 +144,7 @@ def main() -> None:
     try:
         build_app()()
     except KbridgeError as exc:
-        _fail(exc.message)
+        _fail(_with_kafka_cause(exc))
     except KafkaException as exc:
         from processor.kafka.failures import explain
 

@@ -143,3 +143,20 @@ def test_wrong_password_is_an_authentication_error_not_a_hang(
     assert "refused the credentials" in result.stderr
     assert "Authentication failed" in result.stderr  # librdkafka's own reason, passed on
     assert elapsed < 40, elapsed
+
+
+def test_router_with_a_wrong_password_exits_with_the_cause(
+    kafka_sasl: SaslKafka, unique: str, tmp_path: Path
+) -> None:
+    """The router gives up on kbridge.rules after its 60 s and says why (not only "transport")."""
+    runner = Kbridge(kafka_sasl.bootstrap, unique, tmp_path)
+    runner.env.update(kafka_sasl.env(password="not-the-password"))
+    started = time.monotonic()
+    result = runner.run("router", "--engine", "native", "--group-id", f"g-{unique}", check=False)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    topic = f"kbridge.rules.test-{unique}"
+    assert f"could not read {topic} from {kafka_sasl.bootstrap}" in result.stderr
+    assert "  cause: Kafka at " in result.stderr
+    assert "refused the credentials" in result.stderr
+    assert time.monotonic() - started < 100
