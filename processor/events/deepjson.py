@@ -85,3 +85,45 @@ def _dumps_deep(value: Any, default: Default) -> bytes:
         else:
             out.append(orjson.dumps(item, default=default))
     return b"".join(out)
+
+
+def deep_aws_text(value: Any) -> str:
+    """EventBridge's unquoted text of an object or array (``{a:1,b:[x]}``), any depth.
+
+    The input transformer writes a container placed inside a string this way; the
+    transform's recursive renderer falls back to this one past the interpreter's stack.
+    """
+    out: list[str] = []
+    stack: list[Any] = [value]
+    while stack:
+        item = stack.pop()
+        if type(item) is _Literal:
+            out.append(item.text.decode())
+        elif isinstance(item, str):
+            out.append(item)
+        elif isinstance(item, Mapping):
+            stack.append(_Literal(b"}"))
+            entries = list(item.items())
+            for index in range(len(entries) - 1, -1, -1):
+                key, member = entries[index]
+                stack.append(member)
+                prefix = ("," if index else "{") + f"{key}:"
+                stack.append(_Literal(prefix.encode()))
+            if not entries:
+                stack.append(_Literal(b"{"))
+        elif isinstance(item, list | tuple):
+            stack.append(_CLOSE_ARRAY)
+            for index in range(len(item) - 1, -1, -1):
+                stack.append(item[index])
+                if index:
+                    stack.append(_COMMA)
+            stack.append(_OPEN_ARRAY)
+        else:
+            out.append(orjson.dumps(item, default=_as_list).decode())
+    return "".join(out)
+
+
+def _as_list(value: Any) -> Any:
+    if isinstance(value, set | frozenset):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -34,6 +34,7 @@ from typing import Any, Final
 import orjson
 
 from processor.events import deepjson
+from processor.events.deepjson import deep_aws_text
 from processor.transform.base import JSON, TEXT, Transform, json_default
 from processor.transform.errors import TransformError, TransformSpecError
 from processor.transform.jsonpath import MISSING, InvalidPathError, JsonPath, compile_path
@@ -109,11 +110,18 @@ def aws_text(value: Any) -> str:
     ``[HIGH]``), other scalars as JSON."""
     if isinstance(value, str):
         return value
+    if isinstance(value, Mapping | list | tuple):
+        try:
+            return _aws_text_nested(value)
+        except RecursionError:  # nested deeper than the stack (AWS allows 1000 levels)
+            return deep_aws_text(value)
+    return orjson.dumps(value, default=json_default).decode()
+
+
+def _aws_text_nested(value: Any) -> str:
     if isinstance(value, Mapping):
         return "{" + ",".join(f"{k}:{aws_text(v)}" for k, v in value.items()) + "}"
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(aws_text(v) for v in value) + "]"
-    return orjson.dumps(value, default=json_default).decode()
+    return "[" + ",".join(aws_text(v) for v in value) + "]"
 
 
 def _as_text_in_json_string(value: Any) -> str:

@@ -34,6 +34,7 @@ targets:
   - {name: avro, kind: kafka, topic: t3, format: avro}
   - {name: path, kind: kafka, topic: t4}
   - {name: template, kind: kafka, topic: t5}
+  - {name: text, kind: kafka, topic: t6}
 rules:
   - name: deep
     bus: ops
@@ -47,6 +48,10 @@ rules:
         transform:
           input_paths: {k: "$.detail.k"}
           input_template: '{"copy": <k>}'
+      - target: text
+        transform:
+          input_paths: {k: "$.detail.k"}
+          input_template: "deep <k>"
   - name: leaf
     bus: ops
     pattern: {detail: {k: [{exists: true}]}}
@@ -83,12 +88,14 @@ def test_999_levels_route_to_every_target(shape: str) -> None:
     # object holds no leaf under "k" until the bottom, which exists does not look into
     assert result.matched_rules == (("deep", "leaf") if shape == "arrays" else ("deep",))
     by_target = {r.target: r for r in result.records if r.rule == "deep"}
-    assert set(by_target) == {"binary", "structured", "avro", "path", "template"}
+    assert set(by_target) == {"binary", "structured", "avro", "path", "template", "text"}
     assert not any(r.dead_letter for r in result.records)
     expected = deepjson.dumps(orjson.loads(detail))
     assert by_target["path"].value == expected
     whole = orjson.loads(by_target["binary"].value or b"")  # no transform: the whole event
     assert deepjson.dumps(whole.get("detail", whole.get("data"))) == expected
+    text = (by_target["text"].value or b"").decode()  # AWS's unquoted form, 999 levels deep
+    assert text.startswith("deep [[[" if shape == "arrays" else "deep {k:{k:")
     copied = orjson.loads(by_target["template"].value or b"")
     assert deepjson.dumps(copied["copy"]) == deepjson.dumps(orjson.loads(detail)["k"])
     for name in ("structured", "avro"):
