@@ -57,7 +57,7 @@ def gateway(
     known = [b.strip() for b in buses.split(",") if b.strip()] if buses else None
     spec = {"api_keys": str(api_keys) if api_keys else None, "rules_topic": rules_topic}
     spec["buses"] = known  # type: ignore[assignment]
-    count = workers or settings.gateway.workers or os.cpu_count() or 1
+    count = workers or settings.gateway.workers or usable_cores()
     if openapi is not None:
         from processor.gateway.app import create_app
 
@@ -89,6 +89,18 @@ def gateway(
     with tempfile.TemporaryDirectory(prefix="kbridge-gateway-metrics-") as metrics_dir:
         os.environ.setdefault(MULTIPROC_ENV, metrics_dir)
         uvicorn.run(f"{__name__}:worker_app", factory=True, workers=count, **options)
+
+
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity, else the machine's count).
+
+    A container's CPU quota is not visible here: set ``--workers`` or
+    ``KBRIDGE_GATEWAY__WORKERS`` to the pod's CPU limit there.
+    """
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        return max(1, len(affinity(0)))
+    return os.cpu_count() or 1
 
 
 SPEC_ENV = "KBRIDGE_GATEWAY_WORKER_SPEC"
