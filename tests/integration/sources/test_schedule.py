@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -31,16 +32,45 @@ def state_topic(kafka_config: KafkaClientConfig, unique: str) -> Iterator[str]:
     delete_topics(kafka_config, [name])
 
 
-def make(
-    bus: str, unique: str, producer: Producer, kafka: KafkaClientConfig, clock: Any, state: str
-) -> ScheduleSource:
-    config = ScheduleConfig(
-        name=f"every-minute-{unique}",
-        bus=bus,
-        expression="rate(1 minute)",
-        data={"job": "report"},
+@dataclass
+class Schedules:
+    """One test's schedule world: a manual clock, the bus reader and a source factory."""
+
+    bus: str
+    unique: str
+    producer: Producer
+    kafka: KafkaClientConfig
+    state: str
+    ingress: Any
+    running: Any
+    clock: ManualClock = field(default_factory=lambda: ManualClock(START, auto_advance=False))
+
+    def source(self) -> ScheduleSource:
+        """Another process running the same schedule (same name, state topic and group)."""
+        config = ScheduleConfig(
+            name=f"every-minute-{self.unique}",
+            bus=self.bus,
+            expression="rate(1 minute)",
+            data={"job": "report"},
+        )
+        return ScheduleSource(
+            config, self.producer, kafka=self.kafka, clock=self.clock, state_topic=self.state
+        )
+
+
+@pytest.fixture
+def world(
+    kafka_config: KafkaClientConfig,
+    bus: str,
+    unique: str,
+    producer: Producer,
+    reader: Any,
+    running: Any,
+    state_topic: str,
+) -> Schedules:
+    return Schedules(
+        bus, unique, producer, kafka_config, state_topic, reader(bus_topic(bus)), running
     )
-    return ScheduleSource(config, producer, kafka=kafka, clock=clock, state_topic=state)
 
 
 async def advance(clock: ManualClock, minutes: int) -> None:
@@ -67,66 +97,38 @@ def check_exactly_one_per_minute(reader: Any) -> None:
     assert all(e.data == {"job": "report"} for e in events)
 
 
-async def test_rate_one_minute_over_a_simulated_hour_gives_60_events(
-    kafka_config: KafkaClientConfig,
-    bus: str,
-    unique: str,
-    producer: Producer,
-    reader: Any,
-    running: Any,
-    state_topic: str,
-) -> None:
-    clock = ManualClock(START, auto_advance=False)
-    ingress = reader(bus_topic(bus))
-    source = make(bus, unique, producer, kafka_config, clock, state_topic)
-    async with running(source):
+async def test_rate_one_minute_over_a_simulated_hour_gives_60_events(world: Schedules) -> None:
+    source, ingress = world.source(), world.ingress
+    async with world.running(source):
         await until_leading(source)
-        await advance(clock, 60)
+        await advance(world.clock, 60)
         await ingress.wait_for(60)
         await ingress.settle(1.5)
     check_exactly_one_per_minute(ingress)
-    assert {m.key() for m in ingress.messages} == {f"every-minute-{unique}".encode()}
+    assert {m.key() for m in ingress.messages} == {f"every-minute-{world.unique}".encode()}
 
 
-async def test_restart_resumes_from_the_last_tick_in_the_state_topic(
-    kafka_config: KafkaClientConfig,
-    bus: str,
-    unique: str,
-    producer: Producer,
-    reader: Any,
-    running: Any,
-    state_topic: str,
-) -> None:
-    clock = ManualClock(START, auto_advance=False)
-    ingress = reader(bus_topic(bus))
-    first = make(bus, unique, producer, kafka_config, clock, state_topic)
-    async with running(first):
+async def test_restart_resumes_from_the_last_tick_in_the_state_topic(world: Schedules) -> None:
+    first, ingress = world.source(), world.ingress
+    async with world.running(first):
         await until_leading(first)
-        await advance(clock, 25)
+        await advance(world.clock, 25)
         await ingress.wait_for(25)
-    await advance(clock, 10)  # nobody running for ten minutes: caught up on restart
-    second = make(bus, unique, producer, kafka_config, clock, state_topic)
-    async with running(second):
+    await advance(world.clock, 10)  # nobody running for ten minutes: caught up on restart
+    second = world.source()
+    async with world.running(second):
         await until_leading(second)
-        await advance(clock, 25)
+        await advance(world.clock, 25)
         await ingress.wait_for(60)
         await ingress.settle(1.5)
     check_exactly_one_per_minute(ingress)
 
 
 async def test_two_processes_emit_each_tick_once_across_a_leader_change(
-    kafka_config: KafkaClientConfig,
-    bus: str,
-    unique: str,
-    producer: Producer,
-    reader: Any,
-    running: Any,
-    state_topic: str,
+    world: Schedules,
 ) -> None:
-    clock = ManualClock(START, auto_advance=False)
-    ingress = reader(bus_topic(bus))
-    a = make(bus, unique, producer, kafka_config, clock, state_topic)
-    b = make(bus, unique, producer, kafka_config, clock, state_topic)
+    ingress, clock, running = world.ingress, world.clock, world.running
+    a, b = world.source(), world.source()
     async with running(a), running(b):
         leader = await until_leading(a, b)
         await advance(clock, 30)
