@@ -10,6 +10,7 @@
 # Three nodes: bootstrap 127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094 (controllers 19192-19194);
 # topics default to replication factor 3 and min.insync.replicas 2.
 # Data and logs live in $KBRIDGE_KAFKA_HOME (default deploy/kafka/.run); jars in deploy/kafka/.cache.
+# Readiness checks use confluent-kafka from $PYTHON (default python3; make test sets it).
 #
 # --sasl-ssl (one node) also opens a SASL_SSL listener on 127.0.0.1:9096: SCRAM-SHA-512, user
 # kbridge / password kbridge-secret, TLS with a CA and broker certificate generated (openssl,
@@ -154,7 +155,7 @@ add_scram_user() {  # the SCRAM-SHA-512 credential, set over the PLAINTEXT liste
 }
 
 sasl_answers() {  # does the SASL_SSL listener authenticate kbridge and answer?
-  python3 - "127.0.0.1:$SASL_PORT" "$RUN/tls/ca.crt" "$SASL_USER" "$SASL_PASSWORD" <<'PY' 2>/dev/null
+  "${PYTHON:-python3}" - "127.0.0.1:$SASL_PORT" "$RUN/tls/ca.crt" "$SASL_USER" "$SASL_PASSWORD" <<'PY' 2>/dev/null
 import sys
 from confluent_kafka.admin import AdminClient
 conf = {"bootstrap.servers": sys.argv[1], "security.protocol": "SASL_SSL",
@@ -165,7 +166,7 @@ PY
 }
 
 answers() {  # does the cluster answer a metadata request?
-  python3 - "$(bootstrap)" "$NODES" <<'PY' 2>/dev/null
+  "${PYTHON:-python3}" - "$(bootstrap)" "$NODES" <<'PY' 2>/dev/null
 import sys
 try:
     from confluent_kafka.admin import AdminClient
