@@ -37,6 +37,7 @@ from sqlalchemy.dialects import mysql as sa_mysql
 from sqlalchemy.engine import Connection, Engine
 
 from processor.errors import FatalError, RetriableError
+from processor.events import deepjson
 from processor.events.attributes import MAX_ID_LENGTH
 from processor.kafka.headers import RULE
 from processor.netguard import SsrfRefused, checked_addresses_sync
@@ -226,7 +227,7 @@ class MysqlSink(Sink):
         }
         for column, path in self.paths.items():
             selected = path.select(document) if document is not MISSING else MISSING
-            row[column] = None if selected is MISSING else orjson.dumps(selected).decode()
+            row[column] = None if selected is MISSING else deepjson.dumps(selected).decode()
         return row
 
     # -- delivery -----------------------------------------------------------------------

@@ -141,3 +141,15 @@ def test_iterative_walk_collects_what_the_recursive_walk_collects() -> None:
         _walk_object(event, compiled._root, _NO_MEMBERSHIP, recursive, itertools.count(1))
         _walk_without_recursion(event, compiled._root, iterative, itertools.count(1))
         assert recursive == iterative
+
+
+def test_mysql_dump_column_of_a_deep_value() -> None:
+    """A ``columns`` JSONPath selecting a subtree deeper than orjson's 254 levels."""
+    from processor.sinks.base import Delivery
+    from processor.sinks.mysql import MysqlSink
+
+    payload = '{"k":' * 600 + "1" + "}" * 600
+    sink = MysqlSink("sqlite://", "deep", columns={"inner": "$.k"})
+    row = sink.row(Delivery(value=payload.encode(), headers={"ce_id": "1"}), 0.0)
+    assert row["inner"] == '{"k":' * 598 + "1" + "}" * 598
+    assert row["data"] == payload
