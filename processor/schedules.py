@@ -236,18 +236,7 @@ def _parse_aws(text: str, fields: list[str], zone: ZoneInfo) -> CronSchedule:
     if dow != "?":
         kwargs.update(_day_of_week(text, dow, aws=True))
     years = None if year == "*" else frozenset(_field(text, "year", year, 1970, _MAX_YEAR))
-    rule = _DayRule(
-        months=frozenset(_field(text, "month", month, 1, 12, _MONTHS)),
-        years=years,
-        **kwargs,  # type: ignore[arg-type]
-    )
-    return CronSchedule(
-        text,
-        tuple(sorted(_field(text, "minutes", minute, 0, 59))),
-        tuple(sorted(_field(text, "hours", hour, 0, 23))),
-        rule,
-        zone,
-    )
+    return _cron(text, minute, hour, month, zone, years=years, **kwargs)
 
 
 def _parse_unix(text: str, fields: list[str], zone: ZoneInfo) -> CronSchedule:
@@ -259,11 +248,17 @@ def _parse_unix(text: str, fields: list[str], zone: ZoneInfo) -> CronSchedule:
         kwargs.update(_day_of_month(text, dom))
     if dow_restricted:
         kwargs.update(_day_of_week(text, dow, aws=False))
+    union = dom_restricted and dow_restricted  # Unix cron ORs two restricted day fields
+    return _cron(text, minute, hour, month, zone, years=None, union=union, **kwargs)
+
+
+def _cron(
+    text: str, minute: str, hour: str, month: str, zone: ZoneInfo, **day_rule: object
+) -> CronSchedule:
+    """The fields both dialects share; ``day_rule`` holds each dialect's day and year parts."""
     rule = _DayRule(
         months=frozenset(_field(text, "month", month, 1, 12, _MONTHS)),
-        years=None,
-        union=dom_restricted and dow_restricted,
-        **kwargs,  # type: ignore[arg-type]
+        **day_rule,  # type: ignore[arg-type]
     )
     return CronSchedule(
         text,
