@@ -151,5 +151,5 @@ def test_mysql_dump_column_of_a_deep_value() -> None:
     payload = '{"k":' * 600 + "1" + "}" * 600
     sink = MysqlSink("sqlite://", "deep", columns={"inner": "$.k"})
     row = sink.row(Delivery(value=payload.encode(), headers={"ce_id": "1"}), 0.0)
-    assert row["inner"] == '{"k":' * 598 + "1" + "}" * 598
+    assert row["inner"] == '{"k":' * 599 + "1" + "}" * 599
     assert row["data"] == payload
