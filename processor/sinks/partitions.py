@@ -69,12 +69,6 @@ class PartitionTable:
         self._commits: dict[Key, int] = {}
         self._lock = threading.Lock()
 
-    def all(self) -> list[Partition]:
-        return list(self._partitions.values())
-
-    def get(self, key: Key) -> Partition | None:
-        return self._partitions.get(key)
-
     def add(self, delivery: Delivery) -> Partition | None:
         """Buffer ``delivery``; return its partition if it is new (the caller starts a task)."""
         key = (delivery.topic, delivery.partition)
@@ -133,10 +127,6 @@ class PartitionTable:
                     continue
                 if self._commits.get(key, -1) < offset:
                     self._commits[key] = offset
-
-    def pending_commits(self) -> bool:
-        with self._lock:
-            return bool(self._commits)
 
     def revoke(self, keys: Iterable[Key], *, keep_commits: bool) -> list[Partition]:
         """Mark ``keys`` revoked; their recorded positions are dropped unless ``keep_commits``
