@@ -88,6 +88,8 @@ def kafka_hosts(value: Any) -> Iterator[tuple[str, int]]:
             host, port = split_host_port(server, 9092)
             if host:
                 yield host, port
+
+
 EmailAddress = Annotated[str, AfterValidator(_email_address)]
 
 

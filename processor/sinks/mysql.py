@@ -316,9 +316,7 @@ def guard_connections(engine: Engine, *, allow_private_network: bool) -> None:
 
     @sa.event.listens_for(engine, "do_connect")
     def _vetted(dialect: Any, record: Any, cargs: Any, cparams: dict[str, Any]) -> None:
-        addresses = checked_addresses_sync(
-            host, port, allow_private_network=allow_private_network
-        )
+        addresses = checked_addresses_sync(host, port, allow_private_network=allow_private_network)
         if pin and cparams.get("host") == host:
             cparams["host"] = addresses[0]
 
