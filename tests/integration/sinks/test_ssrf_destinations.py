@@ -295,3 +295,52 @@ async def test_refused_im_destination_is_dead_lettered_not_retried_forever(
     assert all("secret" not in h["kbridge-error-message"] for h in dead)  # no token
     offsets = committed(kafka, name)
     assert sum(o for o in offsets.values() if o > 0) == 4  # the partitions moved on
+
+
+# ---- issue 22.5: the management API refuses private literals like kbridge validate -----------
+
+
+async def test_management_api_refuses_private_literals_naming_the_field(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    import time
+
+    import httpx
+
+    from processor.gateway.app import create_app
+    from processor.kafka.admin import delete_topics
+    from processor.settings import Settings
+    from tests.integration.gateway.gateway_harness import serve
+
+    settings = Settings(kafka=KafkaClientConfig(bootstrap_servers=kafka_bootstrap))
+    topic = f"kbridge.rules.ssrf-{unique}"
+    app = create_app(settings, rules_topic=topic)
+
+    def exercise() -> None:
+        with serve(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+            for _ in range(100):  # the store replays the (new, empty) topic first
+                if http.get("/readyz").status_code == 200:
+                    break
+                time.sleep(0.1)
+            metadata = {"name": f"m-{unique}", "kind": "webhook", "url": "http://169.254.169.254/"}
+            refused = http.post("/v1/targets", json=metadata)
+            assert refused.status_code == 400, refused.text
+            problem = refused.json()["error"]["problems"][0]
+            assert problem["location"].endswith(".url")
+            assert "169.254.169.254 is the cloud metadata service" in problem["message"]
+            assert "allow_private_network" in problem["message"]
+            smtp = {
+                "name": f"e-{unique}",
+                "kind": "email",
+                "host": "10.0.0.25",
+                "from_addr": "a@b.c",
+                "to": ["x@y.z"],
+            }
+            assert http.post("/v1/targets", json=smtp).status_code == 400
+            allowed = http.post("/v1/targets", json={**metadata, "allow_private_network": True})
+            assert allowed.status_code == 201, allowed.text
+
+    try:
+        await asyncio.to_thread(exercise)
+    finally:
+        delete_topics(settings.kafka, [topic])
