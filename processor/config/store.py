@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, Message, TopicPartition
@@ -26,7 +27,7 @@ from processor.backoff import Backoff, BackoffCounter
 from processor.config.model import ConfigObject, KbridgeConfig, ObjectKind
 from processor.config.provision import rules_topic_spec
 from processor.config.records import decode_object, parse_key
-from processor.errors import RetriableError
+from processor.errors import KbridgeError, RetriableError
 from processor.kafka.admin import ensure_topics
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.consumer import make_consumer
@@ -365,3 +366,26 @@ def read_live_config(
         return store.snapshot()
     finally:
         store.stop()
+
+
+def follow_or_load(
+    kafka: KafkaClientConfig, topic: str, file: Path | None, *, timeout: float = 30.0
+) -> tuple[Callable[[], KbridgeConfig], ConfigStore | None]:
+    """The configuration a process runs on: ``file`` read once, else ``topic`` followed live.
+
+    Returns the snapshot to call for the current configuration and the started store (the
+    caller stops it), or ``None`` for a file. Raises :class:`RetriableError` when the live
+    topic cannot be read in ``timeout``; its message names the way out (``-f``).
+    """
+    if file is not None:
+        from processor.config.loader import load_config
+
+        config = load_config(file)
+        return (lambda: config), None
+    store = ConfigStore(kafka, topic=topic)
+    try:
+        store.start_and_wait(timeout)
+    except KbridgeError as exc:
+        store.stop()
+        raise RetriableError(f"{exc.message} (or pass -f kbridge.yaml)") from None
+    return store.snapshot, store

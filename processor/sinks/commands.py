@@ -29,8 +29,8 @@ def sink(
     ),
 ) -> None:
     """Run a sink worker for one target (group kbridge-sink-<target>); SIGTERM stops it."""
-    from processor.config.loader import load_config
-    from processor.errors import KbridgeError
+    from processor.config.store import follow_or_load
+    from processor.errors import KbridgeError, RetriableError
     from processor.kafka.admin import TopicSpec, ensure_topics
     from processor.kafka.topics import target_dlq_topic, target_topic
     from processor.observability.metrics import serve_metrics
@@ -43,23 +43,13 @@ def sink(
     settings = load_settings()
     store: Any = None
     try:
-        if file is not None:
-            static = load_config(file)
-
-            def snapshot() -> Any:
-                return static
-        else:
-            from processor.config.store import ConfigStore
-
-            store = ConfigStore(settings.kafka, topic=settings.rules_topic)
-            try:
-                store.start_and_wait(30)
-            except KbridgeError as exc:
-                raise typer.BadParameter(f"{exc.message} (or pass -f kbridge.yaml)") from None
-            snapshot = store.snapshot
+        try:
+            snapshot, store = follow_or_load(settings.kafka, settings.rules_topic, file)
+        except RetriableError as exc:  # the live topic is unreadable; a bad file is not
+            raise typer.BadParameter(exc.message) from None
         definition = snapshot().target(target)
         if definition is None and file is not None:  # a file does not change: fail now
-            known = ", ".join(sorted(t.name for t in static.targets)) or "none"
+            known = ", ".join(sorted(t.name for t in snapshot().targets)) or "none"
             typer.echo(
                 f"kbridge sink: {file} has no target {target!r} (targets: {known})", err=True
             )

@@ -22,9 +22,9 @@ def source(
     ),
 ) -> None:
     """Run a non-HTTP source: its events go to its bus's ingress topic (acks=all)."""
-    from processor.config.loader import load_config
     from processor.config.provision import topic_specs
-    from processor.errors import KbridgeError
+    from processor.config.store import follow_or_load
+    from processor.errors import KbridgeError, RetriableError
     from processor.kafka.admin import ensure_topics
     from processor.kafka.topics import bus_dlq_topic, bus_topic
     from processor.settings import load_settings
@@ -33,17 +33,11 @@ def source(
     settings = load_settings()
     store: Any = None
     try:
-        if file is not None:
-            config = load_config(file)
-        else:
-            from processor.config.store import ConfigStore
-
-            store = ConfigStore(settings.kafka, topic=settings.rules_topic)
-            try:
-                store.start_and_wait(30)
-            except KbridgeError as exc:
-                raise typer.BadParameter(f"{exc.message} (or pass -f kbridge.yaml)") from None
-            config = store.snapshot()
+        try:
+            snapshot, store = follow_or_load(settings.kafka, settings.rules_topic, file)
+        except RetriableError as exc:  # the live topic is unreadable; a bad file is not
+            raise typer.BadParameter(exc.message) from None
+        config = snapshot()
         definition = config.source(name)
         if definition is None:
             known = ", ".join(sorted(s.name for s in config.sources)) or "none"
