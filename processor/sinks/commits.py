@@ -26,6 +26,7 @@ from enum import Enum
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from processor.backoff import Backoff
 from processor.sinks.partitions import Key
 
 log = logging.getLogger(__name__)
@@ -152,8 +153,8 @@ class OffsetCommitter:
             )
             return
         self.failures += 1
-        delay = min(self.cap, self.base * 2 ** min(self.failures - 1, 16))
-        self.retry_at = self.clock() + self.rng.uniform(delay / 2, delay)
+        backoff = Backoff(base=self.base, cap=self.cap, jitter=0.5)
+        self.retry_at = self.clock() + backoff.delay(self.failures, self.rng)
         if self.failures == 1:
             log.warning(
                 "offset commit failed (%s); retrying until it succeeds",

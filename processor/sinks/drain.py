@@ -18,6 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from processor.backoff import Backoff as BackoffPolicy
+from processor.backoff import BackoffCounter
 from processor.sinks.base import Delivery
 from processor.sinks.batch import OUTAGE_BACKOFF, BatchResult, run_batch
 from processor.sinks.deadletter import DeadLetterWriter
@@ -28,6 +30,9 @@ from processor.sinks.partitions import Partition, PartitionTable
 from processor.sinks.retry import Backoff, RetryLimits
 
 log = logging.getLogger(__name__)
+
+UNEXPECTED_ERROR_BACKOFF = BackoffPolicy(base=1.0, cap=30.0, jitter=0.0)
+"""Retrying a batch after a bug: 1 s doubling to 30 s (:mod:`processor.backoff`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +99,7 @@ class PartitionDrain:
 
     async def run(self, state: Partition) -> None:
         """Deliver ``state``'s buffer batch by batch until the partition is revoked."""
-        failures = 0
+        errors = BackoffCounter(UNEXPECTED_ERROR_BACKOFF)
         while not state.revoked:
             if not state.buffer:
                 state.wake.clear()
@@ -123,8 +128,7 @@ class PartitionDrain:
                 # A bug, not a delivery failure: later offsets must not be committed past
                 # this batch, so it goes back to the front of the buffer and is tried again.
                 state.put_back(batch)
-                failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                delay = errors.next_delay()
                 log.exception(
                     "unexpected error on %s, retrying the batch in %.1fs: %s",
                     state.where(),
@@ -136,7 +140,7 @@ class PartitionDrain:
                 continue
             finally:
                 await self.leases.release(lease)
-            failures = 0
+            errors.reset()
             if not self.table.done(state, batch[-1].offset + 1):
                 return  # revoked meanwhile: the next owner redelivers; never commit
             self._count(result)

@@ -15,9 +15,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from processor.backoff import Backoff, BackoffCounter
 from processor.sinks.base import Publish, Sink, SinkContext
 
 log = logging.getLogger(__name__)
+
+SETUP_BACKOFF = Backoff(base=0.5, cap=30.0, jitter=0.0)
+"""Waiting for a target config or a sink setup: 0.5 s doubling to 30 s (one backoff)."""
 
 
 class ConfigView(Protocol):
@@ -87,14 +91,13 @@ class SinkLeases:
 
     async def acquire(self) -> tuple[Lease, Any]:
         """The lease of the sink for the current target config, and that target config."""
-        delay = 0.5
+        waits = BackoffCounter(SETUP_BACKOFF)
         while True:
             view = self.snapshot()
             target = view.target(self.target)
             if target is None and self._lease is None:
                 log.warning("target %s is not configured yet; waiting", self.target)
-                await self.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                await self.sleep(waits.next_delay())
                 continue
             async with self._lock:
                 if target is not None:
@@ -104,6 +107,7 @@ class SinkLeases:
                         try:
                             await self._replace(target, context, key)
                         except Exception as exc:  # setup failed: try again, never drop records
+                            delay = waits.next_delay()
                             log.error(
                                 "cannot set up sink for %s: %s; retrying in %.1fs",
                                 self.target,
@@ -111,7 +115,6 @@ class SinkLeases:
                                 delay,
                             )
                             await self.sleep(delay)
-                            delay = min(delay * 2, 30.0)
                             continue
                 assert self._lease is not None
                 self._lease.users += 1
