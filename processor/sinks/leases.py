@@ -4,7 +4,7 @@ Every batch leases the sink built for the configuration current when the batch s
 configuration change builds a new sink; the old one is *retired* and closed only when its
 last batch returned it, so a live change never cuts a delivery in half and never needs a
 restart. A sink whose setup fails (destination unreachable at start) is retried with a
-capped backoff: records wait in Kafka, they are never dropped.
+backoff capped at 5 s and logged once: records wait in Kafka, they are never dropped.
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from processor.sinks.base import Publish, Sink, SinkContext
 
 log = logging.getLogger(__name__)
 
-SETUP_BACKOFF = Backoff(base=0.5, cap=30.0, jitter=0.0)
-"""Waiting for a target config or a sink setup: 0.5 s doubling to 30 s (one backoff)."""
+SETUP_BACKOFF = Backoff(base=0.5, cap=5.0, jitter=0.0)
+"""Waiting for a target config or a sink setup: 0.5 s doubling to 5 s, so a sink whose
+destination is down at start begins delivering within seconds of its arrival."""
 
 
 class ConfigView(Protocol):
@@ -92,6 +93,7 @@ class SinkLeases:
     async def acquire(self) -> tuple[Lease, Any]:
         """The lease of the sink for the current target config, and that target config."""
         waits = BackoffCounter(SETUP_BACKOFF)
+        failures = 0
         while True:
             view = self.snapshot()
             target = view.target(self.target)
@@ -107,15 +109,24 @@ class SinkLeases:
                         try:
                             await self._replace(target, context, key)
                         except Exception as exc:  # setup failed: try again, never drop records
+                            failures += 1
                             delay = waits.next_delay()
-                            log.error(
-                                "cannot set up sink for %s: %s; retrying in %.1fs",
+                            log.log(  # once per state change, not once per attempt
+                                logging.ERROR if failures == 1 else logging.DEBUG,
+                                "cannot set up sink for %s: %s; retrying every %.0fs at most",
                                 self.target,
                                 exc,
-                                delay,
+                                SETUP_BACKOFF.cap,
                             )
                             await self.sleep(delay)
                             continue
+                        if failures:
+                            log.info(
+                                "sink for %s set up after %d failed attempts",
+                                self.target,
+                                failures,
+                            )
+                            failures = 0
                 assert self._lease is not None
                 self._lease.users += 1
                 return self._lease, target if target is not None else self._key[0]
