@@ -32,7 +32,7 @@ from processor.gateway.body import read_body
 from processor.gateway.context import GatewayContext, get_context
 from processor.gateway.errors import ApiError
 from processor.gateway.patterns_api import PatternTestError, evaluate_pattern
-from processor.gateway.putevents import put_entries
+from processor.gateway.putevents import declared_size, put_entries
 from processor.gateway.sigv4 import SigV4Error, verify
 
 logger = logging.getLogger(__name__)
@@ -189,21 +189,34 @@ async def aws_json(request: Request, context: GatewayContext = Depends(get_conte
                 "UnknownOperationException", "X-Amz-Target must be AWSEvents.<Operation>"
             )
         operation = target[len(TARGET_PREFIX) :]
+        limit = request_body_limit(context.settings.max_batch_bytes)
+        flow = context.publisher.flow
         try:
-            body = await read_body(request, request_body_limit(context.settings.max_batch_bytes))
+            reserved = flow.reserve(declared_size(request, limit))  # the in-flight budget
         except ApiError as exc:
-            raise AwsError("ValidationException", exc.message, exc.status) from None
-        scopes = await _authenticate(request, context, body)
+            raise AwsError("ThrottlingException", exc.message, 503, exc.headers) from None
         try:
-            document = orjson.loads(body) if body else {}
-        except orjson.JSONDecodeError as exc:
-            raise AwsError("SerializationException", f"body is not valid JSON: {exc}") from None
-        if operation == "PutEvents":
-            return await _put_events(
-                context, document, scopes, request.headers.get("idempotency-key")
-            )
-        if operation == "TestEventPattern":
-            return _test_event_pattern(document)
-        raise AwsError("UnknownOperationException", f"operation {operation!r} is not supported")
+            return await _dispatch(request, context, operation, limit)
+        finally:
+            flow.release(reserved)
     except AwsError as exc:
         return aws_error(exc)
+
+
+async def _dispatch(
+    request: Request, context: GatewayContext, operation: str, limit: int
+) -> Response:
+    try:
+        body = await read_body(request, limit)
+    except ApiError as exc:
+        raise AwsError("ValidationException", exc.message, exc.status) from None
+    scopes = await _authenticate(request, context, body)
+    try:
+        document = orjson.loads(body) if body else {}
+    except orjson.JSONDecodeError as exc:
+        raise AwsError("SerializationException", f"body is not valid JSON: {exc}") from None
+    if operation == "PutEvents":
+        return await _put_events(context, document, scopes, request.headers.get("idempotency-key"))
+    if operation == "TestEventPattern":
+        return _test_event_pattern(document)
+    raise AwsError("UnknownOperationException", f"operation {operation!r} is not supported")
