@@ -73,6 +73,16 @@ def wait_assigned(bootstrap: str, group: str, topic: str, timeout: float = 90) -
     raise AssertionError(f"no router of {group} was assigned {topic}")
 
 
+def caught_up(kbridge: Kbridge, u: str) -> None:
+    """Until one event went through to the live target: the router is past any backlog.
+
+    The native engine's regex subscription reads every bus topic on the shared test broker
+    from the beginning (a new group), which can take a while before it reaches ours.
+    """
+    send(kbridge.bootstrap, f"kbridge.bus.rel-{u}", ["warm-up"])
+    assert read_topic(kbridge.bootstrap, f"kbridge.target.live-{u}", 1, timeout=180, settle=0)
+
+
 def ids_of(records: list) -> set[bytes]:  # type: ignore[type-arg]
     return {dict(m.headers())["ce_id"] for m in records}
 
@@ -95,6 +105,7 @@ def test_sigterm_with_a_pending_egress_send_loses_nothing(kbridge: Kbridge, engi
     args = ["router", "--engine", engine, "--group-id", f"stop-{u}"]
     first = kbridge.start(*args, name="router")
     wait_assigned(kbridge.bootstrap, f"stop-{u}", bus)
+    caught_up(kbridge, u)
     send(kbridge.bootstrap, bus, ["pending-1"], to="gone")
     time.sleep(4)  # the router picked the event up; its send to the missing topic is pending
     first.send_signal(signal.SIGTERM)
@@ -124,16 +135,18 @@ def test_unwritable_target_is_held_then_dead_lettered_while_others_flow(
     kbridge.apply(config_text(u))
     kafka = KafkaClientConfig(bootstrap_servers=kbridge.bootstrap)
     delete_topics(kafka, [gone])
-    timeout = 20.0
+    timeout = 30.0
     kbridge.env["KBRIDGE_ROUTER_UNWRITABLE_TIMEOUT"] = str(timeout)
     kbridge.start("router", "--engine", engine, "--group-id", f"held-{u}", name="router")
     wait_assigned(kbridge.bootstrap, f"held-{u}", bus)
+    caught_up(kbridge, u)
 
     sent_at = time.monotonic()
     send(kbridge.bootstrap, bus, ["held-1"], to="gone")
     send(kbridge.bootstrap, bus, [f"after-{i}" for i in range(20)])
-    flowing = read_topic(kbridge.bootstrap, live, 21, timeout=timeout / 2, settle=0)
-    assert ids_of(flowing) == {b"held-1"} | {b"after-%d" % i for i in range(20)}, (
+    flowing = read_topic(kbridge.bootstrap, live, 22, timeout=timeout / 2, settle=0)
+    expected = {b"warm-up", b"held-1"} | {b"after-%d" % i for i in range(20)}
+    assert ids_of(flowing) == expected, (
         "the other target on the same bus kept receiving while one target was held:\n"
         + kbridge.logs()
     )
@@ -219,3 +232,29 @@ def test_faust_stops_without_committing_when_a_batch_fails(kbridge: Kbridge) -> 
     letters = read_topic(kbridge.bootstrap, f"{bus}.dlq", 1, timeout=90, settle=0)
     assert [dict(m.headers()).get("ce_id") for m in letters] == [b"bad-1"], kbridge.logs()
     assert dict(letters[0].headers())["kbridge-failed-stage"] == b"decode"
+
+
+@pytest.mark.slow
+def test_native_waits_for_the_configuration_of_a_new_bus(kbridge: Kbridge) -> None:
+    """Events on a bus topic the native router sees before the bus's configuration reaches
+    it are routed once it does (before: read, found no bus, committed — lost)."""
+    u = kbridge.unique
+    kbridge.apply(config_text(u))
+    kbridge.start("router", "--engine", "native", "--group-id", f"park-{u}", name="router")
+    caught_up(kbridge, u)
+    early = f"kbridge.bus.early-{u}"
+    kafka = KafkaClientConfig(bootstrap_servers=kbridge.bootstrap)
+    ensure_topics(kafka, [TopicSpec(early, 1)])  # the topic exists, its bus is not applied yet
+    wait_assigned(kbridge.bootstrap, f"park-{u}", early)
+    send(kbridge.bootstrap, early, ["early-1", "early-2"])
+    time.sleep(3)  # the router has read them by now
+    rule = f"""
+  - name: early-{u}
+    bus: early-{u}
+    pattern: {{source: [{{prefix: "rel"}}]}}
+    targets: [{{target: live-{u}}}]
+"""
+    text = config_text(u) + rule
+    kbridge.apply(text.replace("buses: [", f"buses: [{{name: early-{u}, partitions: 1}}, "))
+    egress = read_topic(kbridge.bootstrap, f"kbridge.target.live-{u}", 3, timeout=60, settle=1)
+    assert {b"early-1", b"early-2"} <= ids_of(egress), kbridge.logs()

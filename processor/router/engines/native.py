@@ -52,6 +52,9 @@ UNWRITABLE_CODES = frozenset(
 )
 """Delivery errors that make a target's egress topic unwritable (not the router's problem)."""
 
+COMMIT_EVERY = 0.1
+"""Seconds between offset commits (a batch's offsets are committable once it was acked)."""
+
 _TP = tuple[str, int]
 _Key = tuple[str, int, int, int]
 """A held egress record: source topic, partition, offset and its index among the outputs."""
@@ -93,6 +96,10 @@ class NativeRouter:
         self._held: dict[_Key, _Send] = {}
         self._position: dict[_TP, int] = {}  # next offset after the last routed batch
         self._committed: dict[_TP, int] = {}
+        self._uncommitted: dict[_TP, int] = {}  # committable, not yet sent to the broker
+        self._parked: dict[_TP, int] = {}  # paused: a bus this router has no config for
+        self._parked_with: object = None  # the table that did not know them
+        self._last_commit = 0.0
 
     def stop(self) -> None:
         """Ask the loop to finish its current batch and leave the group."""
@@ -124,22 +131,82 @@ class NativeRouter:
         producer = self._producer()
         if self._exactly_once:
             producer.init_transactions(30)
-        consumer.subscribe([BUS_TOPIC_PATTERN], on_revoke=self._forget, on_lost=self._forget)
+        consumer.subscribe([BUS_TOPIC_PATTERN], on_revoke=self._revoked, on_lost=self._forget)
         log.info(
             "native router started",
             extra={"group": self._group_id, "exactly_once": self._exactly_once},
         )
         try:
             while not self._stopping.is_set():
-                messages = consumer.consume(self._batch_size, timeout=0.1)
+                messages = self._next_batch(consumer)
                 if messages:
                     self._handle_batch(consumer, producer, messages)
                 if self._held or self._gate.unwritable:
                     self._retry_held(consumer, producer)
+                if self._uncommitted:
+                    self._send_commits(consumer)
+                if self._parked and self._live.table is not self._parked_with:
+                    self._unpark(consumer)
         finally:
             producer.flush(30)
+            self._send_commits(consumer, force=True)
             consumer.close()
             log.info("native router stopped", extra={"group": self._group_id})
+
+    def _next_batch(self, consumer: Consumer) -> list[Message]:
+        """What is already fetched (up to the batch size), else the next record to arrive.
+
+        ``consume(n, timeout)`` waits until it has ``n`` records or the timeout passed, so a
+        fixed timeout made every record of a light load wait for it (up to 100 ms). Taking
+        what is there without waiting routes a lone record at once, while under load the
+        records fetched during the previous batch fill the next one.
+        """
+        messages = consumer.consume(self._batch_size, timeout=0)
+        if messages:
+            return messages
+        first = consumer.consume(1, timeout=0.1)
+        if not first or self._batch_size == 1:
+            return first
+        return first + consumer.consume(self._batch_size - 1, timeout=0)
+
+    def _park(self, consumer: Consumer, topic: str, partition: int, offset: int) -> None:
+        """Pause a partition of a bus the routing table does not know (yet).
+
+        The regex subscription sees every ``kbridge.bus.*`` topic of the cluster, also a
+        bus whose configuration has not reached this router yet (the topic is created
+        before the rule change arrives) or another deployment's bus. Its records are
+        neither routed nor committed: the partition waits at ``offset`` until the table
+        knows the bus, instead of being read (and, before, committed) for nothing.
+        """
+        tp = TopicPartition(topic, partition)
+        consumer.pause([tp])
+        self._parked[(topic, partition)] = offset
+        self._parked_with = self._live.table
+        log.debug("paused %s[%d] at %d: no such bus configured", topic, partition, offset)
+
+    def _unpark(self, consumer: Consumer) -> None:
+        """Resume parked partitions whose bus the (changed) table now knows."""
+        table = self._live.table
+        self._parked_with = table
+        for (topic, partition), offset in list(self._parked.items()):
+            if table.bus_for_topic(topic) is None:
+                continue
+            del self._parked[(topic, partition)]
+            tp = TopicPartition(topic, partition, offset)
+            try:
+                consumer.resume([tp])
+                consumer.seek(tp)
+            except KafkaException as exc:  # revoked meanwhile: its new owner resumes it
+                log.info("not resuming %s[%d]: %s", topic, partition, exc)
+            else:
+                log.info("resumed %s[%d] at %d: its bus is configured", topic, partition, offset)
+
+    def _revoked(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Hand revoked partitions over at what was routed (commit it now), then forget."""
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        if self._uncommitted.keys() & gone:
+            self._send_commits(consumer, force=True, only=gone)
+        self._forget(consumer, partitions)
 
     def _forget(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Revoked or lost partitions: their new owner resumes from the committed offset."""
@@ -149,11 +216,14 @@ class NativeRouter:
         for tp in gone:
             self._position.pop(tp, None)
             self._committed.pop(tp, None)
+            self._uncommitted.pop(tp, None)
+            self._parked.pop(tp, None)
 
     def _handle_batch(
         self, consumer: Consumer, producer: RdProducer, messages: list[Message]
     ) -> None:
         records = []
+        table = self._live.table
         for msg in messages:
             err = msg.error()
             if err is not None:
@@ -161,6 +231,12 @@ class NativeRouter:
                     log.debug("consume: %s", err.str())  # a bus topic deleted meanwhile
                 elif err.code() != KafkaError._PARTITION_EOF:
                     log.warning("consume error: %s", err.str())
+                continue
+            topic, partition = msg.topic() or "", msg.partition() or 0
+            if (topic, partition) in self._parked:
+                continue
+            if table.bus_for_topic(topic) is None:
+                self._park(consumer, topic, partition, msg.offset() or 0)
                 continue
             records.append(
                 InRecord(
@@ -175,7 +251,6 @@ class NativeRouter:
             )
         if not records:
             return
-        table = self._live.table
         results = [route(table, record) for record in records]
         try:
             if self._exactly_once:
@@ -337,7 +412,6 @@ class NativeRouter:
             tp = (topic, partition)
             if tp in tps and offset < lowest.get(tp, offset + 1):
                 lowest[tp] = offset
-        offsets = []
         for tp in tps:
             position = self._position.get(tp)
             if position is None:
@@ -345,9 +419,36 @@ class NativeRouter:
             target = min(position, lowest.get(tp, position))
             if self._committed.get(tp, -1) < target:
                 self._committed[tp] = target
-                offsets.append(TopicPartition(tp[0], tp[1], target))
-        if offsets:
-            consumer.commit(offsets=offsets, asynchronous=True)
+                self._uncommitted[tp] = target
+        self._send_commits(consumer)
+
+    def _send_commits(
+        self, consumer: Consumer, *, force: bool = False, only: set[_TP] | None = None
+    ) -> None:
+        """Commit what became committable, at most every COMMIT_EVERY seconds.
+
+        Routing a lone record at once makes batches small under light load; committing
+        each of them would cost the broker a request per record for nothing (the commit
+        is not on the delivery path). ``force`` commits synchronously (shutdown, revoke).
+        """
+        now = time.monotonic()
+        if not self._uncommitted or (not force and now - self._last_commit < COMMIT_EVERY):
+            return
+        chosen = {tp: o for tp, o in self._uncommitted.items() if only is None or tp in only}
+        if not chosen:
+            return
+        offsets = [TopicPartition(t, p, o) for (t, p), o in chosen.items()]
+        try:
+            if force:
+                consumer.commit(offsets=offsets, asynchronous=False)
+            else:
+                consumer.commit(offsets=offsets, asynchronous=True)
+        except KafkaException as exc:  # redelivery after a restart, never a loss
+            log.warning("offset commit failed: %s", exc)
+            return
+        self._last_commit = now
+        for tp in chosen:
+            del self._uncommitted[tp]
 
     def _produce_transaction(
         self,
