@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "processor.router.commands",
     "processor.sinks.commands",
     "processor.sources.commands",
+    "processor.trace.commands",
 )
 
 app = typer.Typer(

@@ -42,6 +42,10 @@ def target_dlq_topic(target: str) -> str:
     return f"{PREFIX}.dlq.{check_name(target, 'target name')}"
 
 
+TRACE_TOPIC = f"{PREFIX}.trace"
+"""Trace records of every stage, keyed by event id (processor/trace, docs/tracing.md)."""
+
+
 def schedule_state_topic() -> str:
     """Compacted topic holding the last tick of each schedule source."""
     return f"{PREFIX}.schedules"

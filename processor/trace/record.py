@@ -1,0 +1,100 @@
+"""The trace record: one small JSON document per event per stage, keyed by the event id.
+
+Pure (no Kafka client, no clock): writers pass the time in, readers get a
+:class:`TraceRecord` back. The format is versioned (``v``) so that a newer reader can
+skip fields it does not know and an older one ignores new ones.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+import orjson
+
+VERSION: Final = 1
+
+ACCEPTED: Final = "accepted"
+"""The gateway or a source wrote the event to its bus topic (Kafka acknowledged)."""
+ROUTED: Final = "routed"
+"""The router matched rules and produced to the targets' egress topics."""
+UNMATCHED: Final = "unmatched"
+"""The router matched no rule: the event goes nowhere (not an error)."""
+ROUTER_DEAD_LETTER: Final = "router-dead-lettered"
+"""The router could not decode or transform it: it is on ``kbridge.bus.<bus>.dlq``."""
+DELIVERED: Final = "delivered"
+"""A sink worker delivered it to a target."""
+DEAD_LETTERED: Final = "dead-lettered"
+"""A sink worker gave up: it is on ``kbridge.dlq.<target>`` with the error."""
+
+STAGES: Final = (ACCEPTED, ROUTED, UNMATCHED, ROUTER_DEAD_LETTER, DELIVERED, DEAD_LETTERED)
+
+
+@dataclass(frozen=True, slots=True)
+class TraceRecord:
+    """What one stage did with one event; absent fields are simply not written."""
+
+    event_id: str
+    stage: str
+    at: float
+    """Epoch seconds (millisecond precision) when the stage finished with the event."""
+    by: str
+    """The writer: ``gateway``, ``source:<name>``, ``router``, ``sink``."""
+    bus: str | None = None
+    source: str | None = None
+    type: str | None = None
+    topic: str | None = None
+    partition: int | None = None
+    offset: int | None = None
+    rules: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    target: str | None = None
+    rule: str | None = None
+    attempts: int | None = None
+    latency_ms: float | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    condition: str | None = None
+    traceparent: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as written: empty and ``None`` fields left out."""
+        out: dict[str, Any] = {"v": VERSION}
+        for name, value in asdict(self).items():
+            if value is None or value == () or value == {} or value == []:
+                continue
+            out[name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    def encode(self) -> bytes:
+        """The Kafka record value."""
+        return orjson.dumps(self.to_json())
+
+
+_FIELDS: Final = frozenset(TraceRecord.__dataclass_fields__)
+
+
+def decode(value: bytes | None) -> TraceRecord | None:
+    """A record read back from ``kbridge.trace``; ``None`` for anything that is not one."""
+    if not value:
+        return None
+    try:
+        raw = orjson.loads(value)
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(raw, dict) or not isinstance(raw.get("event_id"), str):
+        return None
+    if not isinstance(raw.get("stage"), str) or not isinstance(raw.get("at"), int | float):
+        return None
+    known = {k: v for k, v in raw.items() if k in _FIELDS}
+    for name in ("rules", "targets"):
+        if isinstance(known.get(name), list):
+            known[name] = tuple(str(x) for x in known[name])
+        else:
+            known.pop(name, None)
+    known.setdefault("by", "?")
+    try:
+        return TraceRecord(**known)
+    except TypeError:
+        return None

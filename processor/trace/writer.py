@@ -1,0 +1,372 @@
+"""The fire-and-forget trace writer: one call per event and stage, never a wait.
+
+A lost trace record is acceptable, a lost or delayed event is not. So the writer has its
+own small producer (acks=1, not idempotent, batched with a 100 ms linger) instead of the
+hot path's acks=all idempotent one: a full trace queue or an unwritable trace topic then
+never holds back, fails or fences event production (the native router's exactly-once
+producer could not write outside its transactions anyway). ``emit`` queues the record in
+librdkafka and returns; a full queue drops the record and counts it in :attr:`dropped`.
+
+Each process installs one writer (:func:`start`); the stage hooks in the gateway,
+sources, router and sinks call :func:`active` and do nothing when it is ``None``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+from processor.kafka.config import KafkaClientConfig
+from processor.kafka.headers import BUS, CE_ID, RULE, TARGET
+from processor.trace import record as r
+from processor.trace.settings import TraceSettings, load_trace_settings
+
+log = logging.getLogger(__name__)
+
+Send = Callable[[bytes, bytes], None]
+"""``send(key, value)``: queue one trace record; may raise when the queue is full."""
+
+TRACEPARENT = "traceparent"
+"""W3C trace context, carried as ``ce_traceparent`` (CloudEvents distributed tracing)."""
+
+PRODUCER_OVERRIDES: dict[str, Any] = {
+    "enable.idempotence": False,
+    "acks": 1,
+    "linger.ms": 100,
+    "compression.type": "lz4",
+    "queue.buffering.max.messages": 100_000,
+    "message.timeout.ms": 30_000,
+}
+
+
+class TraceWriter:
+    """Builds trace records and queues them; every method returns at once."""
+
+    def __init__(
+        self,
+        send: Send,
+        settings: TraceSettings,
+        *,
+        by: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._send = send
+        self.settings = settings
+        self.by = by
+        self._clock = clock
+        self.written = 0
+        self.dropped = 0
+
+    def emit(self, record: r.TraceRecord) -> None:
+        """Queue ``record``; a refusal (full queue, closed producer) only counts a drop."""
+        try:
+            self._send(record.event_id.encode("utf-8"), record.encode())
+        except Exception:  # a trace record is never worth an exception on the hot path
+            self.dropped += 1
+            if self.dropped in (1, 1000) or self.dropped % 100_000 == 0:
+                log.warning(
+                    "trace records dropped (queue full or topic unwritable): %d", self.dropped
+                )
+            return
+        self.written += 1
+
+    # --- stages -------------------------------------------------------------------------
+
+    def accepted(
+        self,
+        event_id: str,
+        bus: str,
+        partition: int,
+        offset: int,
+        headers: Iterable[tuple[str, bytes | str | None]] = (),
+        *,
+        topic: str | None = None,
+        by: str | None = None,
+    ) -> None:
+        """The gateway or a source wrote the event to its bus topic (acknowledged)."""
+        if not self.settings.traced(event_id, bus):
+            return
+        attrs = _attributes(headers, ("ce_source", "ce_type", "ce_traceparent"))
+        self.emit(
+            r.TraceRecord(
+                event_id,
+                r.ACCEPTED,
+                round(self._clock(), 3),
+                by or self.by,
+                bus=bus,
+                source=attrs.get("ce_source"),
+                type=attrs.get("ce_type"),
+                topic=topic,
+                partition=partition,
+                offset=offset,
+                traceparent=attrs.get("ce_traceparent"),
+            )
+        )
+
+    def routed(self, record: InLike, result: ResultLike) -> None:
+        """The router's decision for one ingress record (after its outputs were acked)."""
+        if result.bus is None:
+            return
+        event_id = ingress_event_id(record.headers, record.value)
+        if event_id is None or not self.settings.traced(event_id, result.bus):
+            return
+        outputs = result.records
+        letters = [o for o in outputs if o.dead_letter]
+        targets = tuple(sorted({o.target for o in outputs if not o.dead_letter and o.target}))
+        stage = r.ROUTED if targets else r.UNMATCHED
+        code = message = None
+        if letters:
+            if not targets:
+                stage = r.ROUTER_DEAD_LETTER
+            code, message = _dead_letter_reason(letters[0].headers)
+        self.emit(
+            r.TraceRecord(
+                event_id,
+                stage,
+                round(self._clock(), 3),
+                self.by,
+                bus=result.bus,
+                topic=record.topic,
+                partition=record.partition,
+                offset=record.offset,
+                rules=tuple(result.matched_rules),
+                targets=targets,
+                error_code=code,
+                error_message=message,
+            )
+        )
+
+    def delivered(
+        self, target: str, delivery: DeliveryLike, *, attempts: int, latency: float
+    ) -> None:
+        """A sink worker delivered the event to ``target``."""
+        self._sink_outcome(target, delivery, r.DELIVERED, attempts=attempts, latency=latency)
+
+    def dead_lettered(
+        self,
+        target: str,
+        delivery: DeliveryLike,
+        *,
+        attempts: int,
+        code: str,
+        message: str,
+        condition: str,
+    ) -> None:
+        """A sink worker gave up on the event: it is on ``kbridge.dlq.<target>``."""
+        self._sink_outcome(
+            target,
+            delivery,
+            r.DEAD_LETTERED,
+            attempts=attempts,
+            code=code,
+            message=message,
+            condition=condition,
+        )
+
+    def _sink_outcome(
+        self,
+        target: str,
+        delivery: DeliveryLike,
+        stage: str,
+        *,
+        attempts: int,
+        latency: float | None = None,
+        code: str | None = None,
+        message: str | None = None,
+        condition: str | None = None,
+    ) -> None:
+        headers = delivery.headers
+        event_id = headers.get(CE_ID)
+        bus = headers.get(BUS)
+        if not event_id or not self.settings.traced(event_id, bus):
+            return
+        self.emit(
+            r.TraceRecord(
+                event_id,
+                stage,
+                round(self._clock(), 3),
+                self.by,
+                bus=bus,
+                target=target,
+                rule=headers.get(RULE),
+                topic=delivery.topic,
+                partition=delivery.partition,
+                offset=delivery.offset,
+                attempts=attempts,
+                latency_ms=None if latency is None else round(latency * 1000, 1),
+                error_code=code,
+                error_message=message,
+                condition=condition,
+                traceparent=headers.get("ce_traceparent"),
+            )
+        )
+
+
+class OutLike(Protocol):
+    """What the writer reads of a router output (``processor.router.records.OutRecord``)."""
+
+    @property
+    def target(self) -> str | None: ...
+    @property
+    def dead_letter(self) -> bool: ...
+    @property
+    def headers(self) -> list[tuple[str, bytes]]: ...
+
+
+class InLike(Protocol):
+    """What the writer reads of an ingress record (``processor.router.records.InRecord``)."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def value(self) -> bytes | None: ...
+    @property
+    def headers(self) -> Any: ...
+
+
+class ResultLike(Protocol):
+    """What the writer reads of a routing result (``processor.router.records.RouteResult``)."""
+
+    @property
+    def bus(self) -> str | None: ...
+    @property
+    def records(self) -> Any: ...
+    @property
+    def matched_rules(self) -> Any: ...
+
+
+class DeliveryLike(Protocol):
+    """What the writer reads of a sink delivery (``processor.sinks.base.Delivery``)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+
+
+def _text(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+
+
+def _attributes(
+    headers: Iterable[tuple[str, bytes | str | None]], names: tuple[str, ...]
+) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, value in headers or ():
+        if name in names:
+            text = _text(value)
+            if text is not None:
+                found[name] = text
+    return found
+
+
+def _dead_letter_reason(headers: Iterable[tuple[str, bytes]]) -> tuple[str | None, str | None]:
+    attrs = _attributes(headers, ("kbridge-error-code", "kbridge-error-message", TARGET))
+    return attrs.get("kbridge-error-code"), attrs.get("kbridge-error-message")
+
+
+def ingress_event_id(
+    headers: Iterable[tuple[str, bytes | str | None]] | None, value: bytes | None
+) -> str | None:
+    """The CloudEvent id of an ingress record: ``ce_id`` (binary), else the JSON ``id``."""
+    for name, raw in headers or ():
+        if name == CE_ID:
+            return _text(raw)
+    if value and value[:1] == b"{":
+        import orjson
+
+        try:
+            parsed = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return None
+        ident = parsed.get("id") if isinstance(parsed, dict) else None
+        return ident if isinstance(ident, str) else None
+    return None
+
+
+# --- the process's writer --------------------------------------------------------------
+
+_active: TraceWriter | None = None
+_lock = threading.Lock()
+_producer: Any = None
+
+
+def active() -> TraceWriter | None:
+    """The process's writer, or ``None`` when tracing is off or not started."""
+    return _active
+
+
+def install(writer: TraceWriter | None) -> None:
+    """Make ``writer`` the process's writer (tests install one with an in-memory send)."""
+    global _active
+    _active = writer
+
+
+def start(
+    kafka: KafkaClientConfig, *, by: str, settings: TraceSettings | None = None
+) -> TraceWriter | None:
+    """Start the process's writer (idempotent); ``None`` when tracing is switched off.
+
+    The trace topic is created in the background (partitions and retention from the
+    settings) so that a process never waits for it at start-up.
+    """
+    global _producer
+    settings = settings or load_trace_settings()
+    if not settings.enabled:
+        install(None)
+        return None
+    with _lock:
+        if _active is not None:
+            return _active
+        from processor.kafka.producer import Producer
+
+        producer = Producer(kafka, **PRODUCER_OVERRIDES)
+        topic = settings.topic
+
+        def send(key: bytes, value: bytes) -> None:
+            producer.produce(topic, value, key, block=False)
+
+        _producer = producer
+        writer = TraceWriter(send, settings, by=by)
+        install(writer)
+    threading.Thread(
+        target=_ensure_topic, args=(kafka, settings), name="kbridge-trace-topic", daemon=True
+    ).start()
+    return writer
+
+
+def stop(timeout: float = 2.0) -> None:
+    """Flush what is queued (briefly) and forget the writer."""
+    global _producer
+    with _lock:
+        install(None)
+        producer, _producer = _producer, None
+    if producer is not None:
+        producer.close(timeout)
+
+
+def _ensure_topic(kafka: KafkaClientConfig, settings: TraceSettings) -> None:
+    from processor.kafka.admin import TopicSpec, ensure_topics
+
+    spec = TopicSpec(
+        settings.topic,
+        settings.partitions,
+        config={"retention.ms": str(int(settings.retention_hours * 3_600_000))},
+    )
+    try:
+        ensure_topics(kafka, [spec], timeout=10.0)
+    except Exception as exc:  # tracing is best effort; events flow without the topic
+        log.warning("could not create the trace topic %s: %s", settings.topic, exc)
