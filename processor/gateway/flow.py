@@ -16,10 +16,18 @@ answers. :class:`FlowControl` keeps one account per gateway process (one event l
 
 Every method runs on the event loop thread (delivery callbacks hop there first), so the
 counters need no lock.
+
+**Giving memory back.** Freed request bodies and records go back to the C allocator, which
+keeps the pages: after a storm the process would stay at its peak RSS. Once the in-flight
+account is empty again after a peak of at least :data:`TRIM_AFTER_BYTES`, glibc's
+``malloc_trim`` returns the free pages to the system (a second later, when the last
+request's objects are gone; at most once per storm).
 """
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
 import logging
 import math
 import time
@@ -28,6 +36,23 @@ from collections.abc import Callable
 from processor.gateway.errors import ApiError
 
 logger = logging.getLogger(__name__)
+
+TRIM_AFTER_BYTES = 16 * 1024 * 1024
+"""In-flight peak after which an emptied account trims the C heap."""
+
+
+def _malloc_trim() -> Callable[[], object] | None:
+    """glibc's ``malloc_trim(0)``, or None where the C library has none (musl, macOS)."""
+    try:
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+    trim.argtypes = [ctypes.c_size_t]
+    trim.restype = ctypes.c_int
+    return lambda: trim(0)
+
+
+MALLOC_TRIM = _malloc_trim()
 
 
 class FlowControl:
@@ -48,6 +73,8 @@ class FlowControl:
         self.stalled_since: float | None = None
         self.refused = 0
         self.peak_bytes = 0
+        self.peak_since_trim = 0
+        self.trims = 0
 
     @property
     def retry_after(self) -> str:
@@ -82,13 +109,25 @@ class FlowControl:
                 headers={"Retry-After": "1"},
             )
         self.inflight_bytes += size
-        if self.inflight_bytes > self.peak_bytes:
-            self.peak_bytes = self.inflight_bytes
+        self.peak_bytes = max(self.peak_bytes, self.inflight_bytes)
+        self.peak_since_trim = max(self.peak_since_trim, self.inflight_bytes)
         return size
 
     def release(self, size: int) -> None:
-        """Give back reserved bytes."""
+        """Give back reserved bytes (and, after a storm, the C heap's free pages)."""
         self.inflight_bytes -= size
+        if not self.inflight_bytes and self.peak_since_trim >= TRIM_AFTER_BYTES:
+            self.peak_since_trim = 0
+            try:
+                asyncio.get_running_loop().call_later(1.0, self._trim)
+            except RuntimeError:  # no loop (a synchronous caller): trim now
+                self._trim()
+
+    def _trim(self) -> None:
+        if self.inflight_bytes or MALLOC_TRIM is None:
+            return  # a new storm: trim after it
+        MALLOC_TRIM()
+        self.trims += 1
 
     def records_sent(self, count: int) -> None:
         """``count`` records were handed to the producer."""
