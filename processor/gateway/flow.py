@@ -9,7 +9,8 @@ answers. :class:`FlowControl` keeps one account per gateway process (one event l
   settled by Kafka. A request that would pass ``max_inflight_bytes`` is refused at once
   with 503 + ``Retry-After`` (nothing produced), so memory stays bounded;
 * **stalled**: set when a request's acknowledgement wait passed ``ack_timeout`` (the
-  outcome of those records is unknown: they may still be written). While records are still
+  outcome of those records is unknown: they may still be written), or at once when
+  librdkafka reports every broker down while records are pending. While records are still
   pending in a stalled producer, new requests are refused at once instead of queueing
   behind them. It clears by itself on the next acknowledgement, or when every pending
   record settled (delivered or failed), so the first request after that probes Kafka again.
@@ -144,6 +145,15 @@ class FlowControl:
                 extra={"stalled_seconds": round(time.monotonic() - self.stalled_since, 1)},
             )
             self.stalled_since = None
+
+    def brokers_down(self) -> None:
+        """librdkafka lost every broker: with records pending, stall now, not a timeout later."""
+        if self.pending_records and self.stalled_since is None:
+            self.stalled_since = time.monotonic()
+            logger.warning(
+                "every Kafka broker is down; refusing new requests until one acknowledges",
+                extra={"pending": self.pending_records},
+            )
 
     def timed_out(self) -> None:
         """A request waited ``ack_timeout`` without every acknowledgement: Kafka stalls."""
