@@ -15,17 +15,21 @@ from processor.config.problems import ConfigProblem
 from processor.config.rules import Rule
 from processor.config.sources import AnySource
 from processor.config.targets import AnyTarget, FunctionTarget, WebhookTarget
+from processor.config.wording import suggest
 
 log = logging.getLogger(__name__)
 
 
-def check_config(config: KbridgeConfig, *, compile_rules: bool = True) -> list[ConfigProblem]:
+def check_config(
+    config: KbridgeConfig, *, compile_rules: bool = True, duplicates: bool = True
+) -> list[ConfigProblem]:
     """Every cross-object problem of ``config``; empty when it is consistent.
 
     With ``compile_rules`` each rule's pattern (:mod:`processor.patterns`) and each
-    target's transform (:mod:`processor.transform`) are compiled too.
+    target's transform (:mod:`processor.transform`) are compiled too. The loader checks
+    ``duplicates`` itself (it knows in which files the two definitions are).
     """
-    problems = list(_duplicates(config))
+    problems = list(_duplicates(config)) if duplicates else []
     problems.extend(_references(config))
     if compile_rules:
         for rule in config.rules:
@@ -62,12 +66,22 @@ def rule_reference_problems(
     """Problems with what ``rule`` refers to, given the defined bus and target names."""
     where = f"rules[{rule.name}]"
     if rule.bus not in buses:
-        yield ConfigProblem(f"{where}.bus", f"bus {rule.bus!r} is not defined")
+        yield ConfigProblem(
+            f"{where}.bus", f"bus {rule.bus!r} is not defined{_known(rule.bus, buses)}"
+        )
     for index, entry in enumerate(rule.targets):
         if entry.target not in targets:
             yield ConfigProblem(
-                f"{where}.targets[{index}].target", f"target {entry.target!r} is not defined"
+                f"{where}.targets[{index}].target",
+                f"target {entry.target!r} is not defined{_known(entry.target, targets)}",
             )
+
+
+def _known(name: str, names: set[str] | frozenset[str]) -> str:
+    """`` (did you mean 'x'? known: a, b)``: the defined names, the closest first."""
+    if not names:
+        return " (none are defined)"
+    return f" ({suggest(name, names)}known: {', '.join(sorted(names))})"
 
 
 def _target_references(
@@ -80,7 +94,9 @@ def _target_references(
         and target.connection not in connections
     ):
         yield ConfigProblem(
-            f"{where}.connection", f"connection {target.connection!r} is not defined"
+            f"{where}.connection",
+            f"connection {target.connection!r} is not defined"
+            f"{_known(target.connection, connections)}",
         )
     if (
         isinstance(target, FunctionTarget)
@@ -88,13 +104,17 @@ def _target_references(
         and target.publish_to_bus not in buses
     ):
         yield ConfigProblem(
-            f"{where}.publish_to_bus", f"bus {target.publish_to_bus!r} is not defined"
+            f"{where}.publish_to_bus",
+            f"bus {target.publish_to_bus!r} is not defined{_known(target.publish_to_bus, buses)}",
         )
 
 
 def _source_references(source: AnySource, buses: set[str]) -> Iterator[ConfigProblem]:
     if source.bus not in buses:
-        yield ConfigProblem(f"sources[{source.name}].bus", f"bus {source.bus!r} is not defined")
+        yield ConfigProblem(
+            f"sources[{source.name}].bus",
+            f"bus {source.bus!r} is not defined{_known(source.bus, buses)}",
+        )
 
 
 def check_rule_compiles(rule: Rule) -> list[ConfigProblem]:

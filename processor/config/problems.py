@@ -1,4 +1,4 @@
-"""Configuration problems and how they are reported: ``file: object.field: message``.
+"""Configuration problems and how they are reported: ``file:line:col: object.field: message``.
 
 Everything that rejects configuration (YAML syntax, environment references, pydantic
 validation, cross-checks) produces :class:`ConfigProblem` values, so ``kbridge validate``
@@ -8,11 +8,12 @@ can list every problem at once and the CLI never shows a traceback.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from processor.errors import ConfigError
 
@@ -23,17 +24,28 @@ _NAMED_SECTIONS = frozenset({"buses", "connections", "targets", "sources", "rule
 
 @dataclass(frozen=True, slots=True)
 class ConfigProblem:
-    """One problem: where (``rules[survey-responses].targets[0].retry``) and what."""
+    """One problem: where (``rules[survey-responses].targets[0].retry``) and what.
+
+    ``file``, ``line`` and ``column`` (1-based) are set when the problem was found in a
+    file the loader read (``kbridge validate``), so editors and terminals can jump there;
+    the management API's problems have none.
+    """
 
     location: str
     message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
 
     def render(self, filename: str) -> str:
-        """The problem as one line naming the file, the object and the field."""
+        """The problem as one line naming the file (and line:column), the object, the field."""
         message = _NEWLINES.sub(" ", self.message.strip())
+        where = self.file or filename
+        if self.line is not None:
+            where = f"{where}:{self.line}:{self.column or 1}"
         if self.location:
-            return f"{filename}: {self.location}: {message}"
-        return f"{filename}: {message}"
+            return f"{where}: {self.location}: {message}"
+        return f"{where}: {message}"
 
 
 class ConfigValidationError(ConfigError):
@@ -86,15 +98,29 @@ def format_location(loc: Sequence[int | str], raw: Any, *, union_tags: bool = Tr
 
 
 def problems_from_validation_error(
-    exc: ValidationError, raw: Any, *, prefix: Sequence[int | str] = ()
+    exc: ValidationError,
+    raw: Any,
+    *,
+    prefix: Sequence[int | str] = (),
+    plain: Callable[[ErrorDetails], str] | None = None,
 ) -> list[ConfigProblem]:
-    """One :class:`ConfigProblem` per pydantic error, located against ``raw``."""
+    """One :class:`ConfigProblem` per pydantic error, located against ``raw``.
+
+    ``plain`` rewrites each error's message (the loader passes
+    :func:`processor.config.wording.plain_message`, which knows the models).
+    """
     problems = []
     for error in exc.errors(include_url=False):
         loc: tuple[int | str, ...] = (*prefix, *error["loc"])
         message = str(error["msg"])
         if message.startswith("Value error, "):
             message = message[len("Value error, ") :]
+        if plain is not None:
+            message = plain(error)
+            if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+                loc = (*loc, "kind")
+            problems.append(ConfigProblem(format_location(loc, raw), message))
+            continue
         if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
             loc = (*loc, "kind")
             if error["type"] == "union_tag_not_found":

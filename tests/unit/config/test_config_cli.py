@@ -40,15 +40,16 @@ def test_validate_lists_every_problem_without_a_traceback(tmp_path: Path) -> Non
     result = runner.invoke(build_app(), ["validate", "-f", str(path)])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"{path}: rules[survey-responses].targets[0].retry.max_attempts: "
-        "Input should be less than or equal to 185"
+        f"{path}:9:37: rules[survey-responses].targets[0].retry.max_attempts: "
+        "must be less than or equal to 185, got 186"
     ]
     assert "Traceback" not in result.output
     path.write_text(BAD.replace("186", "10"))
     result = runner.invoke(build_app(), ["validate", "-f", str(path)])
     assert result.exit_code == 1
     assert result.stderr.splitlines() == [
-        f"{path}: rules[survey-responses].targets[1].target: target 'missing' is not defined"
+        f"{path}:10:10: rules[survey-responses].targets[1].target: target 'missing' is not "
+        "defined (known: survey-db)"
     ]
 
 

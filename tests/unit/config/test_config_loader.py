@@ -62,8 +62,8 @@ def test_the_example_file_is_valid(example_file: Path) -> None:
 def test_error_names_file_object_and_field() -> None:
     text = MINIMAL.replace("max_attempts: 185", "max_attempts: 186")
     assert problems(text) == [
-        "kbridge.yaml: rules[survey-responses].targets[0].retry.max_attempts: "
-        "Input should be less than or equal to 185"
+        "kbridge.yaml:12:17: rules[survey-responses].targets[0].retry.max_attempts: "
+        "must be less than or equal to 185, got 186"
     ]
 
 
@@ -81,19 +81,22 @@ rules:
 surprise: 1
 """
     assert problems(text) == [
-        "kbridge.yaml: buses[saas].partitions: Input should be greater than or equal to 1",
-        "kbridge.yaml: targets[hook].timeout: Input should be greater than 0",
-        "kbridge.yaml: targets[hook].bogus: Extra inputs are not permitted",
-        "kbridge.yaml: targets[fn]: set exactly one of url and entry_point",
-        "kbridge.yaml: targets[nope].kind: Input tag 'carrier-pigeon' found using 'kind' does "
-        "not match any of the expected tags: 'mysql', 'webhook', 'function', 'kafka', "
-        "'dingtalk', 'wecom', 'feishu', 'slack', 'email'",
-        "kbridge.yaml: targets[nokind].kind: Field required (the object's kind)",
-        "kbridge.yaml: targets[4]: Input should be a valid dictionary or object to extract "
-        "fields from",
-        "kbridge.yaml: rules[r].targets[0].retry.max_age: Input should be less than or equal "
-        "to 86400",
-        "kbridge.yaml: surprise: Extra inputs are not permitted",
+        "kbridge.yaml:2:22: buses[saas].partitions: must be greater than or equal to 1, got 0",
+        "kbridge.yaml:4:50: targets[hook].timeout: must be greater than 0, got -1",
+        "kbridge.yaml:4:63: targets[hook].bogus: unknown key 'bogus' (valid keys: "
+        "allow_private_network, body, concurrency, connection, description, format, headers, "
+        "kind, method, name, partitions, rate_limit, secret, timeout, url)",
+        "kbridge.yaml:5:5: targets[fn]: set exactly one of url and entry_point",
+        "kbridge.yaml:6:18: targets[nope].kind: unknown kind 'carrier-pigeon' (kinds: mysql, "
+        "webhook, function, kafka, dingtalk, wecom, feishu, slack, email)",
+        "kbridge.yaml:7:5: targets[nokind].kind: required key 'kind' is missing (kinds: "
+        "dingtalk, email, feishu, function, kafka, mysql, slack, webhook, wecom)",
+        "kbridge.yaml:8:5: targets[4]: expected a mapping (key: value pairs), got the text "
+        "'not a mapping'",
+        "kbridge.yaml:10:72: rules[r].targets[0].retry.max_age: must be less than or equal "
+        "to 86400, got '2d'",
+        "kbridge.yaml:11:1: surprise: unknown key 'surprise' (valid keys: buses, connections, "
+        "rules, sources, targets)",
     ]
 
 
@@ -103,7 +106,9 @@ def test_the_error_is_a_config_error() -> None:
 
 
 def test_unnamed_objects_are_named_by_index() -> None:
-    assert problems("buses: [{partitions: 3}]") == ["kbridge.yaml: buses[0].name: Field required"]
+    assert problems("buses: [{partitions: 3}]") == [
+        "kbridge.yaml:1:9: buses[0].name: required key 'name' is missing"
+    ]
 
 
 class TestEnvironment:
@@ -141,9 +146,9 @@ sources:
   - {name: st, kind: stripe, bus: saas, secret: "${STRIPE_SECRET}"}
 """
         assert problems(text) == [
-            "kbridge.yaml: sources[gh].secret: environment variable GITHUB_SECRET is not set "
-            "(use ${GITHUB_SECRET:-default} for a default)",
-            "kbridge.yaml: sources[st].secret: environment variable STRIPE_SECRET is not set "
+            "kbridge.yaml:4:41: sources[gh].secret: environment variable GITHUB_SECRET is not "
+            "set (use ${GITHUB_SECRET:-default} for a default)",
+            "kbridge.yaml:5:41: sources[st].secret: environment variable STRIPE_SECRET is not set "
             "(use ${STRIPE_SECRET:-default} for a default)",
         ]
 
@@ -156,18 +161,18 @@ sources:
 class TestYaml:
     def test_syntax_errors_name_line_and_column(self) -> None:
         [line] = problems("buses:\n  - name: saas\n   partitions: 3\n")
-        assert line.startswith("kbridge.yaml: line 3, column 4: invalid YAML: expected <block end>")
+        assert line.startswith("kbridge.yaml:3:4: invalid YAML: expected <block end>")
 
     def test_duplicate_keys_are_errors(self) -> None:
         [line] = problems("buses:\n  - name: a\n    name: b\n")
         assert line == (
-            "kbridge.yaml: line 3, column 5: invalid YAML: duplicate key 'name' "
+            "kbridge.yaml:3:5: invalid YAML: duplicate key 'name' "
             "(first defined on line 2)"
         )
 
     def test_the_top_level_must_be_a_mapping(self) -> None:
         assert problems("- name: saas") == [
-            "kbridge.yaml: the top level must be a mapping with buses, connections, targets, "
+            "kbridge.yaml:1:1: the top level must be a mapping with buses, connections, targets, "
             "sources and rules"
         ]
 
@@ -205,11 +210,14 @@ rules:
     targets: [{target: hook}, {target: survey-dbx}]
 """
         assert problems(text) == [
-            "kbridge.yaml: rules[r].bus: bus 'other' is not defined",
-            "kbridge.yaml: rules[r].targets[1].target: target 'survey-dbx' is not defined",
-            "kbridge.yaml: targets[hook].connection: connection 'creds' is not defined",
-            "kbridge.yaml: targets[fn].publish_to_bus: bus 'results' is not defined",
-            "kbridge.yaml: sources[gh].bus: bus 'github-bus' is not defined",
+            "kbridge.yaml:10:5: rules[r].bus: bus 'other' is not defined (known: saas)",
+            "kbridge.yaml:12:32: rules[r].targets[1].target: target 'survey-dbx' is not defined "
+            "(known: fn, hook)",
+            "kbridge.yaml:4:50: targets[hook].connection: connection 'creds' is not defined "
+            "(none are defined)",
+            "kbridge.yaml:5:50: targets[fn].publish_to_bus: bus 'results' is not defined "
+            "(known: saas)",
+            "kbridge.yaml:7:30: sources[gh].bus: bus 'github-bus' is not defined (known: saas)",
         ]
 
     def test_names_are_unique_per_kind(self) -> None:
@@ -217,13 +225,17 @@ rules:
 buses: [{name: saas}, {name: saas}]
 targets: [{name: saas, kind: webhook, url: "http://x"}]
 """
-        assert problems(text) == ["kbridge.yaml: buses[saas].name: duplicate bus name 'saas'"]
+        assert problems(text) == [
+            "kbridge.yaml:2:24: buses[saas].name: duplicate bus name 'saas' "
+            "(first defined at kbridge.yaml:2:10)"
+        ]
 
     def test_patterns_compile_with_aws_wording(self) -> None:
         text = MINIMAL.replace("pattern: {source: [saas.questionnaire]}", "pattern: {source: x}")
         [line] = problems(text)
         assert line.startswith(
-            "kbridge.yaml: rules[survey-responses].pattern: Event pattern is not valid. Reason:"
+            "kbridge.yaml:8:5: rules[survey-responses].pattern: Event pattern is not valid. "
+            "Reason:"
         )
         assert "\n" not in line
 
@@ -231,7 +243,8 @@ targets: [{name: saas, kind: webhook, url: "http://x"}]
         text = MINIMAL.replace('transform: {path: "$.data"}', "transform: {path: data}")
         [line] = problems(text)
         assert line.startswith(
-            "kbridge.yaml: rules[survey-responses].targets[0].transform: path: JSONPath 'data'"
+            "kbridge.yaml:11:9: rules[survey-responses].targets[0].transform: path: "
+            "JSONPath 'data'"
         )
 
     def test_checks_can_be_skipped(self) -> None:

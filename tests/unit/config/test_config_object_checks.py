@@ -36,8 +36,8 @@ def test_a_rule_with_missing_references_and_a_bad_pattern() -> None:
     )
     problems = [f"{p.location}: {p.message}" for p in check_object("rule", rule, LIVE)]
     assert problems[:2] == [
-        "rules[new].bus: bus 'nope' is not defined",
-        "rules[new].targets[0].target: target 't' is not defined",
+        "rules[new].bus: bus 'nope' is not defined (known: saas)",
+        "rules[new].targets[0].target: target 't' is not defined (known: fn, hook)",
     ]
     assert problems[2].startswith("rules[new].pattern: Event pattern is not valid.")
 
@@ -48,7 +48,7 @@ def test_replacing_an_object_checks_the_new_version_only() -> None:
     )
     problems = check_object("target", target, LIVE)
     assert [(p.location, p.message) for p in problems] == [
-        ("targets[hook].connection", "connection 'gone' is not defined")
+        ("targets[hook].connection", "connection 'gone' is not defined (known: creds)")
     ]
 
 

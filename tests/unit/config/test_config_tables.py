@@ -37,7 +37,10 @@ def test_rules_with_dangling_references_are_flagged() -> None:
         env={},
         check=False,
     )
-    assert rows("rule", config)[0][5] == "bus 'saas' is not defined; target 't' is not defined"
+    assert rows("rule", config)[0][5] == (
+        "bus 'saas' is not defined (none are defined); "
+        "target 't' is not defined (none are defined)"
+    )
 
 
 def test_long_patterns_are_shortened() -> None:
