@@ -131,3 +131,16 @@ def test_partition_key_and_ids() -> None:
     assert len(ids) == 1000
     assert all(uuid.UUID(i).version == 4 for i in ids)
     assert orjson.loads(orjson.dumps(sorted(ids))) == sorted(ids)
+
+
+def test_all_brokers_down_stalls_only_while_records_pend() -> None:
+    flow = FlowControl(max_inflight_bytes=1 << 20, ack_timeout=5)
+    flow.brokers_down()  # nothing pending: nothing to wait for, requests still probe
+    flow.release(flow.reserve(1))
+    flow.records_sent(2)
+    flow.brokers_down()
+    with pytest.raises(ApiError) as refused:
+        flow.reserve(1)
+    assert refused.value.code == "kafka-unavailable"
+    flow.records_settled(2, acknowledged=True)
+    flow.release(flow.reserve(1))
