@@ -34,6 +34,7 @@ from processor.gateway.publisher import AsyncProducer, Publisher, publish_functi
 from processor.kafka.producer import Headers
 from processor.kafka.topics import RULES_TOPIC
 from processor.settings import Settings
+from processor.trace import writer as trace_writer
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +186,7 @@ def create_app(
 
             created = Producer(settings.kafka, **gateway_producer_overrides(settings))
             slot.producer = created
+            trace_writer.start(settings.kafka, by="gateway")  # docs/tracing.md
         started_store = None
         if owns_store:
             from processor.config.store import ConfigStore
@@ -223,6 +225,7 @@ def create_app(
         generate_unique_id_function=_operation_id,
     )
     app.state.kbridge = context
+    app.state.kafka = settings.kafka  # the trace lookup (processor/gateway/tracing.py)
     install_error_handlers(app)
 
     app.add_middleware(  # innermost: the guard and the timing below still wrap it

@@ -24,6 +24,7 @@ from processor.config import KbridgeConfig, check_config
 from processor.config.model import KIND_OF_SECTION, SECTIONS, ConfigObject, ObjectKind
 from processor.config.problems import ConfigProblem, ConfigValidationError
 from processor.config.records import parse_object
+from processor.gateway import tracing
 from processor.gateway.body import parse_json, read_body
 from processor.gateway.context import GatewayContext, get_context
 from processor.gateway.errors import ApiError
@@ -221,6 +222,18 @@ async def test_event_pattern(
     except PatternTestError as exc:
         code = "invalid-pattern" if exc.kind == "pattern" else "invalid-event"
         raise ApiError(400, code, exc.message) from None
+
+
+@router.get("/v1/events/{event_id}/trace", summary="Where an event went (docs/tracing.md)")
+async def trace_event(
+    event_id: str,
+    request: Request,
+    since: str = "24h",
+    context: GatewayContext = Depends(get_context),
+) -> dict[str, Any]:
+    """The event's timeline: accepted, routed, delivered or dead-lettered (with the error)."""
+    context.authorize_admin(request)
+    return await tracing.event_trace(request.app.state.kafka, event_id, since)
 
 
 @router.get("/v1/{section}", summary="List objects of a section")

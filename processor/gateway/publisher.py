@@ -27,6 +27,7 @@ from processor.events import CloudEvent, Mode, encode
 from processor.gateway.flow import FlowControl
 from processor.kafka.producer import Ack, AsyncSender, delivery_outcome, send_record
 from processor.kafka.topics import bus_topic
+from processor.trace import writer as trace_writer
 
 AsyncProducer = AsyncSender
 """What the gateway needs from :class:`processor.kafka.producer.Producer`."""
@@ -136,8 +137,11 @@ class Publisher:
             acks = await send_many(
                 self._producer, bus_topic(bus), sendable, flow, partial(flow.release, reserved)
             )
+            tracer = trace_writer.active()
             for index, event, ack in zip(positions, sendable, acks, strict=True):
                 outcomes[index] = _outcome(event[0], ack)
+                if tracer is not None and not isinstance(ack, BaseException):
+                    tracer.accepted(event[0], bus, ack[0], ack[1], event[3])  # docs/tracing.md
         return [o for o in outcomes if o is not None]
 
 

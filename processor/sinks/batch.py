@@ -26,6 +26,7 @@ from processor.sinks.base import Delivery, DeliveryOutcome, Sink
 from processor.sinks.deadletter import DeadLetter, error_code
 from processor.sinks.outage import DestinationHealth, unreachable
 from processor.sinks.retry import Backoff, GiveUp, RetryLimits, decide
+from processor.trace import writer as trace_writer
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ async def run_batch(
     result = BatchResult()
     chunk_size = max(1, sink.max_batch_size)
     outages = 0
+    tracer = trace_writer.active()
     while pending:
         now = clock()
         earliest = min(p.due for p in pending)
@@ -161,6 +163,9 @@ async def run_batch(
                 if outcome is None:
                     result.delivered += 1
                     result.latencies.append(now - item.origin)
+                    if tracer is not None:  # docs/tracing.md
+                        tries = item.attempts + item.outage_tries
+                        tracer.delivered(item.delivery, attempts=tries, latency=now - item.origin)
                     continue
                 result.failures[error_code(outcome)] += 1
                 step = decide(

@@ -22,12 +22,13 @@ from processor.backoff import Backoff as BackoffPolicy
 from processor.backoff import BackoffCounter
 from processor.sinks.base import Delivery
 from processor.sinks.batch import OUTAGE_BACKOFF, BatchResult, run_batch
-from processor.sinks.deadletter import DeadLetterWriter
+from processor.sinks.deadletter import DeadLetter, DeadLetterWriter, error_code, error_message
 from processor.sinks.leases import SinkLeases
 from processor.sinks.metrics import SinkMetrics
 from processor.sinks.outage import DestinationHealth
 from processor.sinks.partitions import Partition, PartitionTable
 from processor.sinks.retry import Backoff, RetryLimits
+from processor.trace import writer as trace_writer
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,21 @@ class WorkerSettings:
 
 
 LimitsFor = Callable[[Delivery], RetryLimits]
+
+
+def trace_dead_letters(letters: list[DeadLetter]) -> None:
+    """Trace records for dead letters Kafka acknowledged (docs/tracing.md)."""
+    tracer = trace_writer.active()
+    if tracer is None:
+        return
+    for letter in letters:
+        tracer.dead_lettered(
+            letter.delivery,
+            attempts=letter.attempts,
+            code=error_code(letter.error),
+            message=error_message(letter.error),
+            condition=letter.condition,
+        )
 
 
 class PartitionDrain:
@@ -124,6 +140,7 @@ class PartitionDrain:
                 )
                 if result.dead_letters:
                     await self.writer.write(result.dead_letters, lambda: not state.revoked)
+                    trace_dead_letters(result.dead_letters)
             except Exception as exc:
                 # A bug, not a delivery failure: later offsets must not be committed past
                 # this batch, so it goes back to the front of the buffer and is tried again.

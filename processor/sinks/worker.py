@@ -42,6 +42,7 @@ from processor.sinks.metrics import SinkMetrics
 from processor.sinks.partitions import Key, PartitionTable
 from processor.sinks.records import to_delivery
 from processor.sinks.retry import RetryLimits
+from processor.trace import writer as trace_writer
 
 __all__ = ["ConfigView", "SinkWorker", "WorkerSettings", "default_builder", "group_id"]
 
@@ -138,6 +139,7 @@ class SinkWorker:
         self._loop = asyncio.get_running_loop()
         if self._producer is None:
             self._producer = Producer(self.kafka)
+        trace_writer.start(self.kafka, by="sink")  # docs/tracing.md
         self._drain = PartitionDrain(
             self.target,
             table=self._table,

@@ -31,6 +31,7 @@ from processor.events import CloudEvent, encode
 from processor.kafka import headers as h
 from processor.kafka.producer import Ack, AsyncSender, Headers, send_record
 from processor.kafka.topics import bus_dlq_topic, bus_topic
+from processor.trace import writer as trace_writer
 
 log = logging.getLogger(__name__)
 
@@ -143,6 +144,9 @@ class Source(abc.ABC):
         source_header = [(h.SOURCE, self.name.encode())]
         ack = await send_record(self.publisher, self.topic, record, source_header)
         self.published += 1
+        tracer = trace_writer.active()
+        if tracer is not None:  # docs/tracing.md
+            tracer.accepted(event.id, self.bus, *ack, record.headers, by=f"source:{self.name}")
         return ack
 
     async def dead_letter(

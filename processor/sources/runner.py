@@ -19,6 +19,7 @@ from processor.errors import ConfigError
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.producer import Producer
 from processor.sources.base import Source, source_class
+from processor.trace import writer as trace_writer
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class SourceRunner:
 
     async def run(self) -> None:
         producer = Producer(self.kafka)
+        trace_writer.start(self.kafka, by="source")  # docs/tracing.md
         try:
             while not self._finished and self.config is not None:
                 self._replaced.clear()

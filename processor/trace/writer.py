@@ -7,20 +7,22 @@ never holds back, fails or fences event production (the native router's exactly-
 producer could not write outside its transactions anyway). ``emit`` queues the record in
 librdkafka and returns; a full queue drops the record and counts it in :attr:`dropped`.
 
-Each process installs one writer (:func:`start`); the stage hooks in the gateway,
+Each process installs one writer (:func:`start`, flushed at exit); the stage hooks in the gateway,
 sources, router and sinks call :func:`active` and do nothing when it is ``None``.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.headers import BUS, CE_ID, RULE, TARGET
+from processor.kafka.topics import target_topic
 from processor.trace import record as r
 from processor.trace.settings import TraceSettings, load_trace_settings
 
@@ -31,6 +33,9 @@ Send = Callable[[bytes, bytes], None]
 
 TRACEPARENT = "traceparent"
 """W3C trace context, carried as ``ce_traceparent`` (CloudEvents distributed tracing)."""
+
+TARGET_PREFIX = target_topic("t")[:-1]
+"""``kbridge.target.``: a delivery's target is its egress topic's name without it."""
 
 PRODUCER_OVERRIDES: dict[str, Any] = {
     "enable.idempotence": False,
@@ -139,15 +144,12 @@ class TraceWriter:
             )
         )
 
-    def delivered(
-        self, target: str, delivery: DeliveryLike, *, attempts: int, latency: float
-    ) -> None:
-        """A sink worker delivered the event to ``target``."""
-        self._sink_outcome(target, delivery, r.DELIVERED, attempts=attempts, latency=latency)
+    def delivered(self, delivery: DeliveryLike, *, attempts: int, latency: float) -> None:
+        """A sink worker delivered the event to its target (``latency``: since ingestion)."""
+        self._sink_outcome(delivery, r.DELIVERED, attempts=attempts, latency=latency)
 
     def dead_lettered(
         self,
-        target: str,
         delivery: DeliveryLike,
         *,
         attempts: int,
@@ -157,7 +159,6 @@ class TraceWriter:
     ) -> None:
         """A sink worker gave up on the event: it is on ``kbridge.dlq.<target>``."""
         self._sink_outcome(
-            target,
             delivery,
             r.DEAD_LETTERED,
             attempts=attempts,
@@ -168,7 +169,6 @@ class TraceWriter:
 
     def _sink_outcome(
         self,
-        target: str,
         delivery: DeliveryLike,
         stage: str,
         *,
@@ -190,7 +190,7 @@ class TraceWriter:
                 round(self._clock(), 3),
                 self.by,
                 bus=bus,
-                target=target,
+                target=delivery.topic.removeprefix(TARGET_PREFIX),
                 rule=headers.get(RULE),
                 topic=delivery.topic,
                 partition=delivery.partition,
@@ -342,6 +342,7 @@ def start(
         _producer = producer
         writer = TraceWriter(send, settings, by=by)
         install(writer)
+        atexit.register(stop)  # one writer serves every component of the process
     threading.Thread(
         target=_ensure_topic, args=(kafka, settings), name="kbridge-trace-topic", daemon=True
     ).start()
@@ -370,3 +371,12 @@ def _ensure_topic(kafka: KafkaClientConfig, settings: TraceSettings) -> None:
         ensure_topics(kafka, [spec], timeout=10.0)
     except Exception as exc:  # tracing is best effort; events flow without the topic
         log.warning("could not create the trace topic %s: %s", settings.topic, exc)
+
+
+def routed_batch(records: Sequence[InLike], results: Sequence[ResultLike]) -> None:
+    """The router's hook: one trace record per routed ingress record (both engines)."""
+    tracer = _active
+    if tracer is None:
+        return
+    for record, result in zip(records, results, strict=True):
+        tracer.routed(record, result)

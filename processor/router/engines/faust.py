@@ -34,6 +34,7 @@ from processor.router.unwritable import (
     Decision,
     TargetGate,
 )
+from processor.trace import writer as trace_writer
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ def create_app(
     unwritable_timeout: float = DEFAULT_TIMEOUT,
 ) -> faust.App:
     """A Faust app with one agent routing every bus's ingress topic."""
+    trace_writer.start(kafka, by="router")  # docs/tracing.md
     app = faust.App(
         group_id,
         broker=kafka.faust_broker_url(),
@@ -242,6 +244,7 @@ class _FaustRouter:
                     self._metrics.observe_latency(
                         result.bus, (now_ms - record.timestamp_ms) / 1000
                     )
+        trace_writer.routed_batch(records, results)  # docs/tracing.md
 
     def _gated(
         self, table: RoutingTable, event: Any, record: InRecord, out: OutRecord

@@ -40,6 +40,7 @@ from processor.router.live import LiveTable
 from processor.router.metrics import RouterMetrics
 from processor.router.records import InRecord, OutRecord, RouteResult
 from processor.router.unwritable import DEFAULT_TIMEOUT, UNWRITABLE_CODE, Decision, TargetGate
+from processor.trace import writer as trace_writer
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ class NativeRouter:
 
     def run(self) -> None:
         """The loop; returns after :meth:`stop`."""
+        trace_writer.start(self._kafka, by="router")  # docs/tracing.md
         consumer = self._consumer()
         producer = self._producer()
         if self._exactly_once:
@@ -268,6 +270,7 @@ class NativeRouter:
         if self._metrics is not None:
             self._metrics.record_batch(results)
             self._observe_latency(records, results)
+        trace_writer.routed_batch(records, results)  # docs/tracing.md
 
     def _sends(self, records: list[InRecord], results: list[RouteResult]) -> list[_Send]:
         return [
