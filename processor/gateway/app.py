@@ -7,6 +7,7 @@ Tests pass ``known_buses`` (and may pass a producer) instead of a live store.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import warnings
@@ -14,6 +15,7 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
+from confluent_kafka import KafkaError
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
@@ -89,6 +91,18 @@ def gateway_producer_overrides(settings: Settings) -> dict[str, Any]:
     """
     queue_kbytes = max(2 * settings.gateway.max_inflight_bytes // 1024, 16 * 1024)
     return {"queue.buffering.max.kbytes": queue_kbytes, "linger.ms": 1}
+
+
+def _brokers_down_reporter(
+    loop: asyncio.AbstractEventLoop, flow: FlowControl
+) -> Callable[[KafkaError], None]:
+    """librdkafka's error callback (poll thread): "all brokers down" stalls the flow now."""
+
+    def on_error(error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            loop.call_soon_threadsafe(flow.brokers_down)
+
+    return on_error
 
 
 def _keyring(settings: Settings, keys: KeyRing | None) -> KeyRing:
@@ -184,7 +198,11 @@ def create_app(
         if slot.producer is None:
             from processor.kafka.producer import Producer
 
-            created = Producer(settings.kafka, **gateway_producer_overrides(settings))
+            created = Producer(
+                settings.kafka,
+                error_cb=_brokers_down_reporter(asyncio.get_running_loop(), flow),
+                **gateway_producer_overrides(settings),
+            )
             slot.producer = created
             trace_writer.start(settings.kafka, by="gateway")  # docs/tracing.md
         started_store = None
