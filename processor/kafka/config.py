@@ -167,12 +167,25 @@ class KafkaClientConfig(BaseModel):
 
     def ssl_context(self) -> ssl.SSLContext:
         """An SSL context built from the certificate files, for aiokafka and Faust."""
-        context = ssl.create_default_context(cafile=self.ssl_cafile)
+        try:
+            context = ssl.create_default_context(cafile=self.ssl_cafile)
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(
+                f"ssl_cafile {self.ssl_cafile}: cannot load the CA ({exc.strerror or exc}); "
+                "check KBRIDGE_KAFKA__SSL_CAFILE (or the cluster's ssl_cafile in kbridge.yaml)"
+            ) from None
         if self.ssl_certfile:
             password = (
                 self.ssl_key_password.get_secret_value() if self.ssl_key_password else None
             )
-            context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, password)
+            try:
+                context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile, password)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"ssl_certfile {self.ssl_certfile}: cannot load the client certificate "
+                    f"({exc.strerror or exc}); check KBRIDGE_KAFKA__SSL_CERTFILE, "
+                    "KBRIDGE_KAFKA__SSL_KEYFILE and KBRIDGE_KAFKA__SSL_KEY_PASSWORD"
+                ) from None
         return context
 
     def faust_credentials(self) -> Any:

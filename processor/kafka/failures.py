@@ -91,7 +91,12 @@ def explain(exc: BaseException, config: KafkaClientConfig, *, probe_timeout: flo
             f"{where} refused the credentials: {reason}. Check KBRIDGE_KAFKA__SASL_USERNAME, "
             f"KBRIDGE_KAFKA__SASL_PASSWORD and KBRIDGE_KAFKA__SASL_MECHANISM."
         )
-    if code in SSL_CODES or "SSL" in reason:
+    if code == KafkaError._INVALID_ARG:  # librdkafka refused a property (a missing CA file...)
+        return (
+            f"{where}: the Kafka client settings were refused: {reason}. Check the "
+            f"KBRIDGE_KAFKA__* settings (ssl.ca.location is KBRIDGE_KAFKA__SSL_CAFILE)."
+        )
+    if code in SSL_CODES or "ssl" in reason.lower():
         return (
             f"{where}: TLS failed: {reason}. Check KBRIDGE_KAFKA__SSL_CAFILE and "
             f"KBRIDGE_KAFKA__SECURITY_PROTOCOL."

@@ -153,3 +153,17 @@ def test_version_and_short_help() -> None:
     assert "--install-completion" in output  # shell completion is on
     code, output, _ = kbridge("router", "-h")
     assert code == 0 and "--engine" in output
+
+
+def test_missing_ca_file_is_named() -> None:
+    code, output, seconds = kbridge(
+        "dlq", "list", "ops-hook",
+        KBRIDGE_KAFKA__BOOTSTRAP_SERVERS=f"127.0.0.1:{closed_port()}",
+        KBRIDGE_KAFKA__SECURITY_PROTOCOL="ssl",
+        KBRIDGE_KAFKA__SSL_CAFILE="/nonexistent/ca.crt",
+    )
+    assert code == 1
+    assert "the Kafka client settings were refused" in output
+    assert "ssl.ca.location failed" in output  # librdkafka's words for the setting below
+    assert "KBRIDGE_KAFKA__SSL_CAFILE" in output
+    assert seconds < 20

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.server
 import json
 import socket
+import subprocess
 import threading
 import time
 import urllib.request
@@ -160,3 +161,24 @@ def test_router_with_a_wrong_password_exits_with_the_cause(
     assert "  cause: Kafka at " in result.stderr
     assert "refused the credentials" in result.stderr
     assert time.monotonic() - started < 100
+
+
+def test_an_untrusted_broker_certificate_is_a_tls_error(
+    kafka_sasl: SaslKafka, unique: str, tmp_path: Path
+) -> None:
+    """A CA that did not sign the broker's certificate: TLS fails, and the message says so."""
+    other_ca = tmp_path / "other-ca.crt"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=another CA", "-keyout", str(tmp_path / "other-ca.key"),
+         "-out", str(other_ca)],
+        check=True, capture_output=True,
+    )
+    runner = Kbridge(kafka_sasl.bootstrap, unique, tmp_path)
+    runner.env.update({**kafka_sasl.env(), "KBRIDGE_KAFKA__SSL_CAFILE": str(other_ca)})
+    result = runner.run("dlq", "list", f"t-{unique}", check=False)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "TLS failed" in result.stderr
+    assert "certificate verify failed" in result.stderr
+    assert "KBRIDGE_KAFKA__SSL_CAFILE" in result.stderr

@@ -131,3 +131,13 @@ def _self_signed_ca(tmp: Path) -> Path:
         check=True, capture_output=True,
     )
     return crt
+
+
+def test_a_missing_ca_file_is_a_config_error_naming_the_setting() -> None:
+    config = KafkaClientConfig(security_protocol="SSL", ssl_cafile="/nonexistent/ca.crt")
+    with pytest.raises(ConfigError) as info:
+        config.faust_credentials()
+    assert "ssl_cafile /nonexistent/ca.crt: cannot load the CA (No such file or directory)" in (
+        info.value.message
+    )
+    assert "KBRIDGE_KAFKA__SSL_CAFILE" in info.value.message
