@@ -477,11 +477,16 @@ def produce_at_rates(
     seconds: float,
     receiver: Receiver,
     headers: bool = False,
+    cpu_of: int | None = None,
 ) -> list[Row]:
-    """Produce ``{"seq": n}`` records at each rate; latency = produce call -> arrival."""
+    """Produce ``{"seq": n}`` records at each rate; latency = produce call -> arrival.
+
+    With ``cpu_of`` (a pid), the CPU that process used per delivered record is reported.
+    """
     rows = []
     seq = 0
     for rate in rates:
+        cpu_before = cpu_seconds(cpu_of) if cpu_of else 0.0
         sent: dict[int, float] = {}
         per_tick = max(1, round(rate * TICK))
         start = time.perf_counter()
@@ -521,7 +526,18 @@ def produce_at_rates(
         row.delivered = sum(1 for s in sent if s in got)
         rows.append(row)
         print(summary(row), flush=True)
+        if cpu_of and row.delivered:
+            used = cpu_seconds(cpu_of) - cpu_before
+            print(
+                f"  sink process CPU: {used * 1e6 / row.delivered:.0f} µs per delivery", flush=True
+            )
     return rows
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def measure_sink_only(rates: list[int], seconds: float, receiver: Receiver) -> list[Row]:
@@ -561,6 +577,7 @@ def measure_sink_only(rates: list[int], seconds: float, receiver: Receiver) -> l
                 seconds,
                 receiver,
                 headers=True,
+                cpu_of=kb.procs[-1].pid,
             )
         finally:
             kb.stop()

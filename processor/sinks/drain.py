@@ -53,6 +53,10 @@ class WorkerSettings:
     outage_backoff: Backoff = OUTAGE_BACKOFF
     """Wait between attempts while the whole destination is unreachable (capped at 2 s)."""
     dead_letter_retry: float = 2.0
+    commit_interval: float = 0.1
+    """Least time between two offset commits: settled positions are committed at most this
+    late (the duplicate bound after a crash), and a busy worker does not send the group
+    coordinator a commit per tiny batch. It never delays a delivery."""
     consumer_overrides: dict[str, Any] = field(default_factory=dict)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -117,6 +118,7 @@ class SinkWorker:
         self._drain: PartitionDrain | None = None
         self._committer: OffsetCommitter | None = None
         self._commit_task: asyncio.Task[None] | None = None
+        self._last_commit = 0.0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # ---- public -------------------------------------------------------------------------
@@ -210,17 +212,22 @@ class SinkWorker:
         """Start committing what the partition tasks settled, without waiting for it.
 
         The commit runs on its own thread, one at a time (so positions reach the
-        coordinator in order), while the poll loop goes on: a commit round trip never
-        delays the next record. A retriable failure is tried again after a backoff; newer
-        positions recorded meanwhile replace it.
+        coordinator in order) and at most every ``commit_interval`` seconds, while the poll
+        loop goes on: a commit round trip never delays the next record. A retriable
+        failure is tried again after a backoff; newer positions recorded meanwhile replace
+        it.
         """
         committer = self._committer
         if committer is None or not committer.due():
             return
         if self._commit_task is not None and not self._commit_task.done():
             return
+        now = time.monotonic()
+        if now - self._last_commit < self.settings.commit_interval:
+            return
         positions = self._table.take_commits()
         if positions:
+            self._last_commit = now
             self._commit_task = asyncio.create_task(self._commit(committer, positions))
 
     async def _commit(self, committer: OffsetCommitter, positions: dict[Key, int]) -> None:
