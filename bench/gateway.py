@@ -15,8 +15,11 @@ In the same run a plain confluent-kafka producer (idempotent, acks=all) sends as
 equivalent binary-mode records to the same topic: the ceiling the gateway is compared to.
 Usage::
 
-    python bench/gateway.py [--seconds 10] [--concurrency 16] [--workers 1]
+    python bench/gateway.py [--seconds 10] [--concurrency 16] [--workers 1] [--trace]
         [--scenarios putevents,cloudevents,single] [--bootstrap 127.0.0.1:9092]
+
+Event tracing (``KBRIDGE_TRACE__*``, one ``kbridge.trace`` record per accepted event) is
+switched off for the gateway under test unless ``--trace`` is given.
 """
 
 from __future__ import annotations
@@ -56,11 +59,15 @@ def free_port() -> int:
         return port
 
 
-def start_gateway(bus: str, port: int, bootstrap: str, workers: int) -> subprocess.Popen[bytes]:
+def start_gateway(
+    bus: str, port: int, bootstrap: str, workers: int, trace: bool
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "KBRIDGE_KAFKA__BOOTSTRAP_SERVERS": bootstrap,
         "KBRIDGE_LOG_LEVEL": "WARNING",
+        # Event tracing (kbridge.trace, one more record per event) is measured on request.
+        "KBRIDGE_TRACE__ENABLED": "true" if trace else "false",
     }
     command = [sys.executable, "-m", "processor", "--log-level", "WARNING", "gateway"]
     command += ["--buses", bus, "--port", str(port), "--workers", str(workers)]
@@ -250,6 +257,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--scenarios", default="putevents,cloudevents,single")
     parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument(
+        "--trace", action="store_true", help="keep event tracing on (the default of kbridge)"
+    )
     args = parser.parse_args()
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     kafka = KafkaClientConfig(bootstrap_servers=args.bootstrap)
@@ -257,7 +267,7 @@ def main() -> None:
     topic = bus_topic(bus)
     ensure_topics(kafka, [TopicSpec(topic, partitions=4)])
     port = free_port()
-    gateway = start_gateway(bus, port, args.bootstrap, args.workers)
+    gateway = start_gateway(bus, port, args.bootstrap, args.workers, args.trace)
     results: dict[str, tuple[Run, float, float]] = {}
     try:
         pids = process_tree(gateway.pid)
@@ -297,7 +307,8 @@ def main() -> None:
     baseline_rate, baseline_cpu = plain_producer(topic, args.bootstrap, max(total, 20_000))
     delete_topics(kafka, [topic])
     print(
-        f"kbridge gateway, {args.workers} worker(s); ~1 KB events, 4 partitions, acks=all; "
+        f"kbridge gateway, {args.workers} worker(s), tracing {'on' if args.trace else 'off'}; "
+        "~1 KB events, 4 partitions, acks=all; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(
