@@ -1,0 +1,228 @@
+"""Trace records, the writer's stage records, sampling, partitioning and rendering (no broker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from processor.config import parse_config
+from processor.errors import ConfigError
+from processor.events import CloudEvent, encode
+from processor.router.core import route
+from processor.router.records import InRecord
+from processor.router.table import RoutingTable
+from processor.sinks.base import Delivery
+from processor.trace import record as r
+from processor.trace import render, writer
+from processor.trace.lookup import timeline
+from processor.trace.partitioning import murmur2, partition_for
+from processor.trace.settings import TraceSettings, load_trace_settings
+
+
+# Expected values: Kafka's own murmur2 test vectors,
+# https://github.com/apache/kafka/blob/8ab0994919752cd4870e771221ba934a6a539a67/clients/src/test/java/org/apache/kafka/common/utils/UtilsTest.java#L66-L78
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("21", -973932308),
+        ("foobar", -790332482),
+        ("a-little-bit-long-string", -985981536),
+        ("a-little-bit-longer-string", -1486304829),
+        ("lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8", -58897971),
+        ("abc", 479470107),
+    ],
+)
+def test_murmur2_is_kafkas(text: str, expected: int) -> None:
+    assert murmur2(text.encode()) == expected
+
+
+def test_partition_is_the_positive_hash_modulo_the_partition_count() -> None:
+    # toPositive(murmur2("abc")) % 6 == 479470107 % 6 (the hash is already positive)
+    assert partition_for(b"abc", 6) == 479470107 % 6 == 3
+    assert partition_for(b"21", 6) == (-973932308 & 0x7FFFFFFF) % 6
+    assert {partition_for(f"id-{i}".encode(), 6) for i in range(200)} == set(range(6))
+
+
+def test_record_round_trip_leaves_out_empty_fields() -> None:
+    rec = r.TraceRecord("e1", r.ROUTED, 1700000000.123, "router", bus="ops", rules=("a", "b"))
+    raw = rec.to_json()
+    assert raw == {
+        "v": 1,
+        "event_id": "e1",
+        "stage": "routed",
+        "at": 1700000000.123,
+        "by": "router",
+        "bus": "ops",
+        "rules": ["a", "b"],
+    }
+    assert r.decode(rec.encode()) == rec
+
+
+@pytest.mark.parametrize(
+    "value", [None, b"", b"not json", b"[1]", b'{"stage": "x"}', b'{"event_id": "e", "at": 1}']
+)
+def test_decode_refuses_what_is_not_a_trace_record(value: bytes | None) -> None:
+    assert r.decode(value) is None
+
+
+def test_decode_ignores_fields_a_newer_writer_added() -> None:
+    rec = r.decode(b'{"v": 2, "event_id": "e", "stage": "accepted", "at": 1, "new": 5}')
+    assert rec is not None and rec.stage == "accepted" and rec.by == "?"
+
+
+def test_sampling_is_the_same_answer_for_an_event_in_every_process() -> None:
+    half = TraceSettings(sample=0.5)
+    ids = [f"event-{i}" for i in range(2000)]
+    first = [half.traced(i, "b") for i in ids]
+    assert first == [TraceSettings(sample=0.5).traced(i, "b") for i in ids]
+    assert 800 < sum(first) < 1200
+    assert not any(TraceSettings(sample=0.0).traced(i, "b") for i in ids)
+
+
+def test_tracing_off_for_a_bus_or_everywhere() -> None:
+    settings = TraceSettings(off_buses="noisy, audit")
+    assert settings.buses_off == {"noisy", "audit"}
+    assert not settings.traced("e", "noisy") and settings.traced("e", "ops")
+    assert not TraceSettings(enabled=False).traced("e", "ops")
+
+
+def test_a_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KBRIDGE_TRACE__SAMPLE", "2")
+    with pytest.raises(ConfigError, match="KBRIDGE_TRACE__SAMPLE"):
+        load_trace_settings()
+
+
+class Memory:
+    """A send function that keeps what it was given."""
+
+    def __init__(self, fail: bool = False) -> None:
+        self.records: list[tuple[bytes, r.TraceRecord]] = []
+        self.fail = fail
+
+    def __call__(self, key: bytes, value: bytes) -> None:
+        if self.fail:
+            raise BufferError("queue full")
+        rec = r.decode(value)
+        assert rec is not None
+        self.records.append((key, rec))
+
+
+def make_writer(send: Memory, **settings: object) -> writer.TraceWriter:
+    return writer.TraceWriter(send, TraceSettings(**settings), by="test", clock=lambda: 1000.0)
+
+
+def test_accepted_record_carries_bus_position_and_attributes() -> None:
+    send = Memory()
+    event = CloudEvent(
+        id="e-1", source="acme", type="Order", extensions={"traceparent": "00-ab-cd-01"}
+    )
+    headers = encode(event, "binary").headers
+    make_writer(send).accepted("e-1", "ops", 2, 41, headers, topic="kbridge.bus.ops")
+    [(key, rec)] = send.records
+    assert key == b"e-1"
+    assert (rec.stage, rec.bus, rec.partition, rec.offset) == ("accepted", "ops", 2, 41)
+    assert (rec.source, rec.type, rec.traceparent) == ("acme", "Order", "00-ab-cd-01")
+
+
+def test_a_full_queue_drops_the_trace_record_and_never_raises() -> None:
+    send = Memory(fail=True)
+    tracer = make_writer(send)
+    tracer.accepted("e-1", "ops", 0, 0)
+    assert (tracer.written, tracer.dropped) == (0, 1)
+
+
+CONFIG = """
+buses: [{name: ops}]
+targets:
+  - {name: pager, kind: webhook, url: "http://127.0.0.1:9/x", allow_private_network: true}
+rules:
+  - {name: alarms, bus: ops, pattern: {type: [alarm]}, targets: [{target: pager}]}
+  - name: broken
+    bus: ops
+    pattern: {type: [broken]}
+    targets: [{target: pager, transform: {path: "$.data.missing"}}]
+"""
+
+
+def ingress(event_type: str, mode: str = "binary") -> InRecord:
+    event = CloudEvent(
+        id=f"id-{event_type}",
+        source="s",
+        type=event_type,
+        datacontenttype="application/json",
+        data={"x": 1},
+    )
+    encoded = encode(event, mode)  # type: ignore[arg-type]
+    return InRecord("kbridge.bus.ops", 0, 7, encoded.key, encoded.value, encoded.headers, 1)
+
+
+@pytest.mark.parametrize(
+    ("event_type", "mode", "stage", "targets"),
+    [
+        ("alarm", "binary", "routed", ["pager"]),
+        ("alarm", "structured", "routed", ["pager"]),
+        ("other", "binary", "unmatched", []),
+        ("broken", "binary", "router-dead-lettered", []),
+    ],
+)
+def test_router_records_from_the_real_routing_core(
+    event_type: str, mode: str, stage: str, targets: list[str]
+) -> None:
+    table = RoutingTable.from_config(parse_config(CONFIG, "test.yaml"))
+    record = ingress(event_type, mode)
+    send = Memory()
+    writer.install(make_writer(send))
+    try:
+        writer.routed_batch([record], [route(table, record)])
+    finally:
+        writer.install(None)
+    [(key, rec)] = send.records
+    assert key == f"id-{event_type}".encode()
+    assert rec.stage == stage and list(rec.targets) == targets
+    assert (rec.topic, rec.partition, rec.offset) == ("kbridge.bus.ops", 0, 7)
+    if stage == "router-dead-lettered":
+        assert rec.error_code and rec.rules == ("broken",)
+
+
+def test_sink_records_name_target_rule_attempts_latency_and_error() -> None:
+    delivery = Delivery(
+        b"{}",
+        {"ce_id": "e-9", "kbridge-bus": "ops", "kbridge-rule": "alarms"},
+        topic="kbridge.target.pager",
+        partition=1,
+        offset=3,
+    )
+    send = Memory()
+    tracer = make_writer(send)
+    tracer.delivered(delivery, attempts=2, latency=0.0123)
+    tracer.dead_lettered(delivery, attempts=3, code="http-400", message="bad", condition="fatal")
+    done, letter = (rec for _, rec in send.records)
+    assert (done.stage, done.target, done.rule, done.attempts, done.latency_ms) == (
+        "delivered",
+        "pager",
+        "alarms",
+        2,
+        12.3,
+    )
+    assert (letter.stage, letter.error_code, letter.condition) == (
+        "dead-lettered",
+        "http-400",
+        "fatal",
+    )
+    off = Memory()
+    make_writer(off, off_buses="ops").delivered(delivery, attempts=1, latency=0)
+    assert off.records == []
+
+
+def test_timeline_orders_by_time_then_stage_and_renders() -> None:
+    recs = [
+        r.TraceRecord("e", r.DELIVERED, 10.5, "sink", target="t", attempts=1, latency_ms=5.0),
+        r.TraceRecord("e", r.ROUTED, 10.0, "router", rules=("a",), targets=("t",)),
+        r.TraceRecord("e", r.ACCEPTED, 10.0, "gateway", bus="b", partition=0, offset=1),
+    ]
+    ordered = timeline(recs)
+    assert [x.stage for x in ordered] == ["accepted", "routed", "delivered"]
+    answer = render.as_json("e", ordered)
+    assert answer["outcome"] == "delivered"
+    assert answer["timeline"][0]["time"] == "1970-01-01T00:00:10.000Z"
+    assert render.detail(ordered[2]) == "target t; 1 attempt; 5 ms after ingestion"
+    assert render.outcome([]) == "not-found"
