@@ -134,10 +134,21 @@ async def put_entries(
         positions, records = by_bus.setdefault(target, ([], []))
         positions.append(index)
         records.append(encoded)
+    produced = False
     for bus, (positions, records) in by_bus.items():
-        outcomes = await context.publisher.publish_records(
-            bus, records, max_event_bytes=context.event_limit(bus) + KAFKA_HEADER_ALLOWANCE
-        )
+        try:
+            outcomes = await context.publisher.publish_records(
+                bus, records, max_event_bytes=context.event_limit(bus) + KAFKA_HEADER_ALLOWANCE
+            )
+        except ApiError as exc:
+            if not produced or exc.status != 503:
+                raise  # nothing of the request was written: refuse it whole
+            # Entries for an earlier bus were written: refuse only these, per entry.
+            for index in positions:
+                results[index] = {"ErrorCode": "ThrottlingException", "ErrorMessage": exc.message}
+            metrics.failed.labels(bus, endpoint, exc.code).inc(len(positions))
+            continue
+        produced = True
         accepted = 0
         for index, outcome in zip(positions, outcomes, strict=True):
             if isinstance(outcome, Published):

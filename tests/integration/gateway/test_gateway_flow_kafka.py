@@ -23,6 +23,7 @@ from gateway_harness import ReadBack, serve
 
 from processor.config.sources import TokenSource
 from processor.gateway.app import create_app
+from processor.kafka.admin import TopicSpec, delete_topics, ensure_topics
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.topics import bus_topic
 from processor.settings import GatewaySettings, Settings
@@ -159,3 +160,38 @@ def test_unreachable_kafka_outcome_unknown_then_fast_503s_everywhere() -> None:
 
         metrics = httpx.get(f"{url}/metrics").text
         assert 'kbridge_gateway_requests_shed_total{reason="kafka-unavailable"} 4.0' in metrics
+
+
+def test_aws_json_request_over_two_buses_refuses_only_what_was_not_written(
+    gateway_settings: Settings, gateway_bus: str, read_back: ReadBack
+) -> None:
+    """Once one bus's entries are written, a budget refusal for the next bus is per entry
+    (ThrottlingException), never a whole-request error the client would retry in full."""
+    other = f"{gateway_bus}-b"
+    small = {**entry(1), "EventBusName": gateway_bus}
+    big = {**entry(2), "Detail": orjson.dumps({"pad": "x" * 6000}).decode(), "EventBusName": other}
+    body = orjson.dumps({"Entries": [small, big]})
+    # The request's own bytes plus the small record fit; plus the big record they do not.
+    settings = Settings(
+        kafka=gateway_settings.kafka, gateway=GatewaySettings(max_inflight_bytes=len(body) + 1000)
+    )
+    ensure_topics(gateway_settings.kafka, [TopicSpec(bus_topic(other), partitions=1)])
+    try:
+        with serve(create_app(settings, known_buses=[gateway_bus, other])) as url:
+            response = httpx.post(
+                url,
+                content=body,
+                headers={
+                    "x-amz-target": "AWSEvents.PutEvents",
+                    "content-type": "application/x-amz-json-1.1",
+                },
+            )
+    finally:
+        delete_topics(gateway_settings.kafka, [bus_topic(other)])
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["FailedEntryCount"] == 1
+    assert "EventId" in result["Entries"][0]
+    assert result["Entries"][1]["ErrorCode"] == "ThrottlingException"
+    written = read_back(bus_topic(gateway_bus), 1)
+    assert dict(written[0].headers())["ce_id"].decode() == result["Entries"][0]["EventId"]
