@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from processor.kafka.config import KafkaClientConfig
 
 COMMAND_MODULES: tuple[str, ...] = (
+    "processor.authoring.commands",
     "processor.config.commands",
     "processor.demo_commands",
     "processor.gateway.commands",

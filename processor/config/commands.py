@@ -7,6 +7,7 @@ Bad input never shows a traceback: configuration problems are printed one per li
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,16 @@ from processor.kafka.config import KafkaClientConfig
 from processor.kafka.topics import RULES_TOPIC
 
 FILE_OPTION = typer.Option(
-    Path("kbridge.yaml"), "--file", "-f", help="The configuration file.", show_default=True
+    [Path("kbridge.yaml")],
+    "--file",
+    "-f",
+    help="A configuration file or a directory of them; repeat to merge several.",
+    show_default=True,
+)
+ENV_FILE_OPTION = typer.Option(
+    None,
+    "--env-file",
+    help="KEY=value lines for ${VAR} references (they take precedence over the environment).",
 )
 BOOTSTRAP_OPTION = typer.Option(
     None,
@@ -42,16 +52,35 @@ def _fail(lines: list[str]) -> typer.Exit:
     return typer.Exit(1)
 
 
-def _load(path: Path) -> KbridgeConfig:
-    from processor.config.loader import load_config
+def environment(env_file: Path | None) -> dict[str, str]:
+    """The process environment, overlaid with ``env_file``'s variables (exit 1 naming the
+    file and line when it has a bad line)."""
+    env = dict(os.environ)
+    if env_file is not None:
+        from processor.config.envsubst import read_env_file
+
+        values, problems = read_env_file(os.fspath(env_file))
+        if problems:
+            raise _fail([problem.render(os.fspath(env_file)) for problem in problems])
+        env.update(values)
+    return env
+
+
+def load_files(
+    files: list[Path], env_file: Path | None = None, *, warn: bool = True
+) -> KbridgeConfig:
+    """The merged configuration of ``files`` (or exit 1 listing every problem)."""
+    from processor.config.loader import load_configs
     from processor.config.targets import private_name_warnings
 
     try:
-        config = load_config(path)
+        config = load_configs(files, env=environment(env_file))
     except ConfigValidationError as exc:
         raise _fail(exc.lines) from None
-    for line in private_name_warnings(config.targets):  # names resolving privately (SSRF)
-        typer.echo(f"{path}: warning: {line}", err=True)
+    label = ", ".join(map(str, files))
+    if warn:
+        for line in private_name_warnings(config.targets):  # names resolving privately (SSRF)
+            typer.echo(f"{label}: warning: {line}", err=True)
     return config
 
 
@@ -79,21 +108,22 @@ def _summary(config: KbridgeConfig) -> str:
     return ", ".join(f"{count} {section}" for section, count in counts.items())
 
 
-def validate(file: Path = FILE_OPTION) -> None:
-    """Check a configuration file offline.
+def validate(file: list[Path] = FILE_OPTION, env_file: Path | None = ENV_FILE_OPTION) -> None:
+    """Check configuration files offline.
 
     Checks the syntax, every field, references between objects, patterns and transforms;
-    lists every problem and exits 1, or prints a summary.
+    lists every problem (file:line:column) and exits 1, or prints a summary.
     """
-    config = _load(file)
-    typer.echo(f"{file}: valid ({_summary(config)})")
+    config = load_files(file, env_file)
+    typer.echo(f"{', '.join(map(str, file))}: valid ({_summary(config)})")
     for bus in config.buses:
         rules = config.rules_for_bus(bus.name, enabled_only=False)
         typer.echo(f"  bus {bus.name}: {len(rules)} rule(s)")
 
 
 def apply(
-    file: Path = FILE_OPTION,
+    file: list[Path] = FILE_OPTION,
+    env_file: Path | None = ENV_FILE_OPTION,
     prune: bool = typer.Option(False, "--prune", help="Delete live objects missing from FILE."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the plan; change nothing."),
     create_topics: bool = typer.Option(
@@ -114,7 +144,7 @@ def apply(
     from processor.config.publish import publish_config
     from processor.config.store import describe_kafka_error
 
-    config = _load(file)
+    config = load_files(file, env_file)
     where = _connect(bootstrap_servers, rules_topic)
     try:
         # Topics first: a router that sees a new rule can produce to its targets at once.
@@ -211,19 +241,27 @@ def _kind(what: str) -> ObjectKind:
 
 
 def schema(
-    output: Path | None = typer.Option(
-        None, "--output", "-o", help="Write to this file instead of standard output."
+    output: str = typer.Option("json", "--output", "-o", help="json | yaml"),
+    write: Path | None = typer.Option(
+        None, "--write", "-w", help="Write to this file instead of standard output."
     ),
 ) -> None:
     """Print (or write) the JSON Schema of kbridge.yaml, for editors."""
-    from processor.config.schema import render_schema
+    from processor.config.schema import config_json_schema, render_schema
 
-    text = render_schema()
-    if output is None:
+    if output not in ("json", "yaml"):
+        raise _fail([f"error: unknown output format {output!r} (json or yaml)"])
+    if output == "json":
+        text = render_schema()
+    else:
+        import yaml
+
+        text = yaml.safe_dump(config_json_schema(), sort_keys=False, allow_unicode=True)
+    if write is None:
         typer.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
-        typer.echo(f"wrote {output}")
+        write.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {write}")
 
 
 def register(app: typer.Typer) -> None:

@@ -65,3 +65,39 @@ def _substitute_string(
         return value
 
     return _REFERENCE.sub(replace, text)
+
+
+_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$")
+
+
+def read_env_file(path: str) -> tuple[dict[str, str], list[ConfigProblem]]:
+    """``KEY=value`` lines of an env file (``--env-file``), as docker and systemd read them.
+
+    Blank lines and ``#`` comments are skipped, ``export`` is allowed, a value in single or
+    double quotes is unquoted. Each line that is not an assignment is a problem naming
+    ``file:line``.
+    """
+    values: dict[str, str] = {}
+    problems: list[ConfigProblem] = []
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        return {}, [ConfigProblem("", f"cannot read the env file: {reason}", path)]
+    for number, line in enumerate(lines, start=1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        match = _ENV_LINE.match(line)
+        if match is None:
+            problems.append(
+                ConfigProblem(
+                    "", "expected KEY=value (a variable name, '=', its value)", path, number
+                )
+            )
+            continue
+        name, value = match.group(1), match.group(2)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[name] = value
+    return values, problems

@@ -42,8 +42,12 @@ CONFIG_SUFFIXES = (".yaml", ".yml")
 TEST_SUFFIX = ".kbridge-test.yaml"
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate keys and keeps timestamps as strings (JSON-able)."""
+_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _StrictLoader(_BaseLoader):  # type: ignore[valid-type,misc]
+    """SafeLoader (libyaml's parser when installed: ~5x faster) that rejects duplicate keys
+    and keeps timestamps as strings (JSON-able)."""
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
@@ -65,7 +69,8 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[An
             )
         seen[key] = key_node.start_mark.line + 1
     loader.flatten_mapping(node)
-    return loader.construct_mapping(node, deep=True)
+    mapping: dict[Any, Any] = loader.construct_mapping(node, deep=True)
+    return mapping
 
 
 def _construct_timestamp(loader: _StrictLoader, node: yaml.ScalarNode) -> str:

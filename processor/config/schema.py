@@ -2,7 +2,7 @@
 
 Generated from the pydantic models, never written by hand; the committed copy in
 ``schemas/kbridge-config.schema.json`` is checked to be current by a unit test.
-Regenerate with ``kbridge schema -o schemas/kbridge-config.schema.json``.
+Regenerate with ``kbridge schema -w schemas/kbridge-config.schema.json``.
 """
 
 from __future__ import annotations

@@ -138,14 +138,21 @@ class WebhookSink(Sink):
         """Hook for subclasses that use the response (function results); ``None`` = done."""
         return None
 
-    async def _request(self, item: Delivery, auth: Mapping[str, str]) -> httpx.Response:
+    def request_parts(
+        self, item: Delivery, auth: Mapping[str, str], now: float
+    ) -> tuple[dict[str, str], bytes]:
+        """The HTTP headers and body sent for ``item`` (pure; ``kbridge route`` shows them)."""
         binding_headers, payload = encode(item, self.body)
         headers = {**self.static_headers, **binding_headers}
         if item.event_id:
             headers[EVENT_ID_HEADER] = item.event_id
         headers.update(auth)
         if self.secret:
-            headers[signing.HEADER] = signing.sign(self.secret, payload, int(time.time()))
+            headers[signing.HEADER] = signing.sign(self.secret, payload, int(now))
+        return headers, payload
+
+    async def _request(self, item: Delivery, auth: Mapping[str, str]) -> httpx.Response:
+        headers, payload = self.request_parts(item, auth, time.time())
         client = self._http.next()
         return await client.request(self.method, self.url, content=payload, headers=headers)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
 from typer.testing import CliRunner
 
 from processor.cli import build_app
@@ -110,9 +111,16 @@ def test_schema_prints_or_writes_the_schema(tmp_path: Path) -> None:
     assert result.exit_code == 0
     assert json.loads(result.stdout)["title"] == "kbridge configuration (kbridge.yaml)"
     out = tmp_path / "schema.json"
-    result = runner.invoke(build_app(), ["schema", "-o", str(out)])
+    result = runner.invoke(build_app(), ["schema", "-w", str(out)])
     assert result.exit_code == 0
     assert out.read_text() == render_schema()
+    # -o is the output format, as in every command
+    result = runner.invoke(build_app(), ["schema", "-o", "yaml"])
+    assert result.exit_code == 0
+    assert yaml.safe_load(result.stdout) == json.loads(render_schema())
+    result = runner.invoke(build_app(), ["schema", "-o", "toml"])
+    assert result.exit_code == 1
+    assert "unknown output format 'toml' (json or yaml)" in result.stderr
 
 
 def test_the_installed_command_validates_the_example(example_file: Path) -> None:

@@ -161,13 +161,12 @@ sources:
 class TestYaml:
     def test_syntax_errors_name_line_and_column(self) -> None:
         [line] = problems("buses:\n  - name: saas\n   partitions: 3\n")
-        assert line.startswith("kbridge.yaml:3:4: invalid YAML: expected <block end>")
+        assert line.startswith("kbridge.yaml:3:4: invalid YAML: ")
 
     def test_duplicate_keys_are_errors(self) -> None:
         [line] = problems("buses:\n  - name: a\n    name: b\n")
         assert line == (
-            "kbridge.yaml:3:5: invalid YAML: duplicate key 'name' "
-            "(first defined on line 2)"
+            "kbridge.yaml:3:5: invalid YAML: duplicate key 'name' (first defined on line 2)"
         )
 
     def test_the_top_level_must_be_a_mapping(self) -> None:
@@ -234,8 +233,7 @@ targets: [{name: saas, kind: webhook, url: "http://x"}]
         text = MINIMAL.replace("pattern: {source: [saas.questionnaire]}", "pattern: {source: x}")
         [line] = problems(text)
         assert line.startswith(
-            "kbridge.yaml:8:5: rules[survey-responses].pattern: Event pattern is not valid. "
-            "Reason:"
+            "kbridge.yaml:8:5: rules[survey-responses].pattern: Event pattern is not valid. Reason:"
         )
         assert "\n" not in line
 
@@ -243,8 +241,7 @@ targets: [{name: saas, kind: webhook, url: "http://x"}]
         text = MINIMAL.replace('transform: {path: "$.data"}', "transform: {path: data}")
         [line] = problems(text)
         assert line.startswith(
-            "kbridge.yaml:11:9: rules[survey-responses].targets[0].transform: path: "
-            "JSONPath 'data'"
+            "kbridge.yaml:11:9: rules[survey-responses].targets[0].transform: path: JSONPath 'data'"
         )
 
     def test_checks_can_be_skipped(self) -> None:

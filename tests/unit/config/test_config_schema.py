@@ -13,7 +13,7 @@ from processor.config.schema import SCHEMA_PATH, config_json_schema, render_sche
 def test_committed_schema_is_up_to_date() -> None:
     assert SCHEMA_PATH.read_text(encoding="utf-8") == render_schema(), (
         "schemas/kbridge-config.schema.json is stale: run "
-        "`kbridge schema -o schemas/kbridge-config.schema.json`"
+        "`kbridge schema -w schemas/kbridge-config.schema.json`"
     )
 
 

@@ -38,8 +38,7 @@ def test_rules_with_dangling_references_are_flagged() -> None:
         check=False,
     )
     assert rows("rule", config)[0][5] == (
-        "bus 'saas' is not defined (none are defined); "
-        "target 't' is not defined (none are defined)"
+        "bus 'saas' is not defined (none are defined); target 't' is not defined (none are defined)"
     )
 
 
