@@ -119,14 +119,16 @@ async def put_entries(
     by_bus: dict[str, tuple[list[int], list[EncodedEvent]]] = {}
     now = format_time(datetime.now(UTC))
     metrics = context.metrics
+    limits: dict[str, int] = {}  # one configuration lookup per bus and request
     for index, entry in enumerate(entries):
         target = route(entry)
         if isinstance(target, EntryError):
             results[index] = target.as_result()
             continue
-        encoded = entry_record(
-            entry, target, context.event_limit(target), now, idempotency_key, index
-        )
+        limit = limits.get(target)
+        if limit is None:
+            limit = limits[target] = context.event_limit(target)
+        encoded = entry_record(entry, target, limit, now, idempotency_key, index)
         if isinstance(encoded, EntryError):
             results[index] = encoded.as_result()
             metrics.failed.labels(target, endpoint, encoded.code).inc()
@@ -138,7 +140,7 @@ async def put_entries(
     for bus, (positions, records) in by_bus.items():
         try:
             outcomes = await context.publisher.publish_records(
-                bus, records, max_event_bytes=context.event_limit(bus) + KAFKA_HEADER_ALLOWANCE
+                bus, records, max_event_bytes=limits[bus] + KAFKA_HEADER_ALLOWANCE
             )
         except ApiError as exc:
             if not produced or exc.status != 503:
