@@ -34,7 +34,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from processor.authoring.route import EventInputError, RouteOutput, Router
@@ -45,7 +44,6 @@ from processor.config.problems import (
 )
 
 TEST_SUFFIX = ".kbridge-test.yaml"
-_LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class _Model(BaseModel):
@@ -132,23 +130,27 @@ def discover(paths: Sequence[Path]) -> list[Path]:
 
 
 def load_test_file(path: Path) -> TestFile:
-    """Parse and check a test file; raises :class:`ConfigValidationError` naming the field."""
+    """Parse and check a test file; raises :class:`ConfigValidationError` naming the
+    file:line:column and the field, in the same words as configuration problems."""
+    from processor.config.loader import placed, read_yaml
+    from processor.config.wording import plain_message
+
     filename = str(path)
     try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_LOADER)
-    except OSError as exc:
-        problem = ConfigProblem("", f"cannot read the file: {exc.strerror}", filename)
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        problem = ConfigProblem("", f"cannot read the file: {reason}", filename)
         raise ConfigValidationError(filename, [problem]) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        reason = getattr(exc, "problem", None) or str(exc)
-        line, column = (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
-        problem = ConfigProblem("", f"invalid YAML: {reason}", filename, line, column)
-        raise ConfigValidationError(filename, [problem]) from None
+    raw, positions = read_yaml(text, filename)
     try:
         return TestFile.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
-        raise ConfigValidationError(str(path), problems_from_validation_error(exc, raw)) from None
+        found = problems_from_validation_error(
+            exc, raw, plain=lambda error: plain_message(error, TestFile, raw)
+        )
+        problems = [placed(problem, raw, positions) for problem in found]
+        raise ConfigValidationError(filename, problems) from None
 
 
 def run_file(path: Path, *, env: Mapping[str, str] | None = None) -> list[CaseResult]:

@@ -118,9 +118,11 @@ class _Document:
     positions: dict[Path_, Place] = field(default_factory=dict)
 
 
-def _parse(
-    text: str, filename: str, env: Mapping[str, str]
-) -> tuple[_Document, list[ConfigProblem]]:
+def read_yaml(text: str, filename: str) -> tuple[Any, dict[Path_, Place]]:
+    """The YAML document in ``text`` and where each key and list item of it starts.
+
+    Duplicate keys are errors; raises :class:`ConfigValidationError` naming the line.
+    """
     loader = _StrictLoader(text)
     try:
         node = loader.get_single_node()
@@ -133,6 +135,13 @@ def _parse(
     if node is not None:
         positions[()] = (filename, node.start_mark.line + 1, node.start_mark.column + 1)
         _positions(node, (), filename, positions)
+    return raw, positions
+
+
+def _parse(
+    text: str, filename: str, env: Mapping[str, str]
+) -> tuple[_Document, list[ConfigProblem]]:
+    raw, positions = read_yaml(text, filename)
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
@@ -150,7 +159,7 @@ def _parse(
         )
     data, problems = substitute(raw, env)
     document = _Document(filename, data, positions)
-    return document, [_placed(p, document.data, positions) for p in problems]
+    return document, [placed(p, document.data, positions) for p in problems]
 
 
 def locate(location: str, data: Any, positions: Mapping[Path_, Place]) -> Place | None:
@@ -188,7 +197,8 @@ def locate(location: str, data: Any, positions: Mapping[Path_, Place]) -> Place 
     return best
 
 
-def _placed(problem: ConfigProblem, data: Any, positions: Mapping[Path_, Place]) -> ConfigProblem:
+def placed(problem: ConfigProblem, data: Any, positions: Mapping[Path_, Place]) -> ConfigProblem:
+    """``problem`` with the file, line and column of its location (see :func:`locate`)."""
     if problem.line is not None:
         return problem
     place = locate(problem.location, data, positions)
@@ -269,11 +279,11 @@ def _validate(
         found = problems_from_validation_error(
             exc, data, plain=lambda error: plain_message(error, KbridgeConfig, data)
         )
-        problems.extend(_placed(p, data, positions) for p in found)
+        problems.extend(placed(p, data, positions) for p in found)
         raise ConfigValidationError(label, problems) from None
     if check:
         found = check_config(config, duplicates=False)
-        problems.extend(_placed(p, data, positions) for p in found)
+        problems.extend(placed(p, data, positions) for p in found)
     if problems:
         raise ConfigValidationError(label, problems)
     return config
