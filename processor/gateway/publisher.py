@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -134,14 +135,14 @@ class Publisher:
         if sendable:
             flow = self.flow
             reserved = flow.reserve(total)
+            started = time.time()
             acks = await send_many(
                 self._producer, bus_topic(bus), sendable, flow, partial(flow.release, reserved)
             )
-            tracer = trace_writer.active()
             for index, event, ack in zip(positions, sendable, acks, strict=True):
                 outcomes[index] = _outcome(event[0], ack)
-                if tracer is not None and not isinstance(ack, BaseException):
-                    tracer.accepted(event[0], bus, ack[0], ack[1], event[3])  # docs/tracing.md
+            if trace_writer.hooks_on():  # trace records and spans: docs/tracing.md
+                trace_writer.published(bus, sendable, acks, started)
         return [o for o in outcomes if o is not None]
 
 

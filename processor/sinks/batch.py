@@ -125,7 +125,7 @@ async def run_batch(
     result = BatchResult()
     chunk_size = max(1, sink.max_batch_size)
     outages = 0
-    tracer = trace_writer.active()
+    tracing, started = trace_writer.hooks_on(), now
     while pending:
         now = clock()
         earliest = min(p.due for p in pending)
@@ -163,9 +163,12 @@ async def run_batch(
                 if outcome is None:
                     result.delivered += 1
                     result.latencies.append(now - item.origin)
-                    if tracer is not None:  # docs/tracing.md
+                    if tracing:  # trace records and spans: docs/tracing.md
                         tries = item.attempts + item.outage_tries
-                        tracer.delivered(item.delivery, attempts=tries, latency=now - item.origin)
+                        latency = now - item.origin
+                        trace_writer.delivered(
+                            item.delivery, attempts=tries, latency=latency, started=started
+                        )
                     continue
                 result.failures[error_code(outcome)] += 1
                 step = decide(

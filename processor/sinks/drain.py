@@ -64,12 +64,11 @@ LimitsFor = Callable[[Delivery], RetryLimits]
 
 
 def trace_dead_letters(letters: list[DeadLetter]) -> None:
-    """Trace records for dead letters Kafka acknowledged (docs/tracing.md)."""
-    tracer = trace_writer.active()
-    if tracer is None:
+    """Trace records and spans for dead letters Kafka acknowledged (docs/tracing.md)."""
+    if not trace_writer.hooks_on():
         return
     for letter in letters:
-        tracer.dead_lettered(
+        trace_writer.dead_lettered(
             letter.delivery,
             attempts=letter.attempts,
             code=error_code(letter.error),

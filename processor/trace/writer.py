@@ -22,7 +22,8 @@ from typing import Any, Protocol
 
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.headers import BUS, CE_ID, RULE, TARGET
-from processor.kafka.topics import target_topic
+from processor.kafka.topics import bus_topic, target_topic
+from processor.trace import otel
 from processor.trace import record as r
 from processor.trace.settings import TraceSettings, load_trace_settings
 
@@ -320,10 +321,14 @@ def start(
 ) -> TraceWriter | None:
     """Start the process's writer (idempotent); ``None`` when tracing is switched off.
 
-    The trace topic is created in the background (partitions and retention from the
-    settings) so that a process never waits for it at start-up.
+    Also sets up OpenTelemetry export when configured (:func:`processor.trace.otel.setup`),
+    so that each process has one start-up call for both.
+
+        The trace topic is created in the background (partitions and retention from the
+        settings) so that a process never waits for it at start-up.
     """
     global _producer
+    otel.setup(by)  # spans only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     settings = settings or load_trace_settings()
     if not settings.enabled:
         install(None)
@@ -373,10 +378,112 @@ def _ensure_topic(kafka: KafkaClientConfig, settings: TraceSettings) -> None:
         log.warning("could not create the trace topic %s: %s", settings.topic, exc)
 
 
-def routed_batch(records: Sequence[InLike], results: Sequence[ResultLike]) -> None:
-    """The router's hook: one trace record per routed ingress record (both engines)."""
+def hooks_on() -> bool:
+    """Whether any stage hook has work: trace records or OpenTelemetry spans."""
+    return _active is not None or otel.enabled()
+
+
+def published(
+    bus: str,
+    records: Sequence[tuple[str, Any, Any, Any]],
+    acks: Sequence[Any],
+    started: float,
+    *,
+    by: str | None = None,
+) -> None:
+    """The gateway's and sources' hook: ``(event_id, key, value, headers)`` records and
+    their acks (``(partition, offset)`` or an exception); ``started``: when sending began."""
     tracer = _active
-    if tracer is None:
+    spans = otel.enabled()
+    if tracer is None and not spans:
+        return
+    for (event_id, _key, _value, headers), ack in zip(records, acks, strict=True):
+        if isinstance(ack, BaseException):
+            continue
+        if tracer is not None:
+            tracer.accepted(event_id, bus, ack[0], ack[1], headers, by=by)
+        if spans:
+            otel.record_span(
+                "kbridge ingest",
+                traceparent=otel.find_traceparent(headers),
+                start=started,
+                kind="PRODUCER",
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": bus_topic(bus),
+                    "messaging.message.id": event_id,
+                    "messaging.destination.partition.id": str(ack[0]),
+                    "messaging.kafka.offset": ack[1],
+                },
+            )
+
+
+def routed_batch(records: Sequence[InLike], results: Sequence[ResultLike]) -> None:
+    """The router's hook: one trace record (and span) per routed ingress record."""
+    tracer = _active
+    spans = otel.enabled()
+    if tracer is None and not spans:
         return
     for record, result in zip(records, results, strict=True):
-        tracer.routed(record, result)
+        if tracer is not None:
+            tracer.routed(record, result)
+        if spans and result.bus is not None:
+            stamp = getattr(record, "timestamp_ms", None)
+            targets = sorted({o.target for o in result.records if o.target})
+            otel.record_span(
+                "kbridge route",
+                traceparent=otel.find_traceparent(record.headers),
+                start=stamp / 1000 if stamp and stamp > 0 else time.time(),
+                kind="CONSUMER",
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.source.name": record.topic,
+                    "messaging.kafka.offset": record.offset,
+                    "kbridge.rules": ",".join(result.matched_rules),
+                    "kbridge.targets": ",".join(targets),
+                },
+            )
+
+
+def delivered(delivery: DeliveryLike, *, attempts: int, latency: float, started: float) -> None:
+    """The sink's hook for a delivered event; ``started``: when its batch was taken."""
+    if _active is not None:
+        _active.delivered(delivery, attempts=attempts, latency=latency)
+    if otel.enabled():
+        _deliver_span(delivery, started, attempts, None)
+
+
+def dead_lettered(
+    delivery: DeliveryLike,
+    *,
+    attempts: int,
+    code: str,
+    message: str,
+    condition: str,
+    started: float | None = None,
+) -> None:
+    """The sink's hook for a dead-lettered event (after Kafka acknowledged the letter)."""
+    if _active is not None:
+        _active.dead_lettered(
+            delivery, attempts=attempts, code=code, message=message, condition=condition
+        )
+    if otel.enabled():
+        _deliver_span(delivery, started or time.time(), attempts, f"{code}: {message}")
+
+
+def _deliver_span(delivery: DeliveryLike, started: float, attempts: int, error: str | None) -> None:
+    headers = delivery.headers
+    otel.record_span(
+        "kbridge deliver",
+        traceparent=headers.get(otel.CE_TRACEPARENT),
+        start=started,
+        kind="CLIENT",
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.source.name": delivery.topic,
+            "messaging.message.id": headers.get(CE_ID, ""),
+            "kbridge.target": delivery.topic.removeprefix(TARGET_PREFIX),
+            "kbridge.attempts": attempts,
+        },
+        error=error,
+    )

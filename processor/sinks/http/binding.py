@@ -18,6 +18,7 @@ import orjson
 from processor.events import deepjson
 from processor.events.http import encode_header_value as _percent_encode
 from processor.sinks.base import Delivery
+from processor.trace import otel
 
 BodyMode = Literal["binary", "structured", "raw"]
 DEFAULT_CONTENT_TYPE = "application/json"
@@ -44,7 +45,18 @@ def _is_json(media_type: str) -> bool:
 
 
 def encode(delivery: Delivery, mode: BodyMode) -> tuple[dict[str, str], bytes]:
-    """HTTP headers and body for ``delivery`` in ``mode``."""
+    """HTTP headers and body for ``delivery`` in ``mode``.
+
+    An event carrying a W3C ``traceparent`` (CloudEvents distributed tracing) also gets it
+    as the plain ``traceparent`` header in every mode, so that the receiver's tracing
+    continues the producer's trace (docs/tracing.md).
+    """
+    headers, body = _encode(delivery, mode)
+    headers.update(otel.http_headers(delivery.headers))
+    return headers, body
+
+
+def _encode(delivery: Delivery, mode: BodyMode) -> tuple[dict[str, str], bytes]:
     ctype = content_type(delivery)
     if mode == "raw":
         return {"Content-Type": ctype}, delivery.value
