@@ -143,11 +143,12 @@ class Source(abc.ABC):
         """Produce ``event`` (binary mode, keyed by its partition key) and wait for the ack."""
         record = encode(event, "binary")
         source_header = [(h.SOURCE, self.name.encode())]
+        started = time.time()
         ack = await send_record(self.publisher, self.topic, record, source_header)
         self.published += 1
-        tracer = trace_writer.active()
-        if tracer is not None:  # docs/tracing.md
-            tracer.accepted(event.id, self.bus, *ack, record.headers, by=f"source:{self.name}")
+        if trace_writer.hooks_on():  # trace records and spans: docs/tracing.md
+            sent = [(event.id, None, None, record.headers)]
+            trace_writer.published(self.bus, sent, [ack], started, by=f"source:{self.name}")
         return ack
 
     async def dead_letter(
