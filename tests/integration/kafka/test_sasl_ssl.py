@@ -182,3 +182,58 @@ def test_an_untrusted_broker_certificate_is_a_tls_error(
     assert "TLS failed" in result.stderr
     assert "certificate verify failed" in result.stderr
     assert "KBRIDGE_KAFKA__SSL_CAFILE" in result.stderr
+
+
+def test_kafka_source_over_sasl_ssl(secured: Kbridge, kafka_sasl: SaslKafka) -> None:
+    """`kbridge source`: reads an upstream topic and writes the bus, both over SASL_SSL."""
+    from confluent_kafka import Consumer, Producer
+    from pydantic import SecretStr
+
+    from processor.kafka.admin import TopicSpec, ensure_topics
+    from processor.kafka.config import KafkaClientConfig
+
+    u = secured.unique
+    upstream = f"upstream-{u}"
+    kafka = KafkaClientConfig(
+        bootstrap_servers=kafka_sasl.bootstrap, security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512", sasl_username="kbridge",
+        sasl_password=SecretStr("kbridge-secret"), ssl_cafile=str(kafka_sasl.ca_file),
+    )
+    ensure_topics(kafka, [TopicSpec(upstream, 1)])
+    secured.env["UPSTREAM_PASSWORD"] = "kbridge-secret"
+    secured.apply(f"""
+buses: [{{name: src-{u}, partitions: 1}}]
+sources:
+  - name: feed-{u}
+    kind: kafka
+    bus: src-{u}
+    allow_private_network: true
+    topics: [{upstream}]
+    cluster:
+      bootstrap_servers: "{kafka_sasl.bootstrap}"
+      security_protocol: sasl_ssl
+      sasl_mechanism: SCRAM-SHA-512
+      sasl_username: kbridge
+      sasl_password: "${{UPSTREAM_PASSWORD}}"
+      ssl_cafile: "{kafka_sasl.ca_file}"
+""")
+    producer = Producer(kafka_sasl.librdkafka())
+    producer.produce(upstream, key=b"k1", value=json.dumps({"reading": 42}).encode())
+    assert producer.flush(30) == 0
+    secured.start("source", f"feed-{u}", name="source")
+
+    consumer = Consumer({**kafka_sasl.librdkafka(), "group.id": f"check-{u}",
+                         "auto.offset.reset": "earliest"})
+    consumer.subscribe([f"kbridge.bus.src-{u}"])
+    try:
+        deadline = time.monotonic() + 60
+        got = None
+        while got is None and time.monotonic() < deadline:
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                got = message
+    finally:
+        consumer.close()
+    assert got is not None, "nothing on the bus\n" + secured.logs()
+    assert got.key() == b"k1"
+    assert b"42" in (got.value() or b"")
