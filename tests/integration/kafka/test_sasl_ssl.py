@@ -127,6 +127,8 @@ rules:
 
     dlq = secured.run("dlq", "list", f"hook-{u}")  # the dead-letter reader, same settings
     assert dlq.returncode == 0, dlq.stderr
+    replay = secured.run("replay", "--bus", f"sec-{u}", "--from", "2020-01-01T00:00:00Z")
+    assert f"replayed 3 events from kbridge.bus.sec-{u}" in replay.stdout, replay.stderr
 
 
 def test_wrong_password_is_an_authentication_error_not_a_hang(
