@@ -6,9 +6,10 @@
 Only the text between the ``BEGIN GENERATED`` and ``END GENERATED`` markers is generated;
 the hand-written introduction above them is kept as it is. Types, defaults and
 constraints come from the models (``processor/config/``); a field's description is the
-string literal under it in the model's class body (an attribute docstring), else its
-entry in :data:`FIELD_DOCS` below. A field with neither is an error, so a new field cannot
-be added without documenting it (``tests/unit/docs/test_configuration_page.py`` runs ``--check``).
+string literal under it in the model's class body (an attribute docstring, the same text
+pydantic puts into the JSON Schema and ``kbridge schema`` prints). A field without one is an
+error, so a new field cannot be added without documenting it
+(``tests/unit/docs/test_configuration_page.py`` runs ``--check``).
 """
 
 from __future__ import annotations
@@ -58,238 +59,9 @@ VALIDATOR_TYPES: dict[str, str] = {
     "_check_wecom_key": "secret (43-char EncodingAESKey)",
 }
 
-# One line per field: "<Model>.<field>" first, then "<Base>.<field>" along the MRO.
-FIELD_DOCS: dict[str, str] = {
-    # top level
-    "KbridgeConfig.buses": "Event buses (one ingress topic each).",
-    "KbridgeConfig.connections": "Reusable credentials for webhook targets.",
-    "KbridgeConfig.targets": "Where routed events are delivered.",
-    "KbridgeConfig.sources": "Where events come from (webhooks, brokers, schedules).",
-    "KbridgeConfig.rules": "Patterns on a bus and the targets of matching events.",
-    # buses
-    "Bus.name": "Bus name; the ingress topic is `kbridge.bus.<name>`, dead letters "
-    "`kbridge.bus.<name>.dlq`.",
-    "Bus.description": "Free text, shown by `kbridge get buses`.",
-    "Bus.partitions": "Partitions of the ingress topic when `kbridge apply` creates it "
-    "(existing topics keep theirs); the router parallelism ceiling.",
-    "Bus.retention": "`retention.ms` of the ingress topic: how far back `kbridge replay` "
-    "can reach. A change is applied to the existing topic.",
-    "Bus.max_event_bytes": "Largest event (bytes) accepted for this bus.",
-    # rules
-    "Rule.name": "Rule name; marks routed records (`kbridge-rule` header).",
-    "Rule.bus": "The bus whose events this rule sees.",
-    "Rule.description": "Free text.",
-    "Rule.enabled": "`false` keeps the rule but routes nothing.",
-    "Rule.pattern": "Event pattern (see [patterns.md](patterns.md)); a mapping or a JSON string.",
-    "Rule.targets": "Where matching events go; a target may appear once per rule.",
-    "RuleTarget.target": "Name of a target in `targets`.",
-    "RuleTarget.transform": "What the target receives (see "
-    "[transformations.md](transformations.md)); absent = the whole event. A mapping or a "
-    "JSON string.",
-    "RuleTarget.retry": "How long the sink retries before dead-lettering.",
-    "RetryPolicy.max_attempts": "Delivery attempts before the event is dead-lettered "
-    "(EventBridge's ceiling: 185).",
-    "RetryPolicy.max_age": "Oldest event age still retried (60 s to 24 h).",
-    # targets: common
-    "TargetBase.name": "Target name; egress topic `kbridge.target.<name>`, dead letters "
-    "`kbridge.dlq.<name>`, sink group `kbridge-sink-<name>`.",
-    "TargetBase.kind": "Selects the target kind (the sections below).",
-    "TargetBase.description": "Free text.",
-    "TargetBase.partitions": "Partitions of the egress topic when created: the ceiling of "
-    "useful sink workers.",
-    "TargetBase.format": "Wire format of the egress topic (see "
-    "[connectors.md](connectors.md#egress-record-format)).",
-    "TargetBase.allow_private_network": "Allow loopback, private, link-local and metadata "
-    "addresses (lifts the SSRF guard on every kind: HTTP, SMTP, SQL, Kafka `cluster`; without "
-    "it such IP literals are refused at validation). For tests and internal destinations.",
-    "_ImTarget.digest": "Batch bursts into one message (see `Digest`).",
-    "_ImTarget.oversize": "A message over the platform's size limit is cut with a marker "
-    "(`truncate`) or sent as numbered parts (`split`).",
-    "_ImTarget.timeout_seconds": "HTTP/SMTP timeout per delivery.",
-    "_ImTarget.max_wait_seconds": "Longest wait for the rate limiter before the delivery "
-    "is handed back as backpressure.",
-    "Digest.window_seconds": "At most one message per window.",
-    "Digest.max_items": "Events listed in full per digest message.",
-    # mysql
-    "MysqlTarget.kind": "`mysql`",
-    "MysqlTarget.url": "SQLAlchemy URL (`mysql+pymysql://user:pass@host/db`, "
-    "`sqlite:///file.db`); the password is masked in output.",
-    "MysqlTarget.table": "Table to upsert into, keyed by event id.",
-    "MysqlTarget.columns": "Extra columns: column name → JSONPath into the transformed event.",
-    "MysqlTarget.batch_size": "Rows per upsert batch.",
-    # webhook
-    "WebhookTarget.kind": "`webhook`",
-    "WebhookTarget.url": "Endpoint to call.",
-    "WebhookTarget.method": "HTTP method.",
-    "WebhookTarget.headers": "Extra request headers.",
-    "WebhookTarget.body": "`binary` (attributes in `ce-*` headers), `structured` (whole "
-    "CloudEvent as JSON) or `raw` (the payload alone).",
-    "WebhookTarget.timeout": "Request timeout in seconds.",
-    "WebhookTarget.connection": "Name of a connection supplying credentials.",
-    "WebhookTarget.secret": "Signs the body into `X-Kbridge-Signature`.",
-    "WebhookTarget.rate_limit": "Invocations per second at most.",
-    # function
-    "FunctionTarget.kind": "`function`",
-    "FunctionTarget.url": "HTTP function endpoint (exactly one of `url` and `entry_point`).",
-    "FunctionTarget.entry_point": "Name of a Python callable in the `kbridge.functions` "
-    "entry-point group.",
-    "FunctionTarget.publish_to_bus": "Publish the function's return value as an event on this bus.",
-    "FunctionTarget.timeout": "Invocation timeout in seconds.",
-    # kafka
-    "KafkaTarget.kind": "`kafka`",
-    "KafkaTarget.topic": "Topic to copy events to.",
-    "KafkaTarget.cluster": "Another cluster (see `KafkaClientConfig`); unset = this one.",
-    # IM
-    "DingtalkTarget.kind": "`dingtalk`",
-    "DingtalkTarget.url": "Robot webhook URL (`https://oapi.dingtalk.com/robot/send?"
-    "access_token=...`).",
-    "DingtalkTarget.secret": "The robot's 加签 signing secret (`SEC...`).",
-    "DingtalkTarget.msgtype": "Message type; the text comes from the rule's transform.",
-    "DingtalkTarget.title": "Title of markdown and actionCard messages.",
-    "DingtalkTarget.at_mobiles": "Mobile numbers to @-mention.",
-    "DingtalkTarget.at_user_ids": "User ids to @-mention.",
-    "DingtalkTarget.at_all": "@-mention everyone.",
-    "DingtalkTarget.single_title": "actionCard button title (with `single_url`).",
-    "DingtalkTarget.single_url": "actionCard button link.",
-    "DingtalkTarget.rate_per_minute": "Messages per minute (DingTalk allows 20).",
-    "DingtalkTarget.max_bytes": "Body size limit.",
-    "WecomTarget.kind": "`wecom`",
-    "WecomTarget.url": "Group robot webhook URL (`.../cgi-bin/webhook/send?key=...`).",
-    "WecomTarget.msgtype": "Message type; the text comes from the rule's transform.",
-    "WecomTarget.mentioned_list": "User ids to mention (`@all` for everyone).",
-    "WecomTarget.mentioned_mobile_list": "Mobile numbers to mention.",
-    "WecomTarget.rate_per_minute": "Messages per minute (WeCom allows 20).",
-    "FeishuTarget.kind": "`feishu`",
-    "FeishuTarget.url": "Custom bot webhook URL (`.../open-apis/bot/v2/hook/...`).",
-    "FeishuTarget.secret": "The bot's signature secret.",
-    "FeishuTarget.msgtype": "`text`, or `interactive` (a card).",
-    "FeishuTarget.title": "Card title of `interactive` messages.",
-    "FeishuTarget.rate_per_minute": "Requests per minute (Feishu allows 100).",
-    "FeishuTarget.rate_per_second": "Requests per second (Feishu allows 5).",
-    "FeishuTarget.max_bytes": "Body size limit.",
-    "SlackTarget.kind": "`slack`",
-    "SlackTarget.url": "Incoming webhook URL (`https://hooks.slack.com/services/...`).",
-    "SlackTarget.msgtype": "`text`, or `blocks` (the transform renders Block Kit JSON).",
-    "SlackTarget.rate_per_second": "Messages per second (Slack allows about 1).",
-    "SlackTarget.max_chars": "Text length cap.",
-    "EmailTarget.kind": "`email`",
-    "EmailTarget.host": "SMTP server.",
-    "EmailTarget.port": "SMTP port; default 587 (`starttls`), 465 (`implicit`), 25 (`none`).",
-    "EmailTarget.tls": "TLS mode.",
-    "EmailTarget.username": "SMTP login.",
-    "EmailTarget.password": "SMTP password.",
-    "EmailTarget.from_addr": "Sender address.",
-    "EmailTarget.to": "Recipients.",
-    "EmailTarget.cc": "Copy recipients.",
-    "EmailTarget.subject": "Subject template over the egress headers: `{ce_type}`, "
-    "`{kbridge-rule}`, ... or `{type}`, `{source}`, `{subject}`, `{id}`, `{time}`, `{rule}`.",
-    "EmailTarget.html": "The payload is HTML (a plain-text part is derived).",
-    "EmailTarget.rate_per_minute": "Messages per minute.",
-    "EmailTarget.max_bytes": "Message size limit.",
-    # connections
-    "ConnectionBase.name": "Connection name, referred to by webhook targets' `connection`.",
-    "ConnectionBase.kind": "Selects the connection kind.",
-    "ConnectionBase.description": "Free text.",
-    "BasicConnection.kind": "`basic`",
-    "BasicConnection.username": "User name.",
-    "BasicConnection.password": "Password.",
-    "ApiKeyConnection.kind": "`api_key`",
-    "ApiKeyConnection.header": "Header carrying the key.",
-    "ApiKeyConnection.value": "The header's value.",
-    "OAuthClientCredentialsConnection.kind": "`oauth_client_credentials`",
-    "OAuthClientCredentialsConnection.token_url": "Token endpoint.",
-    "OAuthClientCredentialsConnection.client_id": "OAuth client id.",
-    "OAuthClientCredentialsConnection.client_secret": "OAuth client secret.",
-    "OAuthClientCredentialsConnection.scope": "Requested scope.",
-    "OAuthClientCredentialsConnection.allow_private_network": "Allow a loopback or "
-    "private token endpoint.",
-    # sources: common
-    "SourceBase.name": "Source name (`kbridge source <name>`, or the webhook path "
-    "`/v1/webhooks/<name>`).",
-    "SourceBase.kind": "Selects the source kind.",
-    "SourceBase.bus": "The bus its events are published to.",
-    "SourceBase.description": "Free text.",
-    "MqttSource.kind": "`mqtt`",
-    "MqttSource.url": "Broker URL (`mqtt://host:1883`, `mqtts://...`).",
-    "MqttSource.topics": "Topic filters to subscribe to (`sensors/#`).",
-    "MqttSource.qos": "Subscription QoS.",
-    "MqttSource.client_id": "MQTT client id.",
-    "AmqpSource.kind": "`amqp`",
-    "AmqpSource.url": "Broker URL (`amqp://user:pass@host:5672/vhost`).",
-    "AmqpSource.queue": "Queue to consume (set `queue`, `exchange` or both).",
-    "AmqpSource.exchange": "Exchange to bind a queue to.",
-    "AmqpSource.routing_key": "Binding key for `exchange`.",
-    "AmqpSource.prefetch": "Unacknowledged messages in flight.",
-    "NatsSource.kind": "`nats`",
-    "NatsSource.url": "Server URL (`nats://host:4222`).",
-    "NatsSource.subject": "Subject to subscribe to (wildcards allowed).",
-    "NatsSource.stream": "JetStream stream; unset = core NATS.",
-    "NatsSource.durable": "JetStream durable consumer name.",
-    "KafkaSource.kind": "`kafka`",
-    "KafkaSource.cluster": "The cluster to read (see `KafkaClientConfig`).",
-    "KafkaSource.topics": "Topics to consume.",
-    "KafkaSource.group_id": "Consumer group.",
-    "KafkaSource.allow_private_network": "Allow a cluster on loopback, private or link-local "
-    "addresses (lifts the SSRF guard on the bootstrap servers and advertised brokers).",
-    "ScheduleSource.kind": "`schedule`",
-    "ScheduleSource.expression": "`rate(5 minutes)`, AWS six-field `cron(0 12 * * ? *)` "
-    "or a five-field cron line (`*/5 9-17 * * 1-5`).",
-    "ScheduleSource.timezone": "Time zone ticks are computed in.",
-    "ScheduleSource.data": "The events' `data`.",
-    "GithubSource.kind": "`github`",
-    "GithubSource.secret": "Webhook secret (`X-Hub-Signature-256`).",
-    "SlackSource.kind": "`slack`",
-    "SlackSource.secret": "App signing secret.",
-    "SlackSource.tolerance_seconds": "Replay window for `X-Slack-Request-Timestamp`.",
-    "StripeSource.kind": "`stripe`",
-    "StripeSource.secret": "Endpoint signing secret (`whsec_...`).",
-    "StripeSource.tolerance_seconds": "Replay window for the signed timestamp.",
-    "FeishuSource.kind": "`feishu`",
-    "FeishuSource.verification_token": "The app's Verification Token.",
-    "FeishuSource.encrypt_key": "The app's Encrypt Key (bodies encrypted and signed).",
-    "FeishuSource.tolerance_seconds": "Replay window; null disables it.",
-    "DingtalkSource.kind": "`dingtalk`",
-    "DingtalkSource.secret": "The robot's AppSecret.",
-    "DingtalkSource.tolerance_seconds": "Replay window (DingTalk allows one hour).",
-    "WecomSource.kind": "`wecom`",
-    "WecomSource.token": "Callback Token.",
-    "WecomSource.encoding_aes_key": "Callback EncodingAESKey.",
-    "WecomSource.corp_id": "CorpID (SuiteID for third-party apps).",
-    "WecomSource.tolerance_seconds": "Replay window; null disables it.",
-    "MappedWebhookSource.platform": "Event `source` becomes `saas.<platform>`.",
-    "MappedWebhookSource.event_type": "Event `type` when no header or field gives one.",
-    "MappedWebhookSource.event_type_header": "Header holding the event type.",
-    "MappedWebhookSource.event_type_field": "Dotted path in the JSON body to the event type.",
-    "MappedWebhookSource.id_header": "Header holding the delivery id.",
-    "MappedWebhookSource.id_field": "Dotted path to the delivery id (else the body's SHA-256).",
-    "MappedWebhookSource.subject_field": "Dotted path to the event subject.",
-    "MappedWebhookSource.ip_allowlist": "Accepted client addresses or CIDR blocks (empty = any).",
-    "HmacSource.kind": "`hmac`",
-    "HmacSource.secret": "HMAC key.",
-    "HmacSource.header": "Header carrying the signature.",
-    "HmacSource.algorithm": "HMAC hash.",
-    "HmacSource.encoding": "Signature encoding.",
-    "HmacSource.prefix": "Text before the signature in the header (`sha256=`).",
-    "HmacSource.timestamp_header": "Header with a signed timestamp (enables the replay window).",
-    "HmacSource.timestamp_separator": "Between timestamp and body in the signed message.",
-    "HmacSource.tolerance_seconds": "Replay window.",
-    "TokenSource.kind": "`token`",
-    "TokenSource.token": "Secret URL token (`/v1/webhooks/<name>/<token>`, 16+ characters).",
-    "TokenSource.id_field": "Dotted path to the delivery id (腾讯问卷's `id`).",
-    "TokenSource.event_type_field": "Dotted path to the event type (腾讯问卷's `action`).",
-    # kafka client
-    "KafkaClientConfig.bootstrap_servers": "Comma-separated `host:port` list.",
-    "KafkaClientConfig.security_protocol": "Kafka security protocol.",
-    "KafkaClientConfig.sasl_mechanism": "SASL mechanism.",
-    "KafkaClientConfig.sasl_username": "SASL user.",
-    "KafkaClientConfig.sasl_password": "SASL password.",
-    "KafkaClientConfig.ssl_cafile": "CA certificate file.",
-    "KafkaClientConfig.ssl_certfile": "Client certificate file.",
-    "KafkaClientConfig.ssl_keyfile": "Client key file.",
-    "KafkaClientConfig.ssl_key_password": "Client key password.",
-    "KafkaClientConfig.client_id": "Kafka client id.",
-    "KafkaClientConfig.extra": 'Extra librdkafka properties (`{"linger.ms": "5"}`).',
-}
+# Descriptions live on the models (attribute docstrings, which pydantic also puts into the
+# JSON Schema); this table is only for a model outside processor/ that cannot carry them.
+FIELD_DOCS: dict[str, str] = {}
 
 
 class MissingDocs(Exception):
@@ -573,7 +345,7 @@ def render_reference() -> str:
         )
     )
     if missing:
-        raise MissingDocs("fields without a description in FIELD_DOCS: " + ", ".join(missing))
+        raise MissingDocs("fields without a docstring: " + ", ".join(missing))
     return "\n".join(out).rstrip() + "\n"
 
 

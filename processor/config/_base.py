@@ -18,9 +18,16 @@ NAME_PATTERN = r"^[A-Za-z0-9_-]{1,200}$"
 
 
 class ConfigModel(BaseModel):
-    """Base of every kbridge.yaml model: unknown keys rejected, instances immutable."""
+    """Base of every kbridge.yaml model: unknown keys rejected, instances immutable.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    A field's description is the string literal under it (``use_attribute_docstrings``):
+    the JSON Schema (editors, ``kbridge schema``), docs/configuration.md (scripts/gen_docs.py)
+    and error hints all read it from there.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=False, use_attribute_docstrings=True
+    )
 
 
 def _check_object_name(value: str) -> str:

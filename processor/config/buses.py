@@ -14,10 +14,20 @@ class Bus(ConfigModel):
     """An event bus. ``retention`` is the archive window replay can reach back into."""
 
     name: Name
+    """Bus name; the ingress topic is `kbridge.bus.<name>`, dead letters
+    `kbridge.bus.<name>.dlq`."""
     description: Description = ""
+    """Free text, shown by `kbridge get buses`."""
     partitions: Annotated[int, Field(ge=1, le=10000)] = 6
-    retention: Annotated[Duration, Field(ge=60)] = parse_duration("7d")
+    """Partitions of the ingress topic when `kbridge apply` creates it (existing topics keep
+    theirs); the router parallelism ceiling."""
+    retention: Annotated[Duration, Field(ge=60, examples=["7d", "24h", 3600])] = parse_duration(
+        "7d"
+    )
+    """`retention.ms` of the ingress topic: how far back `kbridge replay` can reach. A change is
+    applied to the existing topic."""
     max_event_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 262144
+    """Largest event (bytes) accepted for this bus."""
 
     @property
     def retention_ms(self) -> int:

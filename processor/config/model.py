@@ -46,10 +46,15 @@ class KbridgeConfig(ConfigModel):
     """Buses, connections, targets, sources and rules; each section a list of named objects."""
 
     buses: tuple[Bus, ...] = ()
+    """Event buses (one ingress topic each)."""
     connections: tuple[Connection, ...] = ()
+    """Reusable credentials for webhook targets."""
     targets: tuple[Target, ...] = ()
+    """Where routed events are delivered."""
     sources: tuple[Source, ...] = ()
+    """Where events come from (webhooks, brokers, schedules)."""
     rules: tuple[Rule, ...] = ()
+    """Patterns on a bus and the targets of matching events."""
 
     @classmethod
     def from_objects(cls, objects: Iterable[tuple[ObjectKind, ConfigObject]]) -> KbridgeConfig:

@@ -28,7 +28,11 @@ class RetryPolicy(ConfigModel):
     """
 
     max_attempts: Annotated[int, Field(ge=0, le=MAX_ATTEMPTS_LIMIT)] = MAX_ATTEMPTS_LIMIT
-    max_age: Annotated[Duration, Field(ge=MIN_MAX_AGE, le=MAX_MAX_AGE)] = MAX_MAX_AGE
+    """Delivery attempts before the event is dead-lettered (EventBridge's ceiling: 185)."""
+    max_age: Annotated[
+        Duration, Field(ge=MIN_MAX_AGE, le=MAX_MAX_AGE, examples=["24h", "15m", 3600])
+    ] = MAX_MAX_AGE
+    """Oldest event age still retried (60 s to 24 h)."""
 
 
 def _json_object(value: Any) -> Any:
@@ -45,8 +49,21 @@ class RuleTarget(ConfigModel):
     """One target of a rule, with its transformation and retry policy."""
 
     target: Name
-    transform: dict[str, Any] | None = None
+    """Name of a target in `targets`."""
+    transform: Annotated[
+        dict[str, Any] | None,
+        Field(
+            examples=[
+                {"path": "$.data"},
+                {"input_paths": {"id": "$.id"}, "input_template": '{"event": <id>}'},
+                {"constant": {"ok": True}},
+            ]
+        ),
+    ] = None
+    """What the target receives (see [transformations.md](transformations.md)); absent = the
+    whole event. A mapping or a JSON string."""
     retry: RetryPolicy = RetryPolicy()
+    """How long the sink retries before dead-lettering."""
 
     _parse_transform = field_validator("transform", mode="before")(_json_object)
 
@@ -55,11 +72,20 @@ class Rule(ConfigModel):
     """Events on ``bus`` matching ``pattern`` are routed to every entry of ``targets``."""
 
     name: Name
+    """Rule name; marks routed records (`kbridge-rule` header)."""
     bus: Name
+    """The bus whose events this rule sees."""
     description: Description = ""
+    """Free text."""
     enabled: bool = True
-    pattern: dict[str, Any]
+    """`false` keeps the rule but routes nothing."""
+    pattern: Annotated[
+        dict[str, Any],
+        Field(examples=[{"source": ["saas.questionnaire"], "data": {"status": ["completed"]}}]),
+    ]
+    """Event pattern (see [patterns.md](patterns.md)); a mapping or a JSON string."""
     targets: Annotated[list[RuleTarget], Field(max_length=100)] = Field(default_factory=list)
+    """Where matching events go; a target may appear once per rule."""
 
     _parse_pattern = field_validator("pattern", mode="before")(_json_object)
 

@@ -17,9 +17,26 @@ SCHEMA_PATH = schema_file("kbridge-config.schema.json")
 """Where the committed schema lives in a source checkout."""
 
 
+def _one_line(node: Any) -> None:
+    """Field docstrings wrap over lines in the source; editors show one paragraph."""
+    if isinstance(node, dict):
+        text = node.get("description")
+        if isinstance(text, str):
+            node["description"] = " ".join(text.split()).replace("``", "`")
+        for value in node.values():
+            _one_line(value)
+    elif isinstance(node, list):
+        for value in node:
+            _one_line(value)
+
+
 def config_json_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of a kbridge.yaml file."""
+    """The JSON Schema (draft 2020-12) of a kbridge.yaml file.
+
+    Descriptions are the models' field docstrings; enum values come from ``Literal`` types.
+    """
     schema = KbridgeConfig.model_json_schema(mode="validation")
+    _one_line(schema)
     schema["title"] = "kbridge configuration (kbridge.yaml)"
     schema["description"] = (
         "Buses, connections, targets, sources and rules of a kbridge deployment. "

@@ -42,9 +42,13 @@ class SourceBase(ConfigModel):
     """Fields every source kind has."""
 
     name: Name
+    """Source name (`kbridge source <name>`, or the webhook path `/v1/webhooks/<name>`)."""
     kind: str
+    """Selects the source kind."""
     bus: Name
+    """The bus its events are published to."""
     description: Description = ""
+    """Free text."""
 
     def origin(self) -> str:
         """Where this source listens or reads, safe to print."""
@@ -55,10 +59,15 @@ class MqttSource(SourceBase):
     """Subscribe to MQTT topic filters (``sensors/#``)."""
 
     kind: Literal["mqtt"] = "mqtt"
+    """`mqtt`"""
     url: str
+    """Broker URL (`mqtt://host:1883`, `mqtts://...`)."""
     topics: Annotated[list[str], Field(min_length=1)]
+    """Topic filters to subscribe to (`sensors/#`)."""
     qos: Literal[0, 1, 2] = 1
+    """Subscription QoS."""
     client_id: str | None = None
+    """MQTT client id."""
 
     def origin(self) -> str:
         return f"{mask_url(self.url)} {' '.join(self.topics)}"
@@ -68,11 +77,17 @@ class AmqpSource(SourceBase):
     """Consume an AMQP 0-9-1 queue, or bind a private queue to ``exchange``."""
 
     kind: Literal["amqp"] = "amqp"
+    """`amqp`"""
     url: str
+    """Broker URL (`amqp://user:pass@host:5672/vhost`)."""
     queue: str | None = None
+    """Queue to consume (set `queue`, `exchange` or both)."""
     exchange: str | None = None
+    """Exchange to bind a queue to."""
     routing_key: str = "#"
+    """Binding key for `exchange`."""
     prefetch: Annotated[int, Field(ge=1, le=65535)] = 100
+    """Unacknowledged messages in flight."""
 
     @model_validator(mode="after")
     def _queue_or_exchange(self) -> AmqpSource:
@@ -88,10 +103,15 @@ class NatsSource(SourceBase):
     """Subscribe to a NATS subject (JetStream when ``stream`` is set)."""
 
     kind: Literal["nats"] = "nats"
+    """`nats`"""
     url: str
+    """Server URL (`nats://host:4222`)."""
     subject: Annotated[str, Field(min_length=1)]
+    """Subject to subscribe to (wildcards allowed)."""
     stream: str | None = None
+    """JetStream stream; unset = core NATS."""
     durable: str | None = None
+    """JetStream durable consumer name."""
 
     def origin(self) -> str:
         return f"{mask_url(self.url)} {self.subject}"
@@ -101,9 +121,13 @@ class KafkaSource(SourceBase):
     """Consume topics of another Kafka cluster (or this one)."""
 
     kind: Literal["kafka"] = "kafka"
+    """`kafka`"""
     cluster: KafkaClientConfig
+    """The cluster to read (see `KafkaClientConfig`)."""
     topics: Annotated[list[str], Field(min_length=1)]
+    """Topics to consume."""
     group_id: str | None = None
+    """Consumer group."""
     allow_private_network: bool = False
     """Let ``cluster`` be on a private, loopback or link-local address (SSRF guard)."""
 
@@ -132,9 +156,14 @@ class ScheduleSource(SourceBase):
     # standard five-field cron line (*/5 9-17 * * 1-5); ticks are computed in ``timezone``.
 
     kind: Literal["schedule"] = "schedule"
+    """`schedule`"""
     expression: Annotated[str, AfterValidator(_check_schedule)]
+    """`rate(5 minutes)`, AWS six-field `cron(0 12 * * ? *)` or a five-field cron line (`*/5 9-17
+    * * 1-5`)."""
     timezone: Annotated[str, AfterValidator(_check_timezone)] = "UTC"
+    """Time zone ticks are computed in."""
     data: dict[str, Any] = Field(default_factory=dict)
+    """The events' `data`."""
 
     def origin(self) -> str:
         return f"{self.expression} {self.timezone}"
@@ -155,23 +184,31 @@ class GithubSource(WebhookSourceBase):
     """GitHub webhooks, verified by ``X-Hub-Signature-256`` with ``secret``."""
 
     kind: Literal["github"] = "github"
+    """`github`"""
     secret: Secret
+    """Webhook secret (`X-Hub-Signature-256`)."""
 
 
 class SlackSource(WebhookSourceBase):
     """Slack Events API, slash commands, interactivity; verified with the signing ``secret``."""
 
     kind: Literal["slack"] = "slack"
+    """`slack`"""
     secret: Secret
+    """App signing secret."""
     tolerance_seconds: Tolerance = 300
+    """Replay window for `X-Slack-Request-Timestamp`."""
 
 
 class StripeSource(WebhookSourceBase):
     """Stripe webhooks, verified by ``Stripe-Signature`` with the endpoint ``secret``."""
 
     kind: Literal["stripe"] = "stripe"
+    """`stripe`"""
     secret: Secret
+    """Endpoint signing secret (`whsec_...`)."""
     tolerance_seconds: Tolerance = 300
+    """Replay window for the signed timestamp."""
 
 
 class FeishuSource(WebhookSourceBase):
@@ -180,9 +217,13 @@ class FeishuSource(WebhookSourceBase):
     no replay window; ``tolerance_seconds`` (null disables it) is our choice."""
 
     kind: Literal["feishu"] = "feishu"
+    """`feishu`"""
     verification_token: Secret | None = None
+    """The app's Verification Token."""
     encrypt_key: Secret | None = None
+    """The app's Encrypt Key (bodies encrypted and signed)."""
     tolerance_seconds: Tolerance | None = 300
+    """Replay window; null disables it."""
 
     @model_validator(mode="after")
     def _needs_a_secret(self) -> FeishuSource:
@@ -196,8 +237,11 @@ class DingtalkSource(WebhookSourceBase):
     ``secret``; DingTalk itself allows one hour of clock skew."""
 
     kind: Literal["dingtalk"] = "dingtalk"
+    """`dingtalk`"""
     secret: Secret
+    """The robot's AppSecret."""
     tolerance_seconds: Tolerance = 3600
+    """Replay window (DingTalk allows one hour)."""
 
 
 def _check_wecom_key(value: Secret) -> Secret:
@@ -215,10 +259,15 @@ class WecomSource(WebhookSourceBase):
     ``corp_id`` (CorpID, or SuiteID for third-party apps)."""
 
     kind: Literal["wecom"] = "wecom"
+    """`wecom`"""
     token: Secret
+    """Callback Token."""
     encoding_aes_key: Annotated[Secret, AfterValidator(_check_wecom_key)]
+    """Callback EncodingAESKey."""
     corp_id: Annotated[str, Field(min_length=1)]
+    """CorpID (SuiteID for third-party apps)."""
     tolerance_seconds: Tolerance | None = 300
+    """Replay window; null disables it."""
 
 
 class MappedWebhookSource(WebhookSourceBase):
@@ -230,13 +279,21 @@ class MappedWebhookSource(WebhookSourceBase):
     """
 
     platform: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]{0,62}$")]
+    """Event `source` becomes `saas.<platform>`."""
     event_type: Annotated[str, Field(min_length=1)] = "webhook"
+    """Event `type` when no header or field gives one."""
     event_type_header: str | None = None
+    """Header holding the event type."""
     event_type_field: str | None = None
+    """Dotted path in the JSON body to the event type."""
     id_header: str | None = None
+    """Header holding the delivery id."""
     id_field: str | None = None
+    """Dotted path to the delivery id (else the body's SHA-256)."""
     subject_field: str | None = None
+    """Dotted path to the event subject."""
     ip_allowlist: list[Annotated[str, AfterValidator(_check_network)]] = Field(default_factory=list)
+    """Accepted client addresses or CIDR blocks (empty = any)."""
 
 
 class HmacSource(MappedWebhookSource):
@@ -245,14 +302,23 @@ class HmacSource(MappedWebhookSource):
     and a replay window applies."""
 
     kind: Literal["hmac"] = "hmac"
+    """`hmac`"""
     secret: Secret
+    """HMAC key."""
     header: Annotated[str, Field(min_length=1)] = "X-Signature"
+    """Header carrying the signature."""
     algorithm: Literal["sha1", "sha256", "sha512"] = "sha256"
+    """HMAC hash."""
     encoding: Literal["hex", "base64"] = "hex"
+    """Signature encoding."""
     prefix: str = ""
+    """Text before the signature in the header (`sha256=`)."""
     timestamp_header: str | None = None
+    """Header with a signed timestamp (enables the replay window)."""
     timestamp_separator: str = "."
+    """Between timestamp and body in the signed message."""
     tolerance_seconds: Tolerance = 300
+    """Replay window."""
 
 
 class TokenSource(MappedWebhookSource):
@@ -261,9 +327,13 @@ class TokenSource(MappedWebhookSource):
     allowlist (addresses or CIDR blocks). Defaults map 腾讯问卷's envelope."""
 
     kind: Literal["token"] = "token"
+    """`token`"""
     token: Secret
+    """Secret URL token (`/v1/webhooks/<name>/<token>`, 16+ characters)."""
     id_field: str | None = "id"
+    """Dotted path to the delivery id (腾讯问卷's `id`)."""
     event_type_field: str | None = "action"
+    """Dotted path to the event type (腾讯问卷's `action`)."""
 
     @model_validator(mode="after")
     def _long_token(self) -> TokenSource:

@@ -97,18 +97,29 @@ class Digest(ConfigModel):
     """Batch bursts of events into one message: at most one per ``window_seconds``."""
 
     window_seconds: Annotated[float, Field(gt=0, le=86400)] = 60
+    """At most one message per window."""
     max_items: Annotated[int, Field(ge=1, le=1000)] = 5
+    """Events listed in full per digest message."""
 
 
 class TargetBase(ConfigModel):
     """Fields every target kind has."""
 
     name: Name
+    """Target name; egress topic `kbridge.target.<name>`, dead letters `kbridge.dlq.<name>`, sink
+    group `kbridge-sink-<name>`."""
     kind: str
+    """Selects the target kind (the sections below)."""
     description: Description = ""
+    """Free text."""
     partitions: Annotated[int, Field(ge=1, le=10000)] = 3
+    """Partitions of the egress topic when created: the ceiling of useful sink workers."""
     format: EgressFormat = "binary"
+    """Wire format of the egress topic (see [connectors.md](connectors.md#egress-record-format))."""
     allow_private_network: bool = False
+    """Allow loopback, private, link-local and metadata addresses (lifts the SSRF guard on every
+    kind: HTTP, SMTP, SQL, Kafka `cluster`; without it such IP literals are refused at
+    validation). For tests and internal destinations."""
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {}
     """Fields naming where this kind connects, and how to read hosts from them."""
@@ -145,10 +156,16 @@ class MysqlTarget(TargetBase):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["mysql"] = "mysql"
+    """`mysql`"""
     url: Annotated[str, AfterValidator(_sqlalchemy_url)]
+    """SQLAlchemy URL (`mysql+pymysql://user:pass@host/db`, `sqlite:///file.db`); the password is
+    masked in output."""
     table: Annotated[str, Field(min_length=1, max_length=64)]
+    """Table to upsert into, keyed by event id."""
     columns: dict[str, str] = Field(default_factory=dict)
+    """Extra columns: column name → JSONPath into the transformed event."""
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 500
+    """Rows per upsert batch."""
 
     def __repr_args__(self) -> Any:
         for key, value in super().__repr_args__():
@@ -169,14 +186,24 @@ class WebhookTarget(TargetBase):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["webhook"] = "webhook"
+    """`webhook`"""
     url: HttpUrl
+    """Endpoint to call."""
     method: Literal["POST", "PUT", "PATCH", "GET", "DELETE"] = "POST"
+    """HTTP method."""
     headers: dict[str, str] = Field(default_factory=dict)
+    """Extra request headers."""
     body: Literal["binary", "structured", "raw"] = "binary"
+    """`binary` (attributes in `ce-*` headers), `structured` (whole CloudEvent as JSON) or `raw`
+    (the payload alone)."""
     timeout: Annotated[float, Field(gt=0, le=300)] = 5.0
+    """Request timeout in seconds."""
     connection: Name | None = None
+    """Name of a connection supplying credentials."""
     secret: Secret | None = None
+    """Signs the body into `X-Kbridge-Signature`."""
     rate_limit: Annotated[float, Field(gt=0)] | None = None
+    """Invocations per second at most."""
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     """Requests in flight at once per sink worker (``rate_limit`` still caps the rate)."""
 
@@ -194,10 +221,15 @@ class FunctionTarget(TargetBase):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["function"] = "function"
+    """`function`"""
     url: HttpUrl | None = None
+    """HTTP function endpoint (exactly one of `url` and `entry_point`)."""
     entry_point: Annotated[str, Field(min_length=1)] | None = None
+    """Name of a Python callable in the `kbridge.functions` entry-point group."""
     publish_to_bus: Name | None = None
+    """Publish the function's return value as an event on this bus."""
     timeout: Annotated[float, Field(gt=0, le=900)] = 30.0
+    """Invocation timeout in seconds."""
     concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     """HTTP functions: invocations in flight at once per sink worker."""
     batch_size: Annotated[int, Field(ge=1, le=10_000)] = 100
@@ -218,8 +250,11 @@ class KafkaTarget(TargetBase):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"cluster": kafka_hosts}
     kind: Literal["kafka"] = "kafka"
+    """`kafka`"""
     topic: Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
+    """Topic to copy events to."""
     cluster: KafkaClientConfig | None = None
+    """Another cluster (see `KafkaClientConfig`); unset = this one."""
 
     def destination(self) -> str:
         where = self.cluster.bootstrap_servers if self.cluster else "this cluster"
@@ -236,9 +271,14 @@ class _ImTarget(TargetBase):
     """
 
     digest: Digest | None = None
+    """Batch bursts into one message (see `Digest`)."""
     oversize: Literal["truncate", "split"] = "truncate"
+    """A message over the platform's size limit is cut with a marker (`truncate`) or sent as
+    numbered parts (`split`)."""
     timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 10.0
+    """HTTP/SMTP timeout per delivery."""
     max_wait_seconds: Annotated[float, Field(ge=0, le=3600)] = 30.0
+    """Longest wait for the rate limiter before the delivery is handed back as backpressure."""
 
 
 class DingtalkTarget(_ImTarget):
@@ -251,17 +291,29 @@ class DingtalkTarget(_ImTarget):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["dingtalk"] = "dingtalk"
+    """`dingtalk`"""
     url: HttpUrl
+    """Robot webhook URL (`https://oapi.dingtalk.com/robot/send?access_token=...`)."""
     secret: Secret | None = None
+    """The robot's 加签 signing secret (`SEC...`)."""
     msgtype: Literal["text", "markdown", "actionCard"] = "markdown"
+    """Message type; the text comes from the rule's transform."""
     title: str = "kbridge"
+    """Title of markdown and actionCard messages."""
     at_mobiles: list[str] = Field(default_factory=list)
+    """Mobile numbers to @-mention."""
     at_user_ids: list[str] = Field(default_factory=list)
+    """User ids to @-mention."""
     at_all: bool = False
+    """@-mention everyone."""
     single_title: str | None = None
+    """actionCard button title (with `single_url`)."""
     single_url: HttpUrl | None = None
+    """actionCard button link."""
     rate_per_minute: Annotated[int, Field(ge=1, le=1000)] = 20
+    """Messages per minute (DingTalk allows 20)."""
     max_bytes: Annotated[int, Field(ge=1024, le=1_000_000)] = 20_000
+    """Body size limit."""
 
     def destination(self) -> str:
         return self.url.split("?", 1)[0]
@@ -272,11 +324,17 @@ class WecomTarget(_ImTarget):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["wecom"] = "wecom"
+    """`wecom`"""
     url: HttpUrl
+    """Group robot webhook URL (`.../cgi-bin/webhook/send?key=...`)."""
     msgtype: Literal["text", "markdown"] = "markdown"
+    """Message type; the text comes from the rule's transform."""
     mentioned_list: list[str] = Field(default_factory=list)
+    """User ids to mention (`@all` for everyone)."""
     mentioned_mobile_list: list[str] = Field(default_factory=list)
+    """Mobile numbers to mention."""
     rate_per_minute: Annotated[int, Field(ge=1, le=1000)] = 20
+    """Messages per minute (WeCom allows 20)."""
 
     def destination(self) -> str:
         return self.url.split("?", 1)[0]
@@ -290,13 +348,21 @@ class FeishuTarget(_ImTarget):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["feishu"] = "feishu"
+    """`feishu`"""
     url: HttpUrl
+    """Custom bot webhook URL (`.../open-apis/bot/v2/hook/...`)."""
     secret: Secret | None = None
+    """The bot's signature secret."""
     msgtype: Literal["text", "interactive"] = "text"
+    """`text`, or `interactive` (a card)."""
     title: str = "kbridge"
+    """Card title of `interactive` messages."""
     rate_per_minute: Annotated[int, Field(ge=1, le=1000)] = 100
+    """Requests per minute (Feishu allows 100)."""
     rate_per_second: Annotated[int, Field(ge=1, le=100)] = 5
+    """Requests per second (Feishu allows 5)."""
     max_bytes: Annotated[int, Field(ge=1024, le=1_000_000)] = 20 * 1024
+    """Body size limit."""
 
     def destination(self) -> str:
         return self.url.rsplit("/", 1)[0] + "/…"
@@ -307,10 +373,15 @@ class SlackTarget(_ImTarget):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["slack"] = "slack"
+    """`slack`"""
     url: HttpUrl
+    """Incoming webhook URL (`https://hooks.slack.com/services/...`)."""
     msgtype: Literal["text", "blocks"] = "text"
+    """`text`, or `blocks` (the transform renders Block Kit JSON)."""
     rate_per_second: Annotated[float, Field(gt=0, le=100)] = 1.0
+    """Messages per second (Slack allows about 1)."""
     max_chars: Annotated[int, Field(ge=100, le=1_000_000)] = 40_000
+    """Text length cap."""
 
     def destination(self) -> str:
         return self.url.rsplit("/", 1)[0] + "/…"
@@ -327,18 +398,32 @@ class EmailTarget(_ImTarget):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"host": plain_host}
     kind: Literal["email"] = "email"
+    """`email`"""
     host: Annotated[str, Field(min_length=1)]
+    """SMTP server."""
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
+    """SMTP port; default 587 (`starttls`), 465 (`implicit`), 25 (`none`)."""
     tls: Literal["starttls", "implicit", "none"] = "starttls"
+    """TLS mode."""
     username: str | None = None
+    """SMTP login."""
     password: Secret | None = None
+    """SMTP password."""
     from_addr: EmailAddress
+    """Sender address."""
     to: Annotated[list[EmailAddress], Field(min_length=1)]
+    """Recipients."""
     cc: list[EmailAddress] = Field(default_factory=list)
+    """Copy recipients."""
     subject: str = "{type} from {source}"
+    """Subject template over the egress headers: `{ce_type}`, `{kbridge-rule}`, ... or `{type}`,
+    `{source}`, `{subject}`, `{id}`, `{time}`, `{rule}`."""
     html: bool = False
+    """The payload is HTML (a plain-text part is derived)."""
     rate_per_minute: Annotated[int, Field(ge=1, le=10_000)] = 60
+    """Messages per minute."""
     max_bytes: Annotated[int, Field(ge=1024, le=50_000_000)] = 10 * 1024 * 1024
+    """Message size limit."""
 
     def smtp_port(self) -> int:
         """``port``, or the standard port of the ``tls`` mode."""

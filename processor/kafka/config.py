@@ -83,19 +83,30 @@ quiet_repeats(LIBRDKAFKA_LOGGER)
 class KafkaClientConfig(BaseModel):
     """Where Kafka is and how to authenticate to it."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", use_attribute_docstrings=True)
 
     bootstrap_servers: str = "127.0.0.1:9092"
+    """Comma-separated `host:port` list."""
     security_protocol: SecurityProtocol = "PLAINTEXT"
+    """Kafka security protocol."""
     sasl_mechanism: SaslMechanism | None = None
+    """SASL mechanism."""
     sasl_username: str | None = None
+    """SASL user."""
     sasl_password: SecretStr | None = None
+    """SASL password."""
     ssl_cafile: str | None = None
+    """CA certificate file."""
     ssl_certfile: str | None = None
+    """Client certificate file."""
     ssl_keyfile: str | None = None
+    """Client key file."""
     ssl_key_password: SecretStr | None = None
+    """Client key password."""
     client_id: str = "kbridge"
+    """Kafka client id."""
     extra: dict[str, str] = {}
+    """Extra librdkafka properties (`{"linger.ms": "5"}`)."""
 
     @field_validator("security_protocol", mode="before")
     @classmethod
