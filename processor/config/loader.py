@@ -279,7 +279,13 @@ def _validate(
         found = problems_from_validation_error(
             exc, data, plain=lambda error: plain_message(error, KbridgeConfig, data)
         )
-        problems.extend(placed(p, data, positions) for p in found)
+        # an unset ${VAR} was already reported; the empty text it left is no second problem
+        reported = {(p.file, p.location) for p in problems}
+        problems.extend(
+            placed(p, data, positions)
+            for p in found
+            if ((locate(p.location, data, positions) or ("",))[0], p.location) not in reported
+        )
         raise ConfigValidationError(label, problems) from None
     if check:
         found = check_config(config, duplicates=False)

@@ -170,6 +170,7 @@ def test_env_file(tmp_path: Path) -> None:
     assert f"{config}:2:36: targets[t].url: environment variable HOOK_URL is not set" in (
         result.stderr
     )
+    assert "must be an http" not in result.stderr  # the empty text left is not a 2nd problem
     env.write_text("HOOK_URL=http://x\nthis is not an assignment\n")
     result = runner.invoke(build_app(), ["validate", "-f", str(config), "--env-file", str(env)])
     assert result.exit_code == 1
