@@ -174,6 +174,8 @@ def plain_message(error: ErrorDetails, root: type[BaseModel], raw: Any) -> str:
         return text
     if kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
         return f"{message.replace('Input should be', 'must be')}, got {value!r}"
-    if kind in ("too_short", "too_long"):
-        return message.replace("Value should", "must").replace("List should", "the list must")
+    if kind == "too_short":
+        return f"must have at least {ctx.get('min_length')} item(s), got {ctx.get('actual_length')}"
+    if kind == "too_long":
+        return f"must have at most {ctx.get('max_length')} items, got {ctx.get('actual_length')}"
     return _INSTANCE_OF.sub("", message).replace("Input should", "must")

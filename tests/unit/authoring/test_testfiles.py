@@ -123,6 +123,28 @@ def test_a_broken_case_fails_with_a_readable_diff(tmp_path: Path) -> None:
     assert "target 'hok' received nothing (did you mean 'hook'? known: chat, hook)" in text
 
 
+def test_a_dead_letter_can_be_expected(tmp_path: Path) -> None:
+    spec = {
+        "tests": [
+            {
+                "name": "an order without data",
+                "event": {k: v for k, v in ORDER.items() if k != "data"},
+                "expect": {"targets": {"hook": {"error": "path $.data selected nothing"}}},
+            },
+            {
+                "name": "a good order is no dead letter",
+                "event": ORDER,
+                "expect": {"targets": {"hook": {"error": "selected nothing"}}},
+            },
+        ]
+    }
+    first, second = run([write(tmp_path, spec)], env={}).results
+    assert first.failures == []
+    assert second.failures == [
+        "targets.hook.error: expected a dead letter with 'selected nothing', got None"
+    ]
+
+
 def test_cli_output_and_exit_codes(tmp_path: Path) -> None:
     path = write(tmp_path, PASSING)
     result = runner.invoke(build_app(), ["test", str(tmp_path)])

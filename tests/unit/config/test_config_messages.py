@@ -67,6 +67,19 @@ def load_problems(paths: list[Path], env: dict[str, str] | None = None) -> list[
             "kbridge.yaml:1:19: buses[b].partitions: must be greater than or equal to 1, got 0",
         ),
         (
+            "buses: [{name: b}]\ntargets: [{name: m, kind: email, host: smtp.example.com, "
+            "from_addr: a@example.com, to: []}]",
+            "kbridge.yaml:2:84: targets[m].to: must have at least 1 item(s), got 0",
+        ),
+        (
+            "buses: [{name: b, description: [1]}]",
+            "kbridge.yaml:1:19: buses[b].description: expected text, got a list",
+        ),
+        (
+            "buses: [{name: b}]\nrules: [{name: r, bus: b, pattern: {a: [1]}, enabled: maybe}]",
+            "kbridge.yaml:2:46: rules[r].enabled: expected true or false, got the text 'maybe'",
+        ),
+        (
             "buses:\n  - partitions: 3",
             "kbridge.yaml:2:5: buses[0].name: required key 'name' is missing",
         ),
