@@ -8,6 +8,11 @@ ratios say what routing and each engine's machinery cost. Time and CPU are measu
 first event produced until the group's committed offsets reach the end.
 
     python bench/router.py [--events 30000] [--rules 1000]
+
+``--latency RATE`` measures the router hop instead: events are offered at RATE ev/s for
+``--seconds`` and each egress record's timestamp is compared with its ingress record's
+(``kbridge-ingested-at``; the baseline forwards the ingress timestamp in a header), printing
+p50/p99/max per contender.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from processor.kafka import KafkaClientConfig, Producer  # noqa: E402
 
 BOOTSTRAP = os.environ.get("KBRIDGE_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:9092")
 PARTITIONS = 4
+LOG_DIR = Path(os.environ.get("TMPDIR", "/tmp"))
+"""Each contender's output goes to <LOG_DIR>/<baseline|native|faust>.log."""
 SERVICES = [f"svc{i}" for i in range(100)]
 
 
@@ -54,7 +61,8 @@ def make_config(buses: list[str], rules: int) -> str:
                 f"    pattern: {{source: [{service}], data: {{level: [{level}], code: [{r}]}}}}\n"
                 if r >= 30 else
                 f"  - name: r{r}-{b}\n    bus: {b}\n"
-                f"    pattern: {{source: [{service}], data: {{latency_ms: [{{numeric: ['>', {r * 10}]}}]}}}}\n"
+                f"    pattern: {{source: [{service}], "
+                f"data: {{latency_ms: [{{numeric: ['>', {r * 10}]}}]}}}}\n"
             )
             lines.append(
                 f"    targets: [{{target: t{r % 3}-{b}, transform: {{input_paths: "
@@ -90,9 +98,10 @@ def make_events(n: int) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
 
 def baseline_worker(topic: str, group: str) -> None:
     """The plain loop: consume, parse, dump, produce, flush, commit; no matching."""
+    from confluent_kafka import Producer as RdProducer
+
     from processor.kafka.consumer import make_consumer
     from processor.kafka.producer import DEFAULTS
-    from confluent_kafka import Producer as RdProducer
 
     config = KafkaClientConfig(bootstrap_servers=BOOTSTRAP)
     consumer = make_consumer(config, group)
@@ -104,7 +113,8 @@ def baseline_worker(topic: str, group: str) -> None:
             continue
         for msg in batch:
             doc = orjson.loads(msg.value() or b"{}")
-            producer.produce(topic + ".out", orjson.dumps(doc), msg.key(), headers=msg.headers())
+            headers = [*(msg.headers() or []), ("x-ingress-ts", b"%d" % msg.timestamp()[1])]
+            producer.produce(topic + ".out", orjson.dumps(doc), msg.key(), headers=headers)
         producer.flush(30)
         last: dict[tuple[str, int], int] = {}
         for msg in batch:
@@ -131,7 +141,8 @@ def committed(group: str, topic: str) -> int:
 
 def measure(name: str, cmd: list[str], env: dict[str, str], topic: str, group: str,
             events: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> tuple[float, float]:
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = open(LOG_DIR / f"{name.split()[-1].strip('()')}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         time.sleep(12)  # start-up and group join are not part of the measurement
         producer = Producer(KafkaClientConfig(bootstrap_servers=BOOTSTRAP))
@@ -150,18 +161,91 @@ def measure(name: str, cmd: list[str], env: dict[str, str], topic: str, group: s
     return len(events) / elapsed, cpu / len(events) * 1e6
 
 
+def offer(topic: str, events: list[tuple[bytes, bytes, list[tuple[str, bytes]]]],
+          rate: float, seconds: float) -> int:
+    """Produce at ``rate`` ev/s (paced, linger 0: the router's hop is what is measured)."""
+    producer = Producer(KafkaClientConfig(bootstrap_servers=BOOTSTRAP), **{"linger.ms": 0})
+    total = int(rate * seconds)
+    start = time.perf_counter()
+    for i in range(total):
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+        key, value, headers = events[i % len(events)]
+        producer.produce(topic, value, key, [*headers, ("x-seq", b"%d" % i)])
+    assert producer.flush(30) == 0
+    producer.close()
+    return total
+
+
+def hop_latencies(topics: list[str], timeout: float = 10.0) -> list[float]:
+    """Egress timestamp minus ingress timestamp (ms) of every record in ``topics``."""
+    from datetime import datetime
+
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"lat-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    consumer.subscribe(topics)
+    hops: list[float] = []
+    idle_since = time.monotonic()
+    while time.monotonic() - idle_since < timeout:
+        batch = consumer.consume(1000, timeout=0.5)
+        if batch:
+            idle_since = time.monotonic()
+        for msg in batch:
+            if msg.error():
+                continue
+            headers = dict(msg.headers() or [])
+            if "x-ingress-ts" in headers:
+                ingress = int(headers["x-ingress-ts"])
+            else:
+                stamp = headers["kbridge-ingested-at"].decode().replace("Z", "+00:00")
+                ingress = int(datetime.fromisoformat(stamp).timestamp() * 1000)
+            hops.append(msg.timestamp()[1] - ingress)
+    consumer.close()
+    return hops
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def measure_latency(name: str, cmd: list[str], env: dict[str, str], topic: str,
+                    egress: list[str], events: list[tuple[bytes, bytes, list[tuple[str, bytes]]]],
+                    rate: float, seconds: float) -> list[float]:
+    log = open(LOG_DIR / f"{name.split()[-1].strip('()')}.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        time.sleep(12)
+        offer(topic, events, rate, seconds)
+        time.sleep(2)
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with {proc.returncode}")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return hop_latencies(egress)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=30_000)
     parser.add_argument("--rules", type=int, default=1_000)
     parser.add_argument("--baseline-worker", nargs=2, metavar=("TOPIC", "GROUP"))
+    parser.add_argument("--latency", type=float, metavar="RATE",
+                        help="measure the router hop at RATE ev/s instead of throughput")
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--only", default="baseline,native,faust",
+                        help="comma-separated contenders to run (also native-untraced, "
+                        "faust-untraced: tracing off)")
     args = parser.parse_args()
     if args.baseline_worker:
         baseline_worker(*args.baseline_worker)
         return
 
     run = uuid.uuid4().hex[:6]
-    buses = [f"bench-{name}-{run}" for name in ("baseline", "native", "faust")]
+    keys = ("baseline", "native", "faust", "native-untraced", "faust-untraced")
+    buses = [f"bench-{name}-{run}" for name in keys]
     kafka = KafkaClientConfig(bootstrap_servers=BOOTSTRAP)
     rules_topic = f"kbridge.rules.bench-{run}"
     print(f"compiling and applying {args.rules} rules per bus ...", file=sys.stderr)
@@ -176,14 +260,42 @@ def main() -> None:
     py = sys.executable
     contenders = [
         ("plain confluent-kafka loop (baseline)", buses[0],
-         [py, __file__, "--baseline-worker", f"kbridge.bus.{buses[0]}", f"g-{buses[0]}"], f"g-{buses[0]}"),
+         [py, __file__, "--baseline-worker", f"kbridge.bus.{buses[0]}", f"g-{buses[0]}"],
+         f"g-{buses[0]}"),
         ("kbridge router --engine native", buses[1],
          [py, "-m", "processor", "--log-level", "WARNING", "router", "--engine", "native",
           "--group-id", f"g-{buses[1]}"], f"g-{buses[1]}"),
         ("kbridge router --engine faust", buses[2],
          [py, "-m", "processor", "--log-level", "WARNING", "router", "--engine", "faust",
           "--group-id", f"g-{buses[2]}"], f"g-{buses[2]}"),
+        # the same engines with tracing off (docs/tracing.md): what trace records cost
+        ("native, tracing off", buses[3],
+         ["env", "KBRIDGE_TRACE__ENABLED=false", py, "-m", "processor", "--log-level",
+          "WARNING", "router", "--engine", "native", "--group-id", f"g-{buses[3]}"],
+         f"g-{buses[3]}"),
+        ("faust, tracing off", buses[4],
+         ["env", "KBRIDGE_TRACE__ENABLED=false", py, "-m", "processor", "--log-level",
+          "WARNING", "router", "--engine", "faust", "--group-id", f"g-{buses[4]}"],
+         f"g-{buses[4]}"),
     ]
+    wanted = set(args.only.split(","))
+    contenders = [c for c, key in zip(contenders, keys, strict=True) if key in wanted]
+    if args.latency:
+        print(f"\nrouter hop (ingress → egress record timestamps) at {args.latency:,.0f} ev/s "
+              f"offered for {args.seconds:g} s, {args.rules:,} rules\n")
+        print("| contender | records | p50 ms | p99 ms | max ms |")
+        print("|---|---:|---:|---:|---:|")
+        for name, bus, cmd, _group in contenders:
+            print(f"measuring {name} ...", file=sys.stderr)
+            if bus == buses[0]:
+                egress = [f"kbridge.bus.{bus}.out"]
+            else:
+                egress = [f"kbridge.target.t{i}-{bus}" for i in range(3)]
+            hops = measure_latency(name, cmd, env, f"kbridge.bus.{bus}", egress, events,
+                                   args.latency, args.seconds)
+            print(f"| {name} | {len(hops):,} | {percentile(hops, 0.5):.0f} | "
+                  f"{percentile(hops, 0.99):.0f} | {max(hops):.0f} |", flush=True)
+        return
     rows = []
     for name, bus, cmd, group in contenders:
         print(f"measuring {name} ...", file=sys.stderr)
