@@ -8,6 +8,7 @@ from :mod:`processor.settings` so that the tracing package owns its own configur
 from __future__ import annotations
 
 import zlib
+from functools import cached_property
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -33,9 +34,9 @@ class TraceSettings(BaseSettings):
     retention_hours: float = Field(default=72.0, gt=0)
     """``retention.ms`` of the trace topic when kbridge creates it."""
 
-    @property
+    @cached_property
     def buses_off(self) -> frozenset[str]:
-        """The buses named in :attr:`off_buses`."""
+        """The buses named in :attr:`off_buses` (parsed once: asked for every event)."""
         return frozenset(b.strip() for b in self.off_buses.split(",") if b.strip())
 
     def traced(self, event_id: str, bus: str | None) -> bool:
