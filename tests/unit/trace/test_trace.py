@@ -226,3 +226,22 @@ def test_timeline_orders_by_time_then_stage_and_renders() -> None:
     assert answer["timeline"][0]["time"] == "1970-01-01T00:00:10.000Z"
     assert render.detail(ordered[2]) == "target t; 1 attempt; 5 ms after ingestion"
     assert render.outcome([]) == "not-found"
+
+
+def test_a_sources_publish_writes_accepted_by_the_source() -> None:
+    import asyncio
+
+    from tests.unit.sources.test_base import ListPublisher, ScriptedSource
+
+    send = Memory()
+    writer.install(make_writer(send))
+    try:
+        source = ScriptedSource(ListPublisher(), 0, [])
+        event = CloudEvent(id="src-1", source="test", type="t", data={"v": 1})
+        ack = asyncio.run(source.publish(event))
+    finally:
+        writer.install(None)
+    [(key, rec)] = send.records
+    assert key == b"src-1" and rec.by == "source:test-source"
+    assert (rec.stage, rec.bus, rec.partition, rec.offset) == ("accepted", "iot", *ack)
+    assert (rec.source, rec.type) == ("test", "t")
