@@ -12,13 +12,12 @@ turns those into one readable line and a non-zero exit instead of a traceback.
 from __future__ import annotations
 
 import importlib
-import logging
 import sys
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
 
-from processor import __version__
+from processor import __version__, logs
 
 if TYPE_CHECKING:
     from processor.errors import KbridgeError
@@ -30,6 +29,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "processor.demo_commands",
     "processor.gateway.commands",
     "processor.patterns.commands",
+    "processor.render.commands",
     "processor.router.commands",
     "processor.sinks.commands",
     "processor.sources.commands",
@@ -46,8 +46,15 @@ app = typer.Typer(
 )
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
-"""kbridge's log format; librdkafka's lines (processor.kafka.librdkafka) use it too."""
+LOG_FORMAT = logs.TEXT_FORMAT
+"""kbridge's text log format; librdkafka's lines (processor.kafka.librdkafka) use it too."""
+
+
+def _check_log_format(value: str) -> str:
+    try:
+        return logs.check_format(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
 
 
 def _check_log_level(value: str) -> str:
@@ -70,6 +77,7 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     log_level: str = typer.Option(
         "INFO",
         "--log-level",
@@ -77,13 +85,20 @@ def _root(
         callback=_check_log_level,
         help=f"one of {', '.join(LOG_LEVELS)}",
     ),
+    log_format: str = typer.Option(
+        "text",
+        "--log-format",
+        envvar="KBRIDGE_LOG_FORMAT",
+        callback=_check_log_format,
+        help="text, or json: one JSON object per line (docs/operations.md#logs)",
+    ),
     _version: bool = typer.Option(
         False, "--version", "-V", callback=_print_version, is_eager=True,
         help="Print the version and exit.",
     ),
 ) -> None:
-    """Set up logging once for every command."""
-    logging.basicConfig(level=log_level, format=LOG_FORMAT)
+    """Set up logging once for every command (the command's name is the process kind)."""
+    logs.configure(log_format, log_level, kind=ctx.invoked_subcommand)
 
 
 @app.command()

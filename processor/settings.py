@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     metrics_port: int | None = None
     metrics_host: str = "127.0.0.1"
     log_level: str = "INFO"
+    ready_kafka_timeout: float = Field(default=15.0, ge=0)
+    """Seconds without an answer from Kafka before ``/readyz`` says not ready
+    (``KBRIDGE_READY_KAFKA_TIMEOUT``; processor/observability/kafkawatch.py)."""
     replication_factor: int | None = Field(default=None, ge=1)
     """Replication factor of the topics kbridge creates (``KBRIDGE_REPLICATION_FACTOR``);
     unset means the broker's ``default.replication.factor``, so a 3-node cluster's topics

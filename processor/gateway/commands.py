@@ -67,11 +67,14 @@ def gateway(
         return
     import uvicorn
 
+    from processor.logs import current_dict_config
+
     options: dict[str, Any] = {
         "host": host or settings.gateway.host,
         "port": port or settings.gateway.port,
         "log_level": settings.log_level.lower(),
         "access_log": False,
+        "log_config": current_dict_config(),  # --log-format for uvicorn's lines and workers
         "http": "httptools",
         "loop": "uvloop",
     }

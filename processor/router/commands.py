@@ -53,7 +53,7 @@ def router(
 ) -> None:
     """Route every bus's ingress topic to its targets' egress topics (live rules)."""
     from processor.config.store import ConfigStore
-    from processor.observability.metrics import serve_metrics
+    from processor.observability.kafkawatch import serve_process_health
     from processor.router.live import LiveTable
     from processor.router.metrics import RouterMetrics
     from processor.settings import load_settings
@@ -62,7 +62,14 @@ def router(
     live = LiveTable()
     live.follow(ConfigStore(settings.kafka, topic=settings.rules_topic))
     metrics = RouterMetrics()
-    serve_metrics(metrics_port, settings.metrics_host)
+    serve_process_health(  # /healthz, /readyz, /metrics (docs/operations.md#health)
+        metrics_port,
+        settings.metrics_host,
+        settings.kafka,
+        group=group_id,
+        unreachable_after=settings.ready_kafka_timeout,
+        checks={"config": lambda: None if live.table.by_topic else "no bus configured"},
+    )
     typer.echo(
         f"kbridge router: engine={engine.value} exactly_once={exactly_once} "
         f"group={group_id} kafka={settings.kafka.bootstrap_servers}",

@@ -25,7 +25,9 @@ def sink(
         help="read targets and rules from this kbridge.yaml instead of the live kbridge.rules",
     ),
     metrics_port: int | None = typer.Option(
-        None, "--metrics-port", help="serve Prometheus /metrics on this port (default: settings)"
+        None,
+        "--metrics-port",
+        help="serve /healthz, /readyz and /metrics on this port (default: KBRIDGE_METRICS_PORT)",
     ),
 ) -> None:
     """Run a sink worker for one target (group kbridge-sink-<target>); SIGTERM stops it."""
@@ -33,11 +35,11 @@ def sink(
     from processor.errors import KbridgeError, RetriableError
     from processor.kafka.admin import TopicSpec, ensure_topics
     from processor.kafka.topics import target_dlq_topic, target_topic
-    from processor.observability.metrics import serve_metrics
+    from processor.observability.kafkawatch import serve_process_health
     from processor.settings import load_settings
     from processor.sinks.http.redact import redact_httpx_logs
     from processor.sinks.metrics import SinkMetrics
-    from processor.sinks.worker import SinkWorker
+    from processor.sinks.worker import SinkWorker, group_id
 
     redact_httpx_logs()  # httpx logs request URLs, and destination URLs may hold tokens
     settings = load_settings()
@@ -62,9 +64,13 @@ def sink(
             [TopicSpec(target_topic(target), partitions), TopicSpec(target_dlq_topic(target), 1)],
         )
 
-        serve_metrics(
+        serve_process_health(  # /healthz, /readyz, /metrics (docs/operations.md#health)
             metrics_port if metrics_port is not None else settings.metrics_port,
             settings.metrics_host,
+            settings.kafka,
+            group=group_id(target),
+            unreachable_after=settings.ready_kafka_timeout,
+            checks={"config": lambda: None if snapshot().target(target) else "no such target"},
         )
 
         async def main() -> None:

@@ -68,6 +68,8 @@ class Source(abc.ABC):
         self.stopping = asyncio.Event()
         self.published = 0
         self.dead_lettered = 0
+        self.session_failures = 0
+        """Sessions that failed and were retried (``kbridge_source_session_failures``)."""
 
     async def setup(self) -> None:  # noqa: B027 - optional hook
         """Validate and prepare (topics, parsed expressions) before :meth:`run`."""
@@ -93,6 +95,7 @@ class Source(abc.ABC):
                         extra={"source": self.name, "error": str(exc)},
                     )
                     raise
+                self.session_failures += 1
                 delay = self.backoff.next_delay()
                 log.warning(
                     "source session failed; reconnecting",

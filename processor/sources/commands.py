@@ -20,6 +20,11 @@ def source(
         "--file",
         help="read the source from this kbridge.yaml instead of the live kbridge.rules topic",
     ),
+    metrics_port: int | None = typer.Option(
+        None,
+        "--metrics-port",
+        help="serve /healthz, /readyz and /metrics on this port (default: KBRIDGE_METRICS_PORT)",
+    ),
 ) -> None:
     """Run a non-HTTP source: its events go to its bus's ingress topic (acks=all)."""
     from processor.config.provision import topic_specs
@@ -27,7 +32,9 @@ def source(
     from processor.errors import KbridgeError, RetriableError
     from processor.kafka.admin import ensure_topics
     from processor.kafka.topics import bus_dlq_topic, bus_topic
+    from processor.observability.kafkawatch import serve_process_health
     from processor.settings import load_settings
+    from processor.sources.metrics import register_source_metrics
     from processor.sources.runner import SourceRunner, run_until_signalled
 
     settings = load_settings()
@@ -56,6 +63,14 @@ def source(
 
         async def main() -> None:
             runner = SourceRunner(name, definition, settings.kafka)
+            register_source_metrics(runner)
+            serve_process_health(  # /healthz, /readyz, /metrics (docs/operations.md#health)
+                metrics_port if metrics_port is not None else settings.metrics_port,
+                settings.metrics_host,
+                settings.kafka,
+                unreachable_after=settings.ready_kafka_timeout,
+                checks={"source": lambda: None if runner.state == "running" else runner.state},
+            )
             if store is not None:
                 loop = asyncio.get_running_loop()
 

@@ -48,9 +48,45 @@ class SourceRunner:
         self.config = config
         self.kafka = kafka
         self.source: Source | None = None
+        self.state = "starting"
+        """starting, running, stopped or failed: ``kbridge_source_state`` and ``/readyz``."""
+        self._finished_counts = (0, 0, 0)
         self._replaced = asyncio.Event()
         self._finished = False
         self._tasks: set[asyncio.Future[None]] = set()
+
+    @property
+    def kind(self) -> str:
+        """The current definition's kind ("" once deleted)."""
+        return str(getattr(self.config, "kind", ""))
+
+    @property
+    def bus(self) -> str:
+        """The current definition's bus ("" once deleted)."""
+        return str(getattr(self.config, "bus", ""))
+
+    @property
+    def session_failures(self) -> int:
+        """Failed upstream sessions, over every instance this runner ran."""
+        current = self.source.session_failures if self.source is not None else 0
+        return self._finished_counts[2] + current
+
+    def totals(self) -> tuple[int, int]:
+        """Events published and dead-lettered, over every instance this runner ran."""
+        published, dead, _ = self._finished_counts
+        if self.source is not None:
+            published += self.source.published
+            dead += self.source.dead_lettered
+        return published, dead
+
+    def _retire(self, source: Source) -> None:
+        published, dead, failures = self._finished_counts
+        self._finished_counts = (
+            published + source.published,
+            dead + source.dead_lettered,
+            failures + source.session_failures,
+        )
+        self.source = None
 
     def _stop_current(self) -> None:
         if self.source is not None:
@@ -76,13 +112,19 @@ class SourceRunner:
         try:
             while not self._finished and self.config is not None:
                 self._replaced.clear()
+                self.state = "starting"
                 source = self.source = build_source(self.config, producer, self.kafka)
                 await source.setup()
+                self.state = "running"
                 log.info(
                     "source running",
                     extra={"source": self.name, "kind": self.config.kind, "bus": source.bus},
                 )
-                await source.run()
+                try:
+                    await source.run()
+                except BaseException:
+                    self.state = "failed"
+                    raise
                 log.info(
                     "source stopped",
                     extra={
@@ -91,11 +133,14 @@ class SourceRunner:
                         "dead_lettered": source.dead_lettered,
                     },
                 )
+                self._retire(source)
                 if not self._replaced.is_set():
                     break
             if self.config is None:
                 log.info("source deleted from the configuration", extra={"source": self.name})
         finally:
+            if self.state != "failed":
+                self.state = "stopped"
             await asyncio.to_thread(producer.close)
 
 
