@@ -142,10 +142,11 @@ def load_test_file(path: Path) -> TestFile:
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         problem = ConfigProblem("", f"cannot read the file: {reason}", filename)
         raise ConfigValidationError(filename, [problem]) from None
-    raw, positions = read_yaml(text, filename)
+    raw, _ = read_yaml(text, filename, with_positions=False)
     try:
         return TestFile.model_validate(raw if raw is not None else {})
     except ValidationError as exc:
+        raw, positions = read_yaml(text, filename)
         found = problems_from_validation_error(
             exc, raw, plain=lambda error: plain_message(error, TestFile, raw)
         )

@@ -118,8 +118,12 @@ class _Document:
     positions: dict[Path_, Place] = field(default_factory=dict)
 
 
-def read_yaml(text: str, filename: str) -> tuple[Any, dict[Path_, Place]]:
-    """The YAML document in ``text`` and where each key and list item of it starts.
+def read_yaml(
+    text: str, filename: str, *, with_positions: bool = True
+) -> tuple[Any, dict[Path_, Place]]:
+    """The YAML document in ``text`` and where each key and list item of it starts (an
+    empty mapping without ``with_positions``: a large file read again only when it has a
+    problem to place).
 
     Duplicate keys are errors; raises :class:`ConfigValidationError` naming the line.
     """
@@ -132,7 +136,7 @@ def read_yaml(text: str, filename: str) -> tuple[Any, dict[Path_, Place]]:
     finally:
         loader.dispose()
     positions: dict[Path_, Place] = {}
-    if node is not None:
+    if node is not None and with_positions:
         positions[()] = (filename, node.start_mark.line + 1, node.start_mark.column + 1)
         _positions(node, (), filename, positions)
     return raw, positions
