@@ -264,9 +264,26 @@ def schema(
         typer.echo(f"wrote {write}")
 
 
+def explain(
+    path: str = typer.Argument(
+        "", help="section[.kind][.field], e.g. targets.webhook.method or rules.targets.retry"
+    ),
+) -> None:
+    """Describe a kbridge.yaml object or field: its fields, choices, default and examples."""
+    from processor.config.explain import explain as lines_for
+
+    try:
+        lines = lines_for(path)
+    except KbridgeError as exc:
+        raise _fail([f"error: {exc}"]) from None
+    for line in lines:
+        typer.echo(line)
+
+
 def register(app: typer.Typer) -> None:
     """Attach the configuration commands to the ``kbridge`` app."""
     app.command("validate")(validate)
     app.command("apply")(apply)
     app.command("get")(get)
     app.command("schema")(schema)
+    app.command("explain")(explain)
