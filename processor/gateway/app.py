@@ -264,6 +264,9 @@ def create_app(
     app.include_router(cloudevents_http.router)
     _mount_webhooks(app, publisher, resolve_source, snapshot, known_buses is None, settings)
     app.include_router(awsjson.router)
+    from processor.console import mount as mount_console  # docs/console.md
+
+    mount_console(app)  # before management: /v1/console/* would match /v1/{section}/{name}
     app.include_router(management.router)  # last: its /v1/{section} paths are generic
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

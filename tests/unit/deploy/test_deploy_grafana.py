@@ -22,7 +22,7 @@ KAFKA_EXPORTER = {
 SERIES_SUFFIXES = {"Counter": ("_total",), "Histogram": ("_bucket", "_sum", "_count"),
                    "Gauge": ("",), "Summary": ("_sum", "_count", "")}
 CONSTRUCTOR = re.compile(
-    r"\b(Counter|Histogram|Gauge|Summary)\(\s*\"(kbridge_\w+)\"\s*,\s*\"[^\"]*\"\s*,"
+    r"\b(Counter|Histogram|Gauge|Summary)\(\s*\"(kbridge_\w+)\"\s*,\s*(?:\"[^\"]*\"\s*)+,"
     r"\s*\[([^\]]*)\]",
     re.S,
 )
