@@ -130,3 +130,77 @@ def test_route_output_equals_what_the_sinks_send(receiver: tuple[str, Received])
     assert chat["method"] == request["method"]
     assert json.loads(chat["body"]) == request["body"]
     assert request["body"]["text"] == "order 7 created"
+
+
+def test_route_row_equals_the_row_the_mysql_sink_writes(mysql_url: str, unique: str) -> None:
+    """The real MariaDB on loopback: the row `kbridge route` shows is the row stored."""
+    import sqlalchemy as sa
+
+    table = f"route_{unique}"
+    text = f"""
+buses: [{{name: b}}]
+targets:
+  - {{name: db, kind: mysql, url: "{mysql_url}", table: {table}, allow_private_network: true,
+     columns: {{order_id: $.id}}}}
+rules:
+  - name: r
+    bus: b
+    pattern: {{source: [shop]}}
+    targets: [{{target: db, transform: {{path: $.data}}}}]
+"""
+    config = parse_config(text, env={})
+    router = Router(config)
+    event = dict(EVENT, time="2026-12-07T10:00:00Z")
+    [shown] = router.route(event, bus="b").targets
+    ingress = InRecord(
+        "kbridge.bus.b",
+        0,
+        0,
+        b"o-1",
+        json.dumps(event).encode(),
+        [("content-type", b"application/cloudevents+json; charset=utf-8")],
+        int(router_time(event) * 1000),
+    )
+    [out] = core_route(router.table, ingress).records
+    message = Message(
+        topic=out.topic,
+        value=out.value,
+        key=out.key,
+        headers=list(out.headers),
+        partition=0,
+        offset=0,
+        timestamp=(1, int(router_time(event) * 1000)),
+    )
+    sink = build_sink("mysql", config.target("db"))
+
+    async def deliver() -> None:
+        await sink.setup()
+        try:
+            assert list(await sink.deliver([to_delivery(message)])) == [None]
+        finally:
+            await sink.close()
+
+    asyncio.run(deliver())
+    engine = sa.create_engine(mysql_url)
+    try:
+        with engine.begin() as conn:
+            stored = dict(conn.execute(sa.text(f"SELECT * FROM {table}")).mappings().one())
+            conn.execute(sa.text(f"DROP TABLE {table}"))
+    finally:
+        engine.dispose()
+    row = shown.sent["row"]
+    assert set(row) <= set(stored)
+    for column, value in row.items():
+        got = stored[column]
+        got = got.isoformat() if hasattr(got, "isoformat") else got
+        if column == "data":
+            assert json.loads(got) == json.loads(value) == {"id": 7}
+        else:
+            assert got == value, column
+
+
+def router_time(event: dict[str, Any]) -> float:
+    """The event's time as epoch seconds (the ingestion time route stamps)."""
+    from datetime import datetime
+
+    return datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")).timestamp()
