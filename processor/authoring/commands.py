@@ -64,7 +64,7 @@ def route(
 
     _check_output(output, ("text", "json", "yaml"))
     config = _load_or_exit(file, env_file)
-    text = read_input(event if not Path(event).is_file() else f"file://{event}", "event")
+    text = read_input(f"file://{event}" if _is_file(event) else event, "event")
     try:
         parsed = json.loads(text)
     except ValueError as exc:
@@ -80,6 +80,16 @@ def route(
     else:
         _print_route(result.as_json())
     raise typer.Exit(0 if result.matched_rules else 1)
+
+
+def _is_file(argument: str) -> bool:
+    """Whether ``argument`` names an existing file (inline JSON never does)."""
+    if argument.lstrip().startswith(("{", "[")) or argument == "-":
+        return False
+    try:
+        return Path(argument).is_file()
+    except OSError:  # e.g. a name too long for the file system
+        return False
 
 
 def _load_or_exit(files: list[Path], env_file: Path | None) -> Any:

@@ -185,6 +185,11 @@ def test_cli_text_output_and_exit_codes(examples: Path, tmp_path: Path) -> None:
     result = runner.invoke(build_app(), [*args, "-e", json.dumps(quiet)])
     assert result.exit_code == 1
     assert "no rule matched" in result.stdout
+    big = dict(ALARM, detail={**ALARM["detail"], "note": "x" * 5000})  # type: ignore[dict-item]
+    result = runner.invoke(build_app(), [*args, "-e", json.dumps(big)])
+    assert result.exit_code == 0  # long inline JSON is not mistaken for a file name
+    result = runner.invoke(build_app(), [*args, "-e", str(event)])  # a plain path works too
+    assert result.exit_code == 0
     result = runner.invoke(build_app(), [*args, "-e", "{not json"])
     assert result.exit_code == 2
     assert "error: the event is not JSON" in result.stderr
