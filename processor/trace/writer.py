@@ -86,6 +86,9 @@ class TraceWriter:
         """Queue one document; a refusal (full queue, closed producer) only counts a drop."""
         try:
             self._send(event_id.encode("utf-8"), orjson.dumps(doc))
+        except NotReady:
+            self.dropped += 1
+            return
         except Exception:  # a trace record is never worth an exception on the hot path
             self.dropped += 1
             if self.dropped in (1, 1000) or self.dropped % 100_000 == 0:
@@ -332,10 +335,10 @@ def start(
     """Start the process's writer (idempotent); ``None`` when tracing is switched off.
 
     Also sets up OpenTelemetry export when configured (:func:`processor.trace.otel.setup`),
-    so that each process has one start-up call for both.
-
-        The trace topic is created in the background (partitions and retention from the
-        settings) so that a process never waits for it at start-up.
+    so that each process has one start-up call for both. The trace topic is created in
+    the background (partitions and retention from the settings) so that a process never
+    waits for it; trace records of the first moments, before that check is done, are
+    dropped rather than letting the broker auto-create the topic with its defaults.
     """
     global _producer
     otel.setup(by)  # spans only when OTEL_EXPORTER_OTLP_ENDPOINT is set
@@ -350,8 +353,11 @@ def start(
 
         producer = Producer(kafka, **PRODUCER_OVERRIDES)
         topic = settings.topic
+        ready = threading.Event()
 
         def send(key: bytes, value: bytes) -> None:
+            if not ready.is_set():  # a first write would let the broker auto-create the
+                raise NotReady  # topic with its defaults (one partition, no retention)
             producer.produce(topic, value, key, block=False)
 
         _producer = producer
@@ -359,9 +365,16 @@ def start(
         install(writer)
         atexit.register(stop)  # one writer serves every component of the process
     threading.Thread(
-        target=_ensure_topic, args=(kafka, settings), name="kbridge-trace-topic", daemon=True
+        target=_ensure_topic,
+        args=(kafka, settings, ready),
+        name="kbridge-trace-topic",
+        daemon=True,
     ).start()
     return writer
+
+
+class NotReady(Exception):
+    """The trace topic is still being checked: the record is dropped (start-up only)."""
 
 
 def stop(timeout: float = 2.0) -> None:
@@ -374,7 +387,10 @@ def stop(timeout: float = 2.0) -> None:
         producer.close(timeout)
 
 
-def _ensure_topic(kafka: KafkaClientConfig, settings: TraceSettings) -> None:
+def _ensure_topic(
+    kafka: KafkaClientConfig, settings: TraceSettings, ready: threading.Event | None = None
+) -> None:
+    """Create the trace topic unless it exists; then (or on failure) let writes through."""
     from processor.kafka.admin import TopicSpec, ensure_topics
 
     spec = TopicSpec(
@@ -386,6 +402,9 @@ def _ensure_topic(kafka: KafkaClientConfig, settings: TraceSettings) -> None:
         ensure_topics(kafka, [spec], timeout=10.0)
     except Exception as exc:  # tracing is best effort; events flow without the topic
         log.warning("could not create the trace topic %s: %s", settings.topic, exc)
+    finally:
+        if ready is not None:
+            ready.set()
 
 
 def hooks_on() -> bool:
