@@ -24,7 +24,7 @@ class BasicConnection(ConnectionBase):
     """HTTP basic authentication."""
 
     kind: Literal["basic"] = "basic"
-    """`basic`"""
+    """The connection kind: `basic`."""
     username: str
     """User name."""
     password: Secret
@@ -35,7 +35,7 @@ class ApiKeyConnection(ConnectionBase):
     """A static API key sent in a header (``header: value``)."""
 
     kind: Literal["api_key"] = "api_key"
-    """`api_key`"""
+    """The connection kind: `api_key`."""
     header: Annotated[str, Field(min_length=1)] = "Authorization"
     """Header carrying the key."""
     value: Secret
@@ -46,7 +46,7 @@ class OAuthClientCredentialsConnection(ConnectionBase):
     """OAuth 2.0 client credentials: the sink fetches and refreshes a bearer token."""
 
     kind: Literal["oauth_client_credentials"] = "oauth_client_credentials"
-    """`oauth_client_credentials`"""
+    """The connection kind: `oauth_client_credentials`."""
     token_url: str
     """Token endpoint."""
     client_id: str

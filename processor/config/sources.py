@@ -59,7 +59,7 @@ class MqttSource(SourceBase):
     """Subscribe to MQTT topic filters (``sensors/#``)."""
 
     kind: Literal["mqtt"] = "mqtt"
-    """`mqtt`"""
+    """The source kind: `mqtt`."""
     url: str
     """Broker URL (`mqtt://host:1883`, `mqtts://...`)."""
     topics: Annotated[list[str], Field(min_length=1)]
@@ -77,7 +77,7 @@ class AmqpSource(SourceBase):
     """Consume an AMQP 0-9-1 queue, or bind a private queue to ``exchange``."""
 
     kind: Literal["amqp"] = "amqp"
-    """`amqp`"""
+    """The source kind: `amqp`."""
     url: str
     """Broker URL (`amqp://user:pass@host:5672/vhost`)."""
     queue: str | None = None
@@ -103,7 +103,7 @@ class NatsSource(SourceBase):
     """Subscribe to a NATS subject (JetStream when ``stream`` is set)."""
 
     kind: Literal["nats"] = "nats"
-    """`nats`"""
+    """The source kind: `nats`."""
     url: str
     """Server URL (`nats://host:4222`)."""
     subject: Annotated[str, Field(min_length=1)]
@@ -121,7 +121,7 @@ class KafkaSource(SourceBase):
     """Consume topics of another Kafka cluster (or this one)."""
 
     kind: Literal["kafka"] = "kafka"
-    """`kafka`"""
+    """The source kind: `kafka`."""
     cluster: KafkaClientConfig
     """The cluster to read (see `KafkaClientConfig`)."""
     topics: Annotated[list[str], Field(min_length=1)]
@@ -156,7 +156,7 @@ class ScheduleSource(SourceBase):
     # standard five-field cron line (*/5 9-17 * * 1-5); ticks are computed in ``timezone``.
 
     kind: Literal["schedule"] = "schedule"
-    """`schedule`"""
+    """The source kind: `schedule`."""
     expression: Annotated[str, AfterValidator(_check_schedule)]
     """`rate(5 minutes)`, AWS six-field `cron(0 12 * * ? *)` or a five-field cron line (`*/5 9-17
     * * 1-5`)."""
@@ -184,7 +184,7 @@ class GithubSource(WebhookSourceBase):
     """GitHub webhooks, verified by ``X-Hub-Signature-256`` with ``secret``."""
 
     kind: Literal["github"] = "github"
-    """`github`"""
+    """The source kind: `github`."""
     secret: Secret
     """Webhook secret (`X-Hub-Signature-256`)."""
 
@@ -193,7 +193,7 @@ class SlackSource(WebhookSourceBase):
     """Slack Events API, slash commands, interactivity; verified with the signing ``secret``."""
 
     kind: Literal["slack"] = "slack"
-    """`slack`"""
+    """The source kind: `slack`."""
     secret: Secret
     """App signing secret."""
     tolerance_seconds: Tolerance = 300
@@ -204,7 +204,7 @@ class StripeSource(WebhookSourceBase):
     """Stripe webhooks, verified by ``Stripe-Signature`` with the endpoint ``secret``."""
 
     kind: Literal["stripe"] = "stripe"
-    """`stripe`"""
+    """The source kind: `stripe`."""
     secret: Secret
     """Endpoint signing secret (`whsec_...`)."""
     tolerance_seconds: Tolerance = 300
@@ -217,7 +217,7 @@ class FeishuSource(WebhookSourceBase):
     no replay window; ``tolerance_seconds`` (null disables it) is our choice."""
 
     kind: Literal["feishu"] = "feishu"
-    """`feishu`"""
+    """The source kind: `feishu`."""
     verification_token: Secret | None = None
     """The app's Verification Token."""
     encrypt_key: Secret | None = None
@@ -237,7 +237,7 @@ class DingtalkSource(WebhookSourceBase):
     ``secret``; DingTalk itself allows one hour of clock skew."""
 
     kind: Literal["dingtalk"] = "dingtalk"
-    """`dingtalk`"""
+    """The source kind: `dingtalk`."""
     secret: Secret
     """The robot's AppSecret."""
     tolerance_seconds: Tolerance = 3600
@@ -259,7 +259,7 @@ class WecomSource(WebhookSourceBase):
     ``corp_id`` (CorpID, or SuiteID for third-party apps)."""
 
     kind: Literal["wecom"] = "wecom"
-    """`wecom`"""
+    """The source kind: `wecom`."""
     token: Secret
     """Callback Token."""
     encoding_aes_key: Annotated[Secret, AfterValidator(_check_wecom_key)]
@@ -302,7 +302,7 @@ class HmacSource(MappedWebhookSource):
     and a replay window applies."""
 
     kind: Literal["hmac"] = "hmac"
-    """`hmac`"""
+    """The source kind: `hmac`."""
     secret: Secret
     """HMAC key."""
     header: Annotated[str, Field(min_length=1)] = "X-Signature"
@@ -327,7 +327,7 @@ class TokenSource(MappedWebhookSource):
     allowlist (addresses or CIDR blocks). Defaults map 腾讯问卷's envelope."""
 
     kind: Literal["token"] = "token"
-    """`token`"""
+    """The source kind: `token`."""
     token: Secret
     """Secret URL token (`/v1/webhooks/<name>/<token>`, 16+ characters)."""
     id_field: str | None = "id"

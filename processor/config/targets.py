@@ -156,7 +156,7 @@ class MysqlTarget(TargetBase):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["mysql"] = "mysql"
-    """`mysql`"""
+    """The target kind: `mysql`."""
     url: Annotated[str, AfterValidator(_sqlalchemy_url)]
     """SQLAlchemy URL (`mysql+pymysql://user:pass@host/db`, `sqlite:///file.db`); the password is
     masked in output."""
@@ -186,7 +186,7 @@ class WebhookTarget(TargetBase):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["webhook"] = "webhook"
-    """`webhook`"""
+    """The target kind: `webhook`."""
     url: HttpUrl
     """Endpoint to call."""
     method: Literal["POST", "PUT", "PATCH", "GET", "DELETE"] = "POST"
@@ -221,7 +221,7 @@ class FunctionTarget(TargetBase):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["function"] = "function"
-    """`function`"""
+    """The target kind: `function`."""
     url: HttpUrl | None = None
     """HTTP function endpoint (exactly one of `url` and `entry_point`)."""
     entry_point: Annotated[str, Field(min_length=1)] | None = None
@@ -250,7 +250,7 @@ class KafkaTarget(TargetBase):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"cluster": kafka_hosts}
     kind: Literal["kafka"] = "kafka"
-    """`kafka`"""
+    """The target kind: `kafka`."""
     topic: Annotated[str, Field(min_length=1, max_length=249, pattern=r"^[A-Za-z0-9._-]+$")]
     """Topic to copy events to."""
     cluster: KafkaClientConfig | None = None
@@ -291,7 +291,7 @@ class DingtalkTarget(_ImTarget):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["dingtalk"] = "dingtalk"
-    """`dingtalk`"""
+    """The target kind: `dingtalk`."""
     url: HttpUrl
     """Robot webhook URL (`https://oapi.dingtalk.com/robot/send?access_token=...`)."""
     secret: Secret | None = None
@@ -324,7 +324,7 @@ class WecomTarget(_ImTarget):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["wecom"] = "wecom"
-    """`wecom`"""
+    """The target kind: `wecom`."""
     url: HttpUrl
     """Group robot webhook URL (`.../cgi-bin/webhook/send?key=...`)."""
     msgtype: Literal["text", "markdown"] = "markdown"
@@ -348,7 +348,7 @@ class FeishuTarget(_ImTarget):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["feishu"] = "feishu"
-    """`feishu`"""
+    """The target kind: `feishu`."""
     url: HttpUrl
     """Custom bot webhook URL (`.../open-apis/bot/v2/hook/...`)."""
     secret: Secret | None = None
@@ -373,7 +373,7 @@ class SlackTarget(_ImTarget):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"url": url_hosts}
     kind: Literal["slack"] = "slack"
-    """`slack`"""
+    """The target kind: `slack`."""
     url: HttpUrl
     """Incoming webhook URL (`https://hooks.slack.com/services/...`)."""
     msgtype: Literal["text", "blocks"] = "text"
@@ -398,7 +398,7 @@ class EmailTarget(_ImTarget):
 
     destination_fields: ClassVar[dict[str, HostsOf]] = {"host": plain_host}
     kind: Literal["email"] = "email"
-    """`email`"""
+    """The target kind: `email`."""
     host: Annotated[str, Field(min_length=1)]
     """SMTP server."""
     port: Annotated[int, Field(ge=1, le=65535)] | None = None
