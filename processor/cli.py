@@ -30,10 +30,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "processor.gateway.commands",
     "processor.patterns.commands",
     "processor.render.commands",
-    "processor.render.commands",
     "processor.router.commands",
     "processor.sinks.commands",
     "processor.sources.commands",
+    "processor.status.commands",
     "processor.trace.commands",
 )
 

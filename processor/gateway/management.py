@@ -236,6 +236,24 @@ async def trace_event(
     return await tracing.event_trace(request.app.state.kafka, event_id, since)
 
 
+@router.get("/v1/status", summary="Groups, lag, dead letters, sources (kbridge status)")
+async def system_status(
+    request: Request,
+    max_lag: int = 1000,
+    router_group: str = "kbridge-router",
+    context: GatewayContext = Depends(get_context),
+) -> dict[str, Any]:
+    """What ``kbridge status -o json`` prints, for the live configuration (docs/operations.md)."""
+    from processor.status.collect import Thresholds, collect
+
+    context.authorize_admin(request)
+    report = await asyncio.to_thread(
+        collect, _backend(context).snapshot(), request.app.state.kafka,
+        router_group=router_group, thresholds=Thresholds(max_lag=max_lag),
+    )  # fmt: skip
+    return report.as_dict()
+
+
 @router.get("/v1/{section}", summary="List objects of a section")
 async def list_objects(
     section: Section, request: Request, context: GatewayContext = Depends(get_context)
