@@ -96,19 +96,23 @@ def sink(
 def dlq_list(
     target: str = typer.Argument(..., help="the target's name"),
     limit: int = typer.Option(100, "--limit", "-n", help="show at most this many"),
-    as_json: bool = typer.Option(False, "--json", help="one JSON object per line"),
+    as_json: bool = typer.Option(False, "--json", help="same as -o json"),
+    output: str = typer.Option("table", "--output", "-o", help="table | json (one object a line)"),
 ) -> None:
     """Show the dead letters of a target: event id, rule, error code, condition, attempts."""
     from processor.errors import KbridgeError
     from processor.settings import load_settings
     from processor.sinks.dlq import list_dead_letters
 
+    if output not in ("table", "json"):
+        typer.echo(f"error: unknown output format {output!r} (table or json)", err=True)
+        raise typer.Exit(2)
     try:
         records = list_dead_letters(load_settings().kafka, target, limit=limit)
     except KbridgeError as exc:
         typer.echo(f"kbridge dlq list {target}: {exc}", err=True)
         raise typer.Exit(1) from None
-    if as_json:
+    if as_json or output == "json":
         for record in records:
             typer.echo(json.dumps(record.summary(), ensure_ascii=False))
         return
