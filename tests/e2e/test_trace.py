@@ -2,7 +2,8 @@
 real broker, each stage writing trace records, read back by ``kbridge trace`` and by
 ``GET /v1/events/<id>/trace``.
 
-One event is delivered (accepted -> routed -> delivered), one is dead-lettered by a webhook
+Both router engines write the router's records (Faust in the slow tier). One event is
+delivered (accepted -> routed -> delivered), one is dead-lettered by a webhook
 answering 400 (its trace shows the error), one matches no rule (unmatched). Every process
 writes to a private trace topic (``KBRIDGE_TRACE__TOPIC``) so that parallel runs do not mix.
 """
@@ -71,7 +72,10 @@ def stages(timeline: dict[str, Any]) -> list[str]:
     return [step["stage"] for step in timeline["timeline"]]
 
 
-def test_trace_accepted_routed_delivered_or_dead_lettered(kbridge: Kbridge, receiver: int) -> None:
+@pytest.mark.parametrize("engine", ["native", pytest.param("faust", marks=pytest.mark.slow)])
+def test_trace_accepted_routed_delivered_or_dead_lettered(
+    kbridge: Kbridge, receiver: int, engine: str
+) -> None:
     u = kbridge.unique
     bus = f"tr-{u}"
     kbridge.env["KBRIDGE_TRACE__TOPIC"] = f"kbridge.trace.test-{u}"
@@ -89,7 +93,7 @@ rules:
 """)
     port = free_port()
     kbridge.start("gateway", "--port", str(port), name="gateway")
-    kbridge.start("router", "--engine", "native", "--group-id", f"trace-{u}", name="router")
+    kbridge.start("router", "--engine", engine, "--group-id", f"trace-{u}", name="router")
     kbridge.start("sink", f"ok-{u}", name="sink-ok")
     kbridge.start("sink", f"bad-{u}", name="sink-bad")
 
