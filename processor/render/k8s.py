@@ -10,6 +10,7 @@ rendered.
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 from typing import Any
 
@@ -201,9 +202,9 @@ def apply_job(plan: Plan, opts: K8sOptions) -> dict[str, Any]:
     labels = {"app.kubernetes.io/name": "kbridge", "app.kubernetes.io/component": "apply"}
     pod_security = {k: v for k, v in _POD_SECURITY.items() if k != "fsGroup"}
     return {"apiVersion": "batch/v1", "kind": "Job",
-            "metadata": {"name": "kbridge-apply", "labels": labels},
+            "metadata": {"name": "kbridge-apply", "labels": dict(labels)},
             "spec": {"backoffLimit": 10, "ttlSecondsAfterFinished": 86400,
-                     "template": {"metadata": {"labels": labels},
+                     "template": {"metadata": {"labels": dict(labels)},
                                   "spec": {"restartPolicy": "OnFailure",
                                            "securityContext": pod_security,
                                            "containers": [container], "volumes": volumes}}}}
@@ -272,11 +273,19 @@ def _secret_help(plan: Plan, opts: K8sOptions) -> str:
     lines = [
         "# Rendered by `kbridge render k8s` from kbridge.yaml; do not edit, re-render.",
         "#   kubectl apply -k .",
-        "# Create the Secret first (never committed): kubectl -n "
-        f"{opts.namespace} create secret generic {SECRET} \\",
-        "#   " + " ".join(f"--from-literal={k}=..." for k in keys),
-        "# optional keys (kbridge.yaml has a default): " + " ".join(optional),
+        "# Create the Secret first (never committed):",
+        f"#   kubectl -n {opts.namespace} create secret generic {SECRET} \\",
     ]
+    flags = [f"--from-file={k}=PATH" if k.endswith(".crt") else f"--from-literal={k}=..."
+             for k in keys]
+    literals = textwrap.wrap(" ".join(flags), 94,
+                             initial_indent="#     ", subsequent_indent="#     ",
+                             break_on_hyphens=False)
+    lines += [line + " \\" for line in literals[:-1]] + literals[-1:]
+    if optional:
+        lines += textwrap.wrap("Optional keys (kbridge.yaml has a default): " + ", ".join(optional),
+                               96, initial_indent="# ", subsequent_indent="#   ",
+                               break_on_hyphens=False)
     return "\n".join(lines) + "\n"
 
 
@@ -327,6 +336,6 @@ def render_stream(plan: Plan, opts: K8sOptions, config_text: str) -> str:
             meta = doc["metadata"]
             if doc["kind"] != "Namespace":
                 meta["namespace"] = opts.namespace
-            meta.setdefault("labels", {})["app.kubernetes.io/part-of"] = "kbridge"
+            meta["labels"] = {**meta.get("labels", {}), "app.kubernetes.io/part-of": "kbridge"}
             out.append(doc)
     return dump_all(out)

@@ -6,13 +6,14 @@ cluster, alert rules on metrics that exist)."""
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import kubernetes_validate
 import pytest
 import yaml
-from deploy_helpers import EXAMPLE, ROOT, example_targets
+from deploy_helpers import EXAMPLE, ROOT, example_targets, require_tool
 from test_deploy_grafana import KAFKA_EXPORTER, kbridge_series
 from typer.testing import CliRunner
 
@@ -173,3 +174,26 @@ def test_compose_defaults_point_at_the_compose_services() -> None:
     assert compose_default("smtp.example.com") == "smtp.example.com"
     text = render(_plan())
     assert "127.0.0.1:3306" not in text
+
+
+def _key(doc: dict[str, Any]) -> tuple[str, str]:
+    return doc["kind"], doc["metadata"]["name"]
+
+
+def test_kustomize_builds_the_base_into_what_stdout_prints() -> None:
+    """`kubectl kustomize deploy/k8s` (offline) gives the resources `render k8s` prints, but
+    for the hash suffix kustomize puts on generated ConfigMap names."""
+    exe = require_tool("kubectl", "apt-get install -y kubectl (kustomize is built in)")
+    proc = subprocess.run([exe, "kustomize", str(ROOT / "deploy" / "k8s")], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    unhash = re.compile(r"\b(kbridge-(?:config|env))-[a-z0-9]{10}\b")
+    built = {_key(d): d for d in yaml.safe_load_all(unhash.sub(r"\1", proc.stdout)) if d}
+    printed = {_key(d): d for d in yaml.safe_load_all(_cli("render", "k8s", "-f", str(EXAMPLE)))
+               if d}
+    assert sorted(built) == sorted(printed)
+    for key, doc in printed.items():
+        assert built[key] == doc, key
+    for doc in printed.values():
+        if not doc["apiVersion"].startswith(("keda.sh/", "monitoring.coreos.com/")):
+            kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
