@@ -39,7 +39,10 @@ def router(
     ),
     group_id: str = typer.Option("kbridge-router", "--group-id", help="consumer group"),
     metrics_port: int | None = typer.Option(
-        None, "--metrics-port", envvar="KBRIDGE_METRICS_PORT", help="serve /metrics here"
+        None,
+        "--metrics-port",
+        envvar="KBRIDGE_METRICS_PORT",
+        help="serve /healthz, /readyz and /metrics here",
     ),
     batch_size: int = typer.Option(500, "--batch-size", min=1, max=100_000),
     unwritable_timeout: float = typer.Option(
