@@ -23,6 +23,7 @@ from confluent_kafka import Message
 
 from processor.config import KbridgeConfig
 from processor.config._base import mask_url
+from processor.config.wording import suggest
 from processor.errors import KbridgeError
 from processor.events import deepjson
 from processor.gateway.aws import EntryError, entry_form
@@ -117,13 +118,16 @@ class Router:
         event's ``time``, else the clock. Raises :class:`EventInputError` for input that is
         not an event.
         """
+        if not isinstance(event, Mapping):
+            raise EventInputError("the event must be a JSON object")
         bus = bus or _event_bus(event) or self.default_bus()
         if bus is None:
             names = ", ".join(b.name for b in self.config.buses) or "none defined"
             raise EventInputError(f"which bus? give --bus (buses: {names})")
         if self.config.bus(bus) is None:
             names = ", ".join(b.name for b in self.config.buses) or "none defined"
-            raise EventInputError(f"bus {bus!r} is not defined (buses: {names})")
+            hint = suggest(bus, [b.name for b in self.config.buses])
+            raise EventInputError(f"bus {bus!r} is not defined ({hint}buses: {names})")
         form = cloudevent_form(event, bus, now=now)
         ingested = now if now is not None else _event_time(form)
         record = InRecord(

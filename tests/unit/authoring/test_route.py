@@ -154,7 +154,9 @@ def test_input_that_is_not_an_event(example_router: Router) -> None:
         example_router.route({"hello": 1}, bus="saas")
     with pytest.raises(EventInputError, match=r"which bus\? give --bus \(buses: saas, monitoring"):
         example_router.route(SURVEY)
-    with pytest.raises(EventInputError, match="bus 'sas' is not defined"):
+    with pytest.raises(EventInputError, match="the event must be a JSON object"):
+        example_router.route([1], bus="saas")  # type: ignore[arg-type]
+    with pytest.raises(EventInputError, match="bus 'sas' is not defined \\(did you mean 'saas'"):
         example_router.route(SURVEY, bus="sas")
     with pytest.raises(EventInputError, match="MalformedDetail"):
         cloudevent_form({"source": "a", "detail-type": "b", "detail": "[1]"}, "b")
