@@ -38,6 +38,19 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   fi
 fi
 
+# tests/browser drive Debian's headless chromium through its chromedriver (never a browser download)
+browser=()
+command -v chromium >/dev/null 2>&1 || browser+=(chromium)
+command -v chromedriver >/dev/null 2>&1 || browser+=(chromium-driver)
+if [ ${#browser[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${browser[@]}" >/dev/null \
+      || { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${browser[@]}" >/dev/null; }
+  else
+    echo "${browser[*]} missing (tests/browser): sudo apt-get install chromium chromium-driver" >&2
+  fi
+fi
+
 step "Kafka (PLAINTEXT 9092, SASL_SSL 9096)"
 if ! deploy/kafka/kafka.sh status >/dev/null 2>&1; then
   deploy/kafka/kafka.sh start --sasl-ssl

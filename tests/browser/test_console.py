@@ -220,6 +220,8 @@ rules:
     until(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, ".dlq-item"))
     item = browser.find_element(By.CSS_SELECTOR, ".dlq-item")
     assert event_id in item.text and "400" in item.text
+    item.find_element(By.TAG_NAME, "summary").click()  # the dead-letter headers
+    assert "kbridge_error_code" in item.text.replace("-", "_") or "error" in item.text
     shot(browser, "deadletters")
     item.find_element(By.CSS_SELECTOR, ".dlq-redrive-one").click()
     until(browser, 20, lambda d: "redriven: 1" in d.find_element(By.ID, "dlq-state").text)

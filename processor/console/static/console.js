@@ -66,13 +66,27 @@ function table(columns, rows) {
 }
 
 function statusBadge(status, kind, name) {
+  // GET /v1/status (kbridge status -o json): targets carry their sink group and dead
+  // letters, sources a state, buses the router group.
   if (!status) return el("span", { class: "muted" }, "from config");
-  const section = status[kind] || status[kind + "s"] || {};
-  const entry = Array.isArray(section) ? section.find((s) => s.name === name) : section[name];
+  const entry = (status[kind + "es"] || status[kind + "s"] || []).find((s) => s.name === name);
   if (!entry) return el("span", { class: "muted" }, "no status");
-  const text = typeof entry === "string" ? entry : (entry.state || entry.status || JSON.stringify(entry));
-  const good = /ok|up|healthy|running|ready/i.test(text);
-  return el("span", { class: "badge " + (good ? "ok" : "bad"), title: JSON.stringify(entry) }, text);
+  const group = entry.sink || entry.router;
+  let text, good;
+  if (group) {
+    text = group.state + ", " + group.members + " member(s), lag " + group.lag;
+    good = group.members > 0 && /stable/i.test(group.state);
+    if (entry.dead_letters !== undefined) {
+      text += ", " + entry.dead_letters + " dead letter(s)";
+      good = good && entry.dead_letters === 0;
+    }
+  } else {
+    text = entry.state || JSON.stringify(entry);
+    good = /ok|up|running|stable|ready/i.test(text);
+  }
+  const badge = el("span", { class: "badge status " + (good ? "ok" : "bad"), title: JSON.stringify(entry) }, text);
+  if (entry.last_error) return el("span", {}, badge, el("div", { class: "muted" }, "last error: " + entry.last_error));
+  return badge;
 }
 
 // ---- overview -------------------------------------------------------------------------
@@ -82,7 +96,8 @@ async function loadOverview() {
   let status = null;
   try {
     status = await api("/v1/status");
-    $("status-note").textContent = "Live status from GET /v1/status.";
+    $("status-note").textContent = "Live status from GET /v1/status: " + (status.healthy
+      ? "healthy" : "problems: " + (status.problems || []).join("; "));
   } catch (e) {
     // a gateway without the status API answers 404/405, or 400 from /v1/{section}
     const absent = e.status === 400 || e.status === 404 || e.status === 405;
@@ -91,7 +106,8 @@ async function loadOverview() {
       : "Live status unavailable (" + e.message + "): showing the configuration.";
   }
   $("buses").replaceChildren(table([
-    ["name", (b) => b.name], ["partitions", (b) => b.partitions], ["description", (b) => b.description],
+    ["name", (b) => b.name], ["partitions", (b) => b.partitions],
+    ["router", (b) => statusBadge(status, "bus", b.name)], ["description", (b) => b.description],
   ], config.buses));
   $("rules").replaceChildren(table([
     ["name", (r) => r.name], ["bus", (r) => r.bus], ["enabled", (r) => String(r.enabled ?? r.state ?? "")],
