@@ -355,10 +355,12 @@ def start(
         topic = settings.topic
         ready = threading.Event()
 
+        produce = producer.raw.produce  # no wrapper: a full queue raises BufferError
+
         def send(key: bytes, value: bytes) -> None:
             if not ready.is_set():  # a first write would let the broker auto-create the
                 raise NotReady  # topic with its defaults (one partition, no retention)
-            producer.produce(topic, value, key, block=False)
+            produce(topic, value, key)
 
         _producer = producer
         writer = TraceWriter(send, settings, by=by)
