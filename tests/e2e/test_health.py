@@ -76,6 +76,7 @@ sources:
             "router-faust": free_port(),
             "sink": free_port(),
             "source": free_port(),
+            "gateway": free_port(),  # serves the three endpoints on its HTTP port
         }
         kbridge.start(
             "router", "--engine", "native", "--group-id", f"native-{u}",
@@ -88,6 +89,7 @@ sources:
         )  # fmt: skip
         kbridge.start("sink", f"hook-{u}", "--metrics-port", str(ports["sink"]), name="sink")
         kbridge.start("source", f"beat-{u}", "--metrics-port", str(ports["source"]), name="src")
+        kbridge.start("gateway", "--port", str(ports["gateway"]), "--workers", "1", name="gw")
 
         wait_all(ports, 200, 120, kbridge)
         assert get(ports["sink"], "/readyz")[1] == {
@@ -110,10 +112,13 @@ sources:
 
         private_kafka.run("stop")
         wait_all(ports, 503, 60, kbridge)
-        for port in ports.values():
+        for name, port in ports.items():
             _, body = get(port, "/readyz")
             assert isinstance(body, dict)
-            assert f"Kafka at {private_kafka.bootstrap} unreachable for" in str(body["reason"])
+            if name == "gateway":  # checks its producer on each call, no grace period
+                assert str(body["reason"]).startswith("Kafka not reachable"), body
+            else:
+                assert f"Kafka at {private_kafka.bootstrap} unreachable for" in str(body["reason"])
             assert get(port, "/healthz")[0] == 200  # alive: a restart would not bring Kafka back
 
         private_kafka.run("start")
