@@ -24,7 +24,10 @@ render_app = typer.Typer(
 FILE = typer.Option(..., "-f", "--file", help="kbridge.yaml", exists=False)
 
 
-def _plan(file: Path, env_file: Path | None) -> tuple[Plan, str]:
+ENGINE = typer.Option("faust", "--router-engine", help="faust (default) or native")
+
+
+def _plan(file: Path, env_file: Path | None, engine: str) -> tuple[Plan, str]:
     from processor.config.commands import load_files
     from processor.render.plan import build_plan
 
@@ -37,7 +40,10 @@ def _plan(file: Path, env_file: Path | None) -> tuple[Plan, str]:
         config = load_files([file], env_file, warn=False)
     except typer.Exit:
         raise typer.Exit(2) from None
-    return build_plan(config, text), text
+    if engine not in ("faust", "native"):
+        typer.echo(f"kbridge render: --router-engine {engine!r} is not faust or native", err=True)
+        raise typer.Exit(2)
+    return build_plan(config, text, engine), text
 
 
 @render_app.command("k8s")
@@ -58,6 +64,7 @@ def k8s(
         "TriggerAuthentication (credentials from the kbridge-secrets Secret)",
     ),
     sasl_mechanism: str = typer.Option("SCRAM-SHA-512", "--sasl-mechanism"),
+    router_engine: str = ENGINE,
 ) -> None:
     """Kubernetes manifests: one Deployment per process group, KEDA, alert rules."""
     from processor.render.k8s import PROTOCOLS, K8sOptions, render_files, render_stream
@@ -72,7 +79,7 @@ def k8s(
     except ValueError as exc:
         typer.echo(f"kbridge render: --sasl-mechanism: {exc}", err=True)
         raise typer.Exit(2) from None
-    plan, text = _plan(file, env_file)
+    plan, text = _plan(file, env_file, router_engine)
     opts = K8sOptions(namespace=namespace, image=image, bootstrap_servers=bootstrap_servers,
                       kafka_auth=kafka_auth, sasl_mechanism=sasl_mechanism.upper())
     if output_dir is None:
@@ -95,13 +102,18 @@ def compose(
         None, "--config-path",
         help="kbridge.yaml as the compose file reaches it (default: -f, relative to the output)",
     ),
+    prometheus: Path | None = typer.Option(
+        None, "--prometheus",
+        help="also write the Prometheus configuration scraping every service to this file",
+    ),
+    router_engine: str = ENGINE,
 ) -> None:
     """docker-compose.yml: the same process groups plus Kafka, MySQL, Prometheus, Grafana."""
     import os
 
-    from processor.render.compose import render
+    from processor.render.compose import prometheus_config, render
 
-    plan, _ = _plan(file, env_file)
+    plan, _ = _plan(file, env_file, router_engine)
     if config_path is None:
         base = output.resolve().parent if output else Path.cwd()
         config_path = "./" + os.path.relpath(file.resolve(), base)
@@ -110,6 +122,8 @@ def compose(
         typer.echo(text, nl=False)
     else:
         output.write_text(text, encoding="utf-8")
+    if prometheus is not None:
+        prometheus.write_text(prometheus_config(plan), encoding="utf-8")
 
 
 def register(app: typer.Typer) -> None:

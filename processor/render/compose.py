@@ -269,3 +269,40 @@ x-sink: &sink
             parts.append("\n".join(_service(group)) + "\n")
     parts.append("\n" + TAIL)
     return "".join(parts)
+
+
+def prometheus_config(plan: Plan) -> str:
+    """deploy/prometheus/prometheus.yml for the compose file: every kbridge service by DNS."""
+
+    def job(name: str, names: list[str], port: int, prefix: str = "", label: str = "") -> list[str]:
+        lines = [f"  - job_name: {name}", "    metrics_path: /metrics", "    dns_sd_configs:",
+                 "      - names:", *(f"          - {n}" for n in names), "        type: A",
+                 f"        port: {port}"]
+        if label:
+            lines += ["    relabel_configs:",
+                      f"      # the DNS name is the service: {prefix}-<{label}> -> "
+                      f'{label}="<{label}>"',
+                      "      - source_labels: [__meta_dns_name]",
+                      f"        regex: {prefix}-(.+)",
+                      f"        target_label: {label}"]
+        return [*lines, ""]
+
+    lines = [
+        "# Rendered by `kbridge render compose --prometheus deploy/prometheus/prometheus.yml`;",
+        "# do not edit, re-render. Prometheus for docker-compose.yml: scrapes every kbridge",
+        "# process and the Kafka exporter. Scaled services (router, sinks) are found by DNS:",
+        "# Docker's resolver returns one A record per replica of a service name.",
+        "global:", "  scrape_interval: 15s", "  evaluation_interval: 15s", "",
+        "scrape_configs:",
+    ]
+    lines += job("kbridge-gateway", [g.name for g in plan.of("gateway")], GATEWAY_PORT)
+    lines += job("kbridge-router", [g.name for g in plan.of("router")], HEALTH_PORT)
+    if plan.of("sink"):
+        lines += job("kbridge-sink", [g.name for g in plan.of("sink")], HEALTH_PORT, "sink",
+                     "target")
+    if plan.of("source"):
+        lines += job("kbridge-source", [g.name for g in plan.of("source")], HEALTH_PORT,
+                     "source", "source")
+    lines += ["  - job_name: kafka", "    static_configs:",
+              '      - targets: ["kafka-exporter:9308"]']
+    return "\n".join(lines) + "\n"

@@ -106,14 +106,18 @@ def env_references(text: str) -> tuple[EnvReference, ...]:
     return tuple(seen.values())
 
 
-def build_plan(config: KbridgeConfig, text: str) -> Plan:
-    """The process groups of ``config``; ``text`` is the file's source (its ``${VAR}``s)."""
+def build_plan(config: KbridgeConfig, text: str, router_engine: str = "faust") -> Plan:
+    """The process groups of ``config``; ``text`` is the file's source (its ``${VAR}``s).
+
+    ``router_engine`` is ``kbridge router --engine`` (faust, the default, or native).
+    """
+    router_args = ("router",) if router_engine == "faust" else ("router", "--engine", router_engine)
     bus_partitions = max((b.partitions for b in config.buses), default=1)
     groups = [
         ProcessGroup("gateway", "gateway", ("gateway", "--host", "0.0.0.0", "--port",
                      str(GATEWAY_PORT)), GATEWAY_PORT, max_replicas=10, cpu="250m",
                      memory="192Mi"),
-        ProcessGroup("router", "router", ("router",), HEALTH_PORT, consumer_group=ROUTER_GROUP,
+        ProcessGroup("router", "router", router_args, HEALTH_PORT, consumer_group=ROUTER_GROUP,
                      max_replicas=bus_partitions, lag_threshold=1000, cpu="500m",
                      memory="256Mi", memory_limit="1Gi"),
     ]

@@ -5,6 +5,7 @@ cluster, alert rules on metrics that exist)."""
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 from pathlib import Path
@@ -52,12 +53,15 @@ def test_checked_in_k8s_is_the_rendered_example(tmp_path: Path) -> None:
         )
 
 
-def test_checked_in_compose_is_the_rendered_example() -> None:
+def test_checked_in_compose_is_the_rendered_example(tmp_path: Path) -> None:
+    prometheus = tmp_path / "prometheus.yml"
     text = _cli("render", "compose", "-f", str(EXAMPLE), "--config-path",
-                "./examples/kbridge.yaml")
-    assert (ROOT / "docker-compose.yml").read_text() == text, (
-        "docker-compose.yml is stale: kbridge render compose -f examples/kbridge.yaml "
-        "-o docker-compose.yml"
+                "./examples/kbridge.yaml", "--prometheus", str(prometheus))
+    hint = ("is stale: kbridge render compose -f examples/kbridge.yaml -o docker-compose.yml "
+            "--prometheus deploy/prometheus/prometheus.yml")
+    assert (ROOT / "docker-compose.yml").read_text() == text, f"docker-compose.yml {hint}"
+    assert (ROOT / "deploy/prometheus/prometheus.yml").read_text() == prometheus.read_text(), (
+        f"deploy/prometheus/prometheus.yml {hint}"
     )
 
 
@@ -197,3 +201,73 @@ def test_kustomize_builds_the_base_into_what_stdout_prints() -> None:
     for doc in printed.values():
         if not doc["apiVersion"].startswith(("keda.sh/", "monitoring.coreos.com/")):
             kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)
+
+
+OTHER = """\
+buses:
+  - {name: iot, partitions: 12}
+  - {name: saas}
+sources:
+  - {name: plant, kind: mqtt, bus: iot, url: "mqtt://${MQTT_HOST}:1883", topics: [t/#]}
+  - {name: tick, kind: schedule, bus: saas, expression: rate(5 minutes)}
+  - {name: gh, kind: github, bus: saas, secret: "${GH_SECRET:-x}"}
+targets:
+  - {name: hook, kind: webhook, url: "https://example.com/h", partitions: 12}
+rules:
+  - {name: r, bus: iot, pattern: {source: [a]}, targets: [{target: hook}]}
+"""
+
+
+def test_plan_of_another_config(tmp_path: Path) -> None:
+    """Webhook sources ride on the gateway, polled ones get a process; replicas follow
+    partitions; a ${VAR} without default is a required Secret key / compose variable."""
+    config = tmp_path / "kbridge.yaml"
+    config.write_text(OTHER)
+    plan = build_plan(load_configs([config], env={"MQTT_HOST": "m"}), OTHER, "native")
+    groups = {g.name: g for g in plan.groups}
+    assert set(groups) == {"gateway", "router", "sink-hook", "source-plant", "source-tick"}
+    assert groups["router"].args == ("router", "--engine", "native")
+    assert groups["router"].max_replicas == 12 and groups["sink-hook"].max_replicas == 12
+    assert not groups["source-plant"].scales_on_lag
+    assert [(r.name, r.default) for r in plan.env] == [("MQTT_HOST", None), ("GH_SECRET", "x")]
+    docs = k8s.documents(plan, k8s.K8sOptions())
+    [source] = [d for d in docs["sources.yaml"]
+                if d["kind"] == "Deployment" and d["metadata"]["name"] == "kbridge-source-plant"]
+    assert source["spec"]["replicas"] == 1
+    env = {e["name"]: e for e in source["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["MQTT_HOST"]["valueFrom"]["secretKeyRef"] == {
+        "name": "kbridge-secrets", "key": "mqtt-host", "optional": False}
+    assert env["GH_SECRET"]["valueFrom"]["secretKeyRef"]["optional"] is True
+    assert "--from-literal=mqtt-host=..." in k8s.render_files(plan, k8s.K8sOptions(), OTHER)[
+        "kustomization.yaml"]
+
+
+def test_compose_of_another_config_resolves(tmp_path: Path) -> None:
+    config = tmp_path / "kbridge.yaml"
+    config.write_text(OTHER)
+    out = tmp_path / "docker-compose.yml"
+    result = runner.invoke(build_app(), ["render", "compose", "-f", str(config), "-o", str(out),
+                                         "--env-file", str(_env_file(tmp_path))])
+    assert result.exit_code == 0, result.output
+    exe = require_tool("docker-compose", "apt-get install -y docker-compose")
+    env = {"PATH": os.environ["PATH"], "MQTT_HOST": "broker"}
+    proc = subprocess.run([exe, "-f", str(out), "config"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False, env=env)
+    assert proc.returncode == 0, proc.stderr
+    services = yaml.safe_load(proc.stdout)["services"]
+    assert services["source-plant"]["environment"]["MQTT_HOST"] == "broker"
+    assert services["source-tick"]["command"] == ["source", "tick"]
+    assert services["sink-hook"]["healthcheck"]["test"][-1].endswith(
+        "urlopen('http://127.0.0.1:9100/healthz', timeout=3)")
+    assert "./kbridge.yaml:/etc/kbridge/kbridge.yaml:ro" in out.read_text()
+    # without the variable compose refuses, naming it (kbridge.yaml has no default)
+    del env["MQTT_HOST"]
+    proc = subprocess.run([exe, "-f", str(out), "config"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60, check=False, env=env)
+    assert proc.returncode != 0 and "MQTT_HOST" in proc.stderr
+
+
+def _env_file(tmp_path: Path) -> Path:
+    path = tmp_path / ".env.render"
+    path.write_text("MQTT_HOST=m\n")
+    return path
