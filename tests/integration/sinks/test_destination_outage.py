@@ -37,7 +37,7 @@ from processor.sinks.metrics import SinkMetrics
 from processor.sinks.retry import Backoff
 from processor.sinks.worker import SinkWorker
 
-pytestmark = pytest.mark.kafka
+pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 OUTAGE_SECONDS = 8.0
 
