@@ -23,7 +23,7 @@ from datetime import datetime
 from processor.errors import FatalError
 from processor.kafka.headers import INGESTED_AT
 from processor.sinks.base import Delivery, DeliveryOutcome, Sink
-from processor.sinks.deadletter import DeadLetter, error_code
+from processor.sinks.deadletter import DeadLetter, error_code, error_message
 from processor.sinks.outage import DestinationHealth, unreachable
 from processor.sinks.retry import Backoff, GiveUp, RetryLimits, decide
 from processor.trace import writer as trace_writer
@@ -151,6 +151,10 @@ async def run_batch(
                 result.failures[error_code(down)] += len(chunk)
                 for item in chunk:
                     item.outage_tries += 1
+                    if tracing and item.outage_tries == 1:  # once per event: docs/tracing.md
+                        why = error_message(down)
+                        code = error_code(down)
+                        trace_writer.retried(item.delivery, item.attempts, code, why, None)
                 held.extend(chunk)
                 if health is not None:
                     health.failed(down)
@@ -208,6 +212,10 @@ async def run_batch(
                         extra={**extra, "delay": step.delay},
                     )
                     retries[error_code(outcome)] += 1
+                    if tracing:  # docs/tracing.md
+                        why = error_message(outcome)
+                        code = error_code(outcome)
+                        trace_writer.retried(item.delivery, item.attempts, code, why, step.delay)
                     item.due = now + step.delay
                     retry.append(item)
         if retries:

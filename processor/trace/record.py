@@ -24,10 +24,20 @@ ROUTER_DEAD_LETTER: Final = "router-dead-lettered"
 """The router could not decode or transform it: it is on ``kbridge.bus.<bus>.dlq``."""
 DELIVERED: Final = "delivered"
 """A sink worker delivered it to a target."""
+RETRIED: Final = "retried"
+"""A sink's delivery attempt failed and will be retried (or the destination is down)."""
 DEAD_LETTERED: Final = "dead-lettered"
 """A sink worker gave up: it is on ``kbridge.dlq.<target>`` with the error."""
 
-STAGES: Final = (ACCEPTED, ROUTED, UNMATCHED, ROUTER_DEAD_LETTER, DELIVERED, DEAD_LETTERED)
+STAGES: Final = (
+    ACCEPTED,
+    ROUTED,
+    UNMATCHED,
+    ROUTER_DEAD_LETTER,
+    RETRIED,
+    DELIVERED,
+    DEAD_LETTERED,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +65,7 @@ class TraceRecord:
     error_code: str | None = None
     error_message: str | None = None
     condition: str | None = None
+    retry_in_ms: float | None = None
     traceparent: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

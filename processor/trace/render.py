@@ -33,7 +33,12 @@ def detail(rec: TraceRecord) -> str:
             parts.append(f"{rec.attempts} attempt{'s' if rec.attempts != 1 else ''}")
         if rec.latency_ms is not None:
             parts.append(f"{rec.latency_ms:g} ms after ingestion")
-        if rec.condition:
+        if rec.stage == "retried":
+            if rec.retry_in_ms is not None:
+                parts.append(f"retry in {rec.retry_in_ms:g} ms")
+            elif rec.condition:
+                parts.append(f"{rec.condition}: held until it answers")
+        elif rec.condition:
             parts.append(f"gave up: {rec.condition}")
     if rec.error_code:
         parts.append(f"error {rec.error_code}: {rec.error_message or ''}".rstrip(": "))

@@ -171,6 +171,27 @@ class TraceWriter:
             doc["latency_ms"] = round(latency * 1000, 1)
             self._emit(doc["event_id"], doc)
 
+    def retried(
+        self,
+        delivery: DeliveryLike,
+        *,
+        attempts: int,
+        code: str,
+        message: str,
+        delay: float | None,
+    ) -> None:
+        """A delivery attempt failed and will be retried (``delay``: ``None`` while the
+        whole destination is down, retried when it answers again)."""
+        doc = self._sink_doc(delivery, r.RETRIED, attempts)
+        if doc is not None:
+            doc["error_code"] = code
+            doc["error_message"] = message
+            if delay is None:
+                doc["condition"] = "destination-down"
+            else:
+                doc["retry_in_ms"] = round(delay * 1000, 1)
+            self._emit(doc["event_id"], doc)
+
     def dead_lettered(
         self,
         delivery: DeliveryLike,
@@ -482,6 +503,15 @@ def delivered(delivery: DeliveryLike, *, attempts: int, latency: float, started:
         _active.delivered(delivery, attempts=attempts, latency=latency)
     if otel.enabled():
         _deliver_span(delivery, started, attempts, None)
+
+
+def retried(
+    delivery: DeliveryLike, attempts: int, code: str, message: str, delay: float | None
+) -> None:
+    """The sink's hook for a failed attempt that will be retried (no span: the final
+    outcome's ``kbridge deliver`` span carries the attempt count)."""
+    if _active is not None:
+        _active.retried(delivery, attempts=attempts, code=code, message=message, delay=delay)
 
 
 def dead_lettered(

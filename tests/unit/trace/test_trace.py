@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from processor.config import parse_config
-from processor.errors import ConfigError
+from processor.errors import ConfigError, RetriableError
 from processor.events import CloudEvent, encode
 from processor.router.core import route
 from processor.router.records import InRecord
@@ -245,3 +247,59 @@ def test_a_sources_publish_writes_accepted_by_the_source() -> None:
     assert key == b"src-1" and rec.by == "source:test-source"
     assert (rec.stage, rec.bus, rec.partition, rec.offset) == ("accepted", "iot", *ack)
     assert (rec.source, rec.type) == ("test", "t")
+
+
+class Flaky:
+    """A sink whose first attempts fail with ``errors`` (one per attempt), then accept."""
+
+    max_batch_size = 10
+
+    def __init__(self, *errors: BaseException) -> None:
+        self.errors = list(errors)
+
+    async def deliver(self, batch: Any) -> list[BaseException | None]:
+        error = self.errors.pop(0) if self.errors else None
+        return [error] * len(batch)
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        # a failing attempt: retried with its backoff
+        (RetriableError("answered 503", code="http-503"), ("http-503", None)),
+        # the whole destination unreachable: held until it answers (docs/tracing.md)
+        (RetriableError("refused", code="connection"), ("connection", "destination-down")),
+    ],
+)
+def test_a_retried_attempt_is_traced_before_the_delivery(
+    error: BaseException, expected: tuple[str, str | None]
+) -> None:
+    import asyncio
+
+    from processor.sinks.batch import run_batch
+    from processor.sinks.retry import Backoff, RetryLimits
+
+    async def no_wait(_seconds: float) -> None:
+        return None
+
+    send = Memory()
+    writer.install(make_writer(send))
+    delivery = Delivery(b"{}", {"ce_id": "e-3"}, topic="kbridge.target.pager")
+    try:
+        result = asyncio.run(
+            run_batch(
+                Flaky(error),  # type: ignore[arg-type]
+                [delivery],
+                limits_for=lambda _d: RetryLimits(),
+                wait=no_wait,
+                backoff=Backoff(0.001, 0.002),
+            )
+        )
+    finally:
+        writer.install(None)
+    assert result.delivered == 1
+    retried, delivered = (rec for _, rec in send.records)
+    assert (retried.stage, retried.error_code, retried.condition) == ("retried", *expected)
+    assert (retried.retry_in_ms is None) == (expected[1] is not None)
+    assert delivered.stage == "delivered"
+    assert "retry in" in render.detail(retried) or "held until" in render.detail(retried)
