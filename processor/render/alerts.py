@@ -19,7 +19,7 @@ def _rule(alert: str, expr: str, duration: str, severity: str, summary: str) -> 
 
 
 def rules(plan: Plan) -> list[dict[str, Any]]:
-    """Lag growing, dead letters appearing (router, sinks), delivery errors, no router
+    """Lag growing, dead letters appearing (router, sinks, sources), delivery errors, no router
     members, a destination down."""
     groups = "|".join(g.consumer_group for g in plan.groups if g.consumer_group)
     lag = f'sum by (consumergroup) (kafka_consumergroup_lag{{consumergroup=~"{groups}"}})'
@@ -34,6 +34,9 @@ def rules(plan: Plan) -> list[dict[str, Any]]:
         _rule("KbridgeRouterDeadLetters",
               "sum by (bus) (increase(kbridge_router_events_dead_lettered_total[10m])) > 0",
               "0m", "warning", "the router dead-lettered events of bus {{ $labels.bus }}"),
+        _rule("KbridgeSourceDeadLetters",
+              "sum by (source) (increase(kbridge_source_events_dead_lettered_total[10m])) > 0",
+              "0m", "warning", "source {{ $labels.source }} dead-lettered upstream messages"),
         _rule("KbridgeDeliveryErrors",
               "sum by (target) (rate(kbridge_sink_attempts_failed_total[5m])) > 0", "10m",
               "warning", "deliveries to {{ $labels.target }} keep failing (retrying)"),

@@ -28,15 +28,42 @@ CONSTRUCTOR = re.compile(
 )
 
 
+# custom collectors (processor/sources/metrics.py): CounterMetricFamily("kbridge_x", "help",
+# labels=names) with names = ["a", "b"] in the same function, or labels=[*names, "c"]
+FAMILY = re.compile(
+    r"\b(Counter|Gauge)MetricFamily\(\s*\"(kbridge_\w+)\"\s*,\s*(?:\"[^\"]*\"\s*)+,"
+    r"\s*labels=(\[[^\]]*\]|\w+)",
+    re.S,
+)
+
+
+def _family_labels(source: str, labels: str) -> set[str]:
+    found: set[str] = set()
+    for item in labels.strip("[]").split(","):
+        item = item.strip()
+        if item.startswith('"'):
+            found.add(item.strip('"'))
+        elif item:
+            variable = item.lstrip("*")
+            assigned = re.search(rf"\b{variable}\s*=\s*\[([^\]]*)\]", source)
+            assert assigned, f"labels={labels}: no list assigned to {variable}"
+            found |= set(re.findall(r"\"(\w+)\"", assigned.group(1)))
+    return found
+
+
 def kbridge_series() -> dict[str, set[str]]:
     """Every exposed series name of processor/'s metrics -> its labels."""
     series: dict[str, set[str]] = {}
     for path in (ROOT / "processor").rglob("*.py"):
-        for kind, name, labels in CONSTRUCTOR.findall(path.read_text()):
+        source = path.read_text()
+        for kind, name, labels in CONSTRUCTOR.findall(source):
             names = set(re.findall(r"\"(\w+)\"", labels))
             for suffix in SERIES_SUFFIXES[kind]:
                 extra = {"le"} if suffix == "_bucket" else set()
                 series[name.removesuffix("_total") + suffix] = names | extra
+        for kind, name, labels in FAMILY.findall(source):
+            suffix = "_total" if kind == "Counter" else ""
+            series[name.removesuffix("_total") + suffix] = _family_labels(source, labels)
     return series
 
 
@@ -51,6 +78,9 @@ def test_source_scan_finds_the_documented_metrics() -> None:
                  "kbridge_router_latency_seconds_bucket", "kbridge_gateway_events_accepted_total"]:
         assert name in series
     assert series["kbridge_router_events_routed_total"] == {"bus", "rule", "target"}
+    assert series["kbridge_sink_destination_up"] == {"target"}  # help text over two lines
+    assert series["kbridge_source_events_published_total"] == {"source", "kind", "bus"}
+    assert series["kbridge_source_state"] == {"source", "kind", "bus", "state"}
 
 
 def test_every_expr_uses_existing_metrics_and_labels() -> None:
