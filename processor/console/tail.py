@@ -40,6 +40,10 @@ router = APIRouter(tags=["console"])
 MAX_SECONDS = 3600.0
 KEEPALIVE_SECONDS = 5.0
 MAX_EVENTS_PER_POLL = 200
+MAX_TAILS = 8
+"""Open tails per gateway process: each holds a consumer and a thread while it polls."""
+
+_open = {"tails": 0}
 
 
 def sse(event: str, data: Any) -> bytes:
@@ -108,6 +112,7 @@ async def stream(
 ) -> AsyncIterator[bytes]:
     """The SSE body: ``ready``, then ``event`` per matching record, until done or gone."""
     topic = bus_topic(bus)
+    _open["tails"] += 1
     consumer = make_consumer(kafka, f"kbridge-console-tail-{uuid.uuid4().hex[:12]}")
     try:
         starts = await asyncio.to_thread(_start, consumer, topic, 10.0)
@@ -137,6 +142,7 @@ async def stream(
                 yield b": keepalive\n\n"
         yield sse("end", {"reason": "time limit"})
     finally:
+        _open["tails"] -= 1
         await asyncio.to_thread(consumer.close)
 
 
@@ -157,6 +163,13 @@ async def tail(
             400, "invalid-seconds", f"seconds must be more than 0 and at most {MAX_SECONDS:g}"
         )
     compiled = parse_filter(pattern)
+    if _open["tails"] >= MAX_TAILS:
+        raise ApiError(
+            429,
+            "too-many-tails",
+            f"{MAX_TAILS} live tails are open on this gateway; stop one and retry",
+            headers={"Retry-After": "5"},
+        )
     return StreamingResponse(
         stream(request.app.state.kafka, bus, compiled, seconds, request),
         media_type="text/event-stream",

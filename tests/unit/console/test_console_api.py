@@ -233,3 +233,12 @@ def test_tail_filter_matches_as_the_router_does() -> None:
     assert matching_event(b"\xff", headers, by_alias) is None
     with pytest.raises(ApiError):
         parse_filter('{"source": "not-a-list"}')
+
+
+def test_open_tails_are_bounded(client: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
+    from processor.console import tail
+
+    monkeypatch.setitem(tail._open, "tails", tail.MAX_TAILS)
+    answer = client.get("/v1/console/tail/shop", headers={"X-Api-Key": READ})
+    assert answer.status_code == 429 and answer.headers["retry-after"] == "5"
+    assert answer.json()["error"]["code"] == "too-many-tails"
