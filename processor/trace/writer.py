@@ -23,7 +23,7 @@ from typing import Any, Final, Protocol
 import orjson
 
 from processor.kafka.config import KafkaClientConfig
-from processor.kafka.headers import BUS, CE_ID, RULE, TARGET
+from processor.kafka.headers import BUS, CE_ID, ERROR_CODE, ERROR_MESSAGE, RULE
 from processor.kafka.topics import bus_topic, target_topic
 from processor.trace import otel
 from processor.trace import record as r
@@ -309,8 +309,8 @@ def _attributes(
 
 
 def _dead_letter_reason(headers: Iterable[tuple[str, bytes]]) -> tuple[str | None, str | None]:
-    attrs = _attributes(headers, ("kbridge-error-code", "kbridge-error-message", TARGET))
-    return attrs.get("kbridge-error-code"), attrs.get("kbridge-error-message")
+    attrs = _attributes(headers, (ERROR_CODE, ERROR_MESSAGE))
+    return attrs.get(ERROR_CODE), attrs.get(ERROR_MESSAGE)
 
 
 def ingress_event_id(
