@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 
 from processor.errors import RetriableError
 from processor.kafka.config import KafkaClientConfig
@@ -100,9 +100,16 @@ def _read(
 def _with_consumer(
     kafka: KafkaClientConfig, use: Callable[[Consumer], list[r.TraceRecord]]
 ) -> list[r.TraceRecord]:
+    """Run ``use`` with a fresh consumer; Kafka failures become a retriable kbridge error
+    (the CLI prints one line, the HTTP endpoint answers 503)."""
     consumer = _consumer(kafka)
     try:
         return use(consumer)
+    except KafkaException as exc:
+        raise RetriableError(
+            f"could not read the trace topic from {kafka.bootstrap_servers}: {exc}",
+            code="trace-unavailable",
+        ) from None
     finally:
         consumer.close()
 
