@@ -177,17 +177,23 @@ rules:
         ADMIN_KEY,
         {
             "Entries": [
+                {  # not shown: the tail's filter wants source shop.orders
+                    "Source": "shop.billing",
+                    "DetailType": "InvoiceSent",
+                    "EventBusName": bus,
+                    "Detail": "{}",
+                },
                 {
                     "Source": "shop.orders",
                     "DetailType": "OrderPlaced",
                     "EventBusName": bus,
                     "Detail": json.dumps({"order_id": 8}),
-                }
+                },
             ]
         },
     )
     assert status == 200 and sent["FailedEntryCount"] == 0, sent
-    event_id = sent["Entries"][0]["EventId"]
+    other_id, event_id = (entry["EventId"] for entry in sent["Entries"])
     until(
         browser,
         20,
@@ -195,6 +201,8 @@ rules:
             event_id in [e.text for e in d.find_elements(By.CSS_SELECTOR, "#tail-events .tail-id")]
         ),
     )
+    shown = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#tail-events .tail-id")]
+    assert shown == [event_id] and other_id not in shown  # both on one partition, in order
     shot(browser, "tail")
     browser.find_element(By.ID, "tail-stop").click()
 
