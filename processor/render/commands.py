@@ -67,7 +67,13 @@ def k8s(
     router_engine: str = ENGINE,
 ) -> None:
     """Kubernetes manifests: one Deployment per process group, KEDA, alert rules."""
-    from processor.render.k8s import PROTOCOLS, K8sOptions, render_files, render_stream
+    from processor.render.k8s import (
+        PROTOCOLS,
+        K8sOptions,
+        render_files,
+        render_stream,
+        stale_files,
+    )
     from processor.render.keda import keda_sasl
 
     if kafka_auth not in PROTOCOLS:
@@ -86,8 +92,12 @@ def k8s(
         typer.echo(render_stream(plan, opts, text), nl=False)
         return
     output_dir.mkdir(parents=True, exist_ok=True)
-    for name, content in render_files(plan, opts, text).items():
+    files = render_files(plan, opts, text)
+    for name, content in files.items():
         (output_dir / name).write_text(content, encoding="utf-8")
+    for name in stale_files(output_dir, files):  # e.g. sources.yaml after the last source went
+        (output_dir / name).unlink()
+        typer.echo(f"removed {output_dir / name} (nothing to render into it any more)", err=True)
     typer.echo(f"wrote a Kustomize base to {output_dir} (kubectl apply -k {output_dir})", err=True)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import textwrap
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from processor.render import alerts, keda
@@ -339,3 +340,16 @@ def render_stream(plan: Plan, opts: K8sOptions, config_text: str) -> str:
             meta["labels"] = {**meta.get("labels", {}), "app.kubernetes.io/part-of": "kbridge"}
             out.append(doc)
     return dump_all(out)
+
+
+def stale_files(directory: Path, rendered: dict[str, str]) -> list[str]:
+    """Files an earlier render wrote into ``directory`` that this one no longer produces.
+
+    Only files that still start with their rendered header are named, so a file someone else
+    put there under the same name is left alone.
+    """
+    return sorted(
+        name for name, header in FILE_HEADERS.items()
+        if header and name not in rendered and (directory / name).is_file()
+        and (directory / name).read_text(encoding="utf-8").startswith(header)
+    )

@@ -271,3 +271,26 @@ def _env_file(tmp_path: Path) -> Path:
     path = tmp_path / ".env.render"
     path.write_text("MQTT_HOST=m\n")
     return path
+
+
+def test_output_dir_removes_what_an_earlier_render_wrote_and_no_longer_needs(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "base"
+    _cli("render", "k8s", "-f", str(EXAMPLE), "--output-dir", str(out))
+    assert (out / "sources.yaml").exists()
+    mine = out / "notes.yaml"
+    mine.write_text("# someone else's\n")
+    without_sources = tmp_path / "kbridge.yaml"
+    data = yaml.safe_load(EXAMPLE.read_text())
+    data["sources"] = [s for s in data["sources"] if s["kind"] != "kafka"]
+    without_sources.write_text(yaml.safe_dump(data))
+    _cli("render", "k8s", "-f", str(without_sources), "--output-dir", str(out))
+    assert not (out / "sources.yaml").exists()
+    assert "sources.yaml" not in (out / "kustomization.yaml").read_text()
+    assert mine.exists()
+    build = subprocess.run(
+        [require_tool("kubectl", "apt-get install -y kubectl"), "kustomize", str(out)],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert build.returncode == 0, build.stderr
