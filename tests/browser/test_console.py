@@ -247,7 +247,18 @@ rules:
     browser.find_element(By.ID, "dlq-redrive-all").click()
     until(browser, 20, lambda d: "redriven: 2" in d.find_element(By.ID, "dlq-state").text)
 
-    # a read-only key sees everything but may not redrive
+    # a read-only key sees everything but may not redrive: the page disables the buttons
+    browser.get(base + "#deadletters")
+    browser.find_element(By.ID, "api-key").send_keys(READ_KEY)
+    browser.find_element(By.CSS_SELECTOR, "#key-form button").click()
+    until(browser, 20, lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded"))
+    assert "read-only" in text(browser, "who")
+    assert not browser.find_element(By.ID, "dlq-redrive-all").is_enabled()
+    Select(browser.find_element(By.ID, "dlq-target")).select_by_value(target)
+    browser.find_element(By.ID, "dlq-load").click()
+    until(browser, 20, lambda d: d.find_elements(By.CSS_SELECTOR, ".dlq-redrive-one"))
+    buttons = browser.find_elements(By.CSS_SELECTOR, ".dlq-redrive-one")
+    assert not any(b.is_enabled() for b in buttons)
     status, me = http_json(port, "/v1/console/whoami", READ_KEY)
     assert status == 200 and me == {"auth": True, "key": "viewer", "write": False}
     assert http_json(port, "/v1/console/config", READ_KEY)[0] == 200

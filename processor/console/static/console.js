@@ -301,6 +301,7 @@ let attempt = 0;
 async function start() {
   const mine = ++attempt;  // a slower earlier attempt (no key yet) must not overwrite this one
   showError(null);
+  delete document.body.dataset.loaded;
   try {
     const me = await api("/v1/console/whoami");
     if (mine !== attempt) return;
