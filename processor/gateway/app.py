@@ -33,6 +33,7 @@ from processor.gateway.flow import FlowControl
 from processor.gateway.guard import install_guard
 from processor.gateway.metrics import GatewayMetrics
 from processor.gateway.publisher import AsyncProducer, Publisher, publish_function
+from processor.gateway.tracing import TraceparentMiddleware
 from processor.kafka.producer import Headers
 from processor.kafka.topics import RULES_TOPIC
 from processor.settings import Settings
@@ -256,6 +257,7 @@ def create_app(
         },
         exception_handlers=lambda: app.exception_handlers,
     )
+    app.add_middleware(TraceparentMiddleware)  # a producer's W3C traceparent header
     install_guard(app, settings.gateway)  # Host, Origin, Content-Type, body bound
     app.add_middleware(TimingMiddleware, metrics=context.metrics)
 

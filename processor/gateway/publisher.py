@@ -26,6 +26,7 @@ from typing import Any
 from processor.errors import FatalError, KbridgeError, RetriableError, is_retriable
 from processor.events import CloudEvent, Mode, encode
 from processor.gateway.flow import FlowControl
+from processor.gateway.tracing import request_traceparent, with_traceparent
 from processor.kafka.producer import Ack, AsyncSender, delivery_outcome, send_record
 from processor.kafka.topics import bus_topic
 from processor.trace import writer as trace_writer
@@ -133,6 +134,9 @@ class Publisher:
             sendable.append(event)
             positions.append(index)
         if sendable:
+            parent = request_traceparent()
+            if parent is not None:  # the request's W3C traceparent header (docs/tracing.md)
+                sendable = with_traceparent(sendable, parent)
             flow = self.flow
             reserved = flow.reserve(total)
             started = time.time()

@@ -1,20 +1,26 @@
-"""``GET /v1/events/<id>/trace``: an event's timeline, read from ``kbridge.trace``.
+"""Tracing in the gateway: ``GET /v1/events/<id>/trace`` and the producer's traceparent.
 
 The route is declared in :mod:`processor.gateway.management` (the management API's auth
 applies); this module turns the lookup (:mod:`processor.trace.lookup`, one partition read
-from a time offset) into the JSON answer or a clear 4xx/503.
+from a time offset) into the JSON answer or a clear 4xx/503. It also carries the W3C
+``traceparent`` header of a request over to the events it publishes (docs/tracing.md).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
+from contextvars import ContextVar
 from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from processor.config.durations import parse_duration
 from processor.errors import KbridgeError
 from processor.gateway.errors import ApiError
 from processor.kafka.config import KafkaClientConfig
 from processor.trace import lookup, render
+from processor.trace.otel import CE_TRACEPARENT
 
 MAX_SINCE = 31 * 86400.0
 """The longest window a request may ask for (the trace topic keeps less by default)."""
@@ -44,3 +50,57 @@ async def event_trace(kafka: KafkaClientConfig, event_id: str, since: str) -> di
             "(not sent, not traced (sampling, tracing off for its bus) or older)",
         )
     return render.as_json(event_id, records)
+
+
+# --- the producer's W3C traceparent on the HTTP request ------------------------------------
+
+_TRACEPARENT = re.compile(rb"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
+_request_traceparent: ContextVar[bytes | None] = ContextVar("traceparent", default=None)
+
+
+def request_traceparent() -> bytes | None:
+    """The valid ``traceparent`` header of the request being served, if it had one."""
+    return _request_traceparent.get()
+
+
+class TraceparentMiddleware:
+    """Remembers a request's W3C ``traceparent`` header for the events it carries.
+
+    An OpenTelemetry-instrumented producer sends its trace context as the HTTP
+    ``traceparent`` header, not as an event attribute; :func:`with_traceparent` gives it to
+    every event of the request that does not carry its own (``ce-traceparent`` or the
+    ``traceparent`` attribute of a structured event wins). Invalid values are ignored
+    (https://www.w3.org/TR/trace-context/#traceparent-header).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope["headers"]:
+                if name == b"traceparent":
+                    if _TRACEPARENT.match(value):
+                        token = _request_traceparent.set(value)
+                        try:
+                            await self.app(scope, receive, send)
+                        finally:
+                            _request_traceparent.reset(token)
+                        return
+                    break
+        await self.app(scope, receive, send)
+
+
+def with_traceparent(
+    records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]],
+    traceparent: bytes,
+) -> list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]]:
+    """Binary-mode records given ``ce_traceparent`` unless they carry one (structured-mode
+    records, whose attributes are in the value, are left as they are)."""
+    out = []
+    for event_id, key, value, headers in records:
+        names = {name for name, _ in headers}
+        if CE_TRACEPARENT not in names and "ce_id" in names:
+            headers = [*headers, (CE_TRACEPARENT, traceparent)]
+        out.append((event_id, key, value, headers))
+    return out
