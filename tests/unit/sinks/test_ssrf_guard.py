@@ -109,7 +109,7 @@ def test_kbridge_validate_names_file_field_and_hint_and_warns_for_names(tmp_path
     result = CliRunner().invoke(build_app(), ["validate", "-f", str(config)])
     assert result.exit_code == 1
     assert (
-        f"{config}: targets[meta].url: 169.254.169.254 is the cloud metadata service; "
+        f"{config}:3:33: targets[meta].url: 169.254.169.254 is the cloud metadata service; "
         "set allow_private_network: true on the target"
     ) in result.output
     assert "Traceback" not in result.output
