@@ -29,6 +29,18 @@ def require_tool(name: str, install: str) -> str:
     return path
 
 
+def optional_tool(name: str, why: str) -> str:
+    """The path of an executable that not every machine can install, or skip saying so.
+
+    kubectl is not in Debian's archive; this project's CI machine image ships it, a user's
+    laptop may not. The checks that need it are extra (kubernetes-validate covers the schemas).
+    """
+    path = shutil.which(name)
+    if path is None:
+        pytest.skip(f"`{name}` is not installed ({why})")
+    return path
+
+
 def example_config() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load(EXAMPLE.read_text())
     return data
