@@ -358,8 +358,8 @@ def start(
     Also sets up OpenTelemetry export when configured (:func:`processor.trace.otel.setup`),
     so that each process has one start-up call for both. The trace topic is created in
     the background (partitions and retention from the settings) so that a process never
-    waits for it; trace records of the first moments, before that check is done, are
-    dropped rather than letting the broker auto-create the topic with its defaults.
+    waits for it; trace records of the first moments are held in memory until that check
+    is done rather than letting the broker auto-create the topic with its defaults.
     """
     global _producer
     otel.setup(by)  # spans only when OTEL_EXPORTER_OTLP_ENDPOINT is set
@@ -374,14 +374,8 @@ def start(
 
         producer = Producer(kafka, **PRODUCER_OVERRIDES)
         topic = settings.topic
-        ready = threading.Event()
-
-        produce = producer.raw.produce  # no wrapper: a full queue raises BufferError
-
-        def send(key: bytes, value: bytes) -> None:
-            if not ready.is_set():  # a first write would let the broker auto-create the
-                raise NotReady  # topic with its defaults (one partition, no retention)
-            produce(topic, value, key)
+        gate = _StartGate(producer.raw.produce, topic)
+        send = gate.send
 
         _producer = producer
         writer = TraceWriter(send, settings, by=by)
@@ -389,7 +383,7 @@ def start(
         atexit.register(stop)  # one writer serves every component of the process
     threading.Thread(
         target=_ensure_topic,
-        args=(kafka, settings, ready),
+        args=(kafka, settings, gate.open),
         name="kbridge-trace-topic",
         daemon=True,
     ).start()
@@ -397,7 +391,48 @@ def start(
 
 
 class NotReady(Exception):
-    """The trace topic is still being checked: the record is dropped (start-up only)."""
+    """The trace topic is still being checked and the start-up buffer is full."""
+
+
+class _StartGate:
+    """Holds trace records until the topic check is done, then produces straight through.
+
+    A first write before the check would let the broker auto-create the trace topic with
+    its defaults (one partition, no retention); dropping instead would lose the first
+    events' records (a gateway worker serves requests within a second of starting). Up to
+    :attr:`LIMIT` records wait in memory; beyond that they are dropped.
+    """
+
+    LIMIT = 10_000
+
+    def __init__(self, produce: Callable[..., None], topic: str) -> None:
+        self._produce = produce  # librdkafka's own: a full queue raises BufferError
+        self._topic = topic
+        self._ready = False
+        self._held: list[tuple[bytes, bytes]] = []
+        self._lock = threading.Lock()
+
+    def send(self, key: bytes, value: bytes) -> None:
+        """Produce, or hold while the topic check runs."""
+        if not self._ready:
+            with self._lock:
+                if not self._ready:
+                    if len(self._held) >= self.LIMIT:
+                        raise NotReady
+                    self._held.append((key, value))
+                    return
+        self._produce(self._topic, value, key)
+
+    def open(self) -> None:
+        """The topic check is done: produce what was held, then let writes through."""
+        with self._lock:
+            held, self._held = self._held, []
+            for key, value in held:
+                try:
+                    self._produce(self._topic, value, key)
+                except BufferError:
+                    break  # the queue is full: the rest of the start-up records are lost
+            self._ready = True
 
 
 def stop(timeout: float = 2.0) -> None:
@@ -411,7 +446,9 @@ def stop(timeout: float = 2.0) -> None:
 
 
 def _ensure_topic(
-    kafka: KafkaClientConfig, settings: TraceSettings, ready: threading.Event | None = None
+    kafka: KafkaClientConfig,
+    settings: TraceSettings,
+    done: Callable[[], None] | None = None,
 ) -> None:
     """Create the trace topic unless it exists; then (or on failure) let writes through."""
     from processor.kafka.admin import TopicSpec, ensure_topics
@@ -426,8 +463,8 @@ def _ensure_topic(
     except Exception as exc:  # tracing is best effort; events flow without the topic
         log.warning("could not create the trace topic %s: %s", settings.topic, exc)
     finally:
-        if ready is not None:
-            ready.set()
+        if done is not None:
+            done()
 
 
 def hooks_on() -> bool:

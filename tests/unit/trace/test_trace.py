@@ -303,3 +303,17 @@ def test_a_retried_attempt_is_traced_before_the_delivery(
     assert (retried.retry_in_ms is None) == (expected[1] is not None)
     assert delivered.stage == "delivered"
     assert "retry in" in render.detail(retried) or "held until" in render.detail(retried)
+
+
+def test_records_wait_for_the_topic_check_then_flow(monkeypatch: pytest.MonkeyPatch) -> None:
+    produced: list[tuple[str, bytes, bytes]] = []
+    gate = writer._StartGate(lambda topic, value, key: produced.append((topic, key, value)), "t")
+    monkeypatch.setattr(writer._StartGate, "LIMIT", 2)
+    gate.send(b"k1", b"v1")
+    gate.send(b"k2", b"v2")
+    with pytest.raises(writer.NotReady):  # the start-up buffer is bounded
+        gate.send(b"k3", b"v3")
+    assert produced == []  # nothing before the check: no auto-created topic
+    gate.open()
+    gate.send(b"k4", b"v4")
+    assert [key for _, key, _ in produced] == [b"k1", b"k2", b"k4"]
