@@ -17,7 +17,18 @@ dlq_app = typer.Typer(help="Inspect and redrive a target's dead letters.", no_ar
 
 
 def sink(
-    target: str = typer.Argument(..., help="the target's name"),
+    names: list[str] | None = typer.Argument(
+        None,
+        metavar="TARGET...",
+        help="the target's name (several: one process, each target isolated)",
+    ),
+    more: list[str] | None = typer.Option(None, "--target", help="a target (repeatable)"),
+    every: bool = typer.Option(
+        False, "--all", help="every target of the configuration, following additions and removals"
+    ),
+    kinds: list[str] | None = typer.Option(
+        None, "--kind", help="every target of this kind, e.g. webhook (repeatable)"
+    ),
     file: Path | None = typer.Option(
         None,
         "-f",
@@ -30,7 +41,18 @@ def sink(
         help="serve /healthz, /readyz and /metrics on this port (default: KBRIDGE_METRICS_PORT)",
     ),
 ) -> None:
-    """Run a sink worker for one target (group kbridge-sink-<target>); SIGTERM stops it."""
+    """Run a sink worker for one target (group kbridge-sink-<target>); SIGTERM stops it.
+
+    Several targets (names, --target, --all, --kind) run in one process, each with its own
+    group, topic, retries and concurrency (docs/operations.md#many-targets-in-one-process).
+    """
+    chosen = [*(names or []), *(more or [])]
+    if not chosen and not every and not kinds:
+        raise typer.BadParameter("name a target, or use --all or --kind", param_hint="TARGET")
+    if len(chosen) != 1 or every or kinds:
+        _run_many(chosen, every, kinds or [], file, metrics_port)
+        return
+    target = chosen[0]
     from processor.config.store import follow_or_load
     from processor.errors import KbridgeError, RetriableError
     from processor.kafka.admin import TopicSpec, ensure_topics
@@ -86,6 +108,75 @@ def sink(
         asyncio.run(main())
     except KbridgeError as exc:
         typer.echo(f"kbridge sink {target}: {exc}", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        if store is not None:
+            store.stop()
+
+
+def _run_many(
+    names: list[str], every: bool, kinds: list[str], file: Path | None, metrics_port: int | None
+) -> None:
+    """``kbridge sink a b``, ``--all``, ``--kind``: one :class:`MultiSink` in this process."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from processor.config.store import follow_or_load
+    from processor.errors import KbridgeError, RetriableError
+    from processor.kafka.admin import TopicSpec, ensure_topics
+    from processor.kafka.topics import target_dlq_topic, target_topic
+    from processor.observability.kafkawatch import serve_process_health
+    from processor.settings import load_settings
+    from processor.sinks.http.redact import redact_httpx_logs
+    from processor.sinks.metrics import SinkMetrics
+    from processor.sinks.multi import MultiSink, TargetSelection
+    from processor.sinks.worker import SinkWorker
+
+    redact_httpx_logs()
+    settings = load_settings()
+    try:
+        snapshot, store = follow_or_load(settings.kafka, settings.rules_topic, file)
+    except RetriableError as exc:
+        raise typer.BadParameter(exc.message) from None
+    selection = TargetSelection.of(names, every, kinds)
+    metrics = SinkMetrics()
+
+    def prepare(name: str) -> None:
+        partitions = getattr(snapshot().target(name), "partitions", 3)
+        ensure_topics(
+            settings.kafka,
+            [TopicSpec(target_topic(name), partitions), TopicSpec(target_dlq_topic(name), 1)],
+        )
+
+    def missing() -> str | None:
+        known = {t.name for t in snapshot().targets}
+        absent = sorted(set(names) - known)
+        return f"no target {', '.join(absent)}" if absent else None
+
+    serve_process_health(  # group membership is per target: kbridge status shows it
+        metrics_port if metrics_port is not None else settings.metrics_port,
+        settings.metrics_host,
+        settings.kafka,
+        unreachable_after=settings.ready_kafka_timeout,
+        checks={"config": missing},
+    )
+
+    async def start_worker(name: str, stop: asyncio.Event) -> None:
+        worker = SinkWorker(name, kafka=settings.kafka, snapshot=snapshot, metrics=metrics)
+        await worker.run(stop)
+
+    async def main() -> None:
+        # polls and commits of every target run on threads: enough that none waits for one
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=512))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await MultiSink(selection, snapshot, start_worker, prepare=prepare).run(stop)
+
+    try:
+        asyncio.run(main())
+    except KbridgeError as exc:
+        typer.echo(f"kbridge sink: {exc}", err=True)
         raise typer.Exit(1) from None
     finally:
         if store is not None:

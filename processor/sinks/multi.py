@@ -1,0 +1,113 @@
+"""Several targets in one sink process, each still on its own (``kbridge sink --all``).
+
+Fifty targets used to mean fifty processes. Here one process runs one
+:class:`~processor.sinks.worker.SinkWorker` per selected target, as independent asyncio
+tasks: each keeps its own consumer group (``kbridge-sink-<target>``), egress topic, retry
+state, concurrency and commit thread, exactly as in a process of its own, so a slow or
+hanging destination holds only its own task (delivery is non-blocking I/O; polls and
+commits run on the thread pool, sized here so that no target waits for a thread).
+
+The set of targets follows the live configuration: every ``interval`` seconds the selection
+(names, ``--all``, ``--kind``) is evaluated against the current snapshot; a target that
+appears gets a worker (its topics created first), one that disappears has its worker
+stopped. A worker that fails is logged and started again at the next evaluation, without
+touching the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Coroutine, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+StartWorker = Callable[[str, asyncio.Event], Coroutine[Any, Any, None]]
+"""Runs the worker of one target until its event is set."""
+
+
+@dataclass(frozen=True)
+class TargetSelection:
+    """Which targets a process runs: named ones, every one, or every one of some kinds."""
+
+    names: frozenset[str] = frozenset()
+    every: bool = False
+    kinds: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(
+        cls, names: Iterable[str] = (), every: bool = False, kinds: Iterable[str] = ()
+    ) -> TargetSelection:
+        return cls(frozenset(names), every, frozenset(kinds))
+
+    def pick(self, config: Any) -> set[str]:
+        """The selected targets of ``config``; named ones even before they are defined."""
+        chosen = set(self.names)
+        for target in config.targets:
+            if self.every or target.kind in self.kinds:
+                chosen.add(target.name)
+        return chosen
+
+
+@dataclass
+class _Running:
+    stop: asyncio.Event
+    task: asyncio.Task[None]
+
+
+@dataclass
+class MultiSink:
+    """Starts and stops one worker task per selected target as the configuration changes."""
+
+    selection: TargetSelection
+    snapshot: Callable[[], Any]
+    start_worker: StartWorker
+    prepare: Callable[[str], None] = lambda _name: None
+    """Blocking set-up before a target's worker starts (its topics); run on a thread."""
+    interval: float = 1.0
+    running: dict[str, _Running] = field(default_factory=dict)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Follow the selection until ``stop`` is set; then stop every worker."""
+        try:
+            while not stop.is_set():
+                await self.reconcile()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), self.interval)
+        finally:
+            await self._stop(list(self.running))
+
+    async def reconcile(self) -> None:
+        """Start workers for newly selected targets, stop those no longer selected."""
+        for name, entry in list(self.running.items()):
+            if entry.task.done():  # failed (or returned): restarted below if still wanted
+                del self.running[name]
+                if not entry.task.cancelled() and entry.task.exception() is not None:
+                    log.error(
+                        "sink worker failed; restarting it",
+                        extra={"target": name, "error": repr(entry.task.exception())},
+                    )
+        wanted = self.selection.pick(self.snapshot())
+        await self._stop([name for name in self.running if name not in wanted])
+        for name in sorted(wanted - set(self.running)):
+            try:
+                await asyncio.to_thread(self.prepare, name)
+            except Exception as exc:  # this target waits; the others run
+                log.error("sink worker not started", extra={"target": name, "error": str(exc)})
+                continue
+            event = asyncio.Event()
+            task = asyncio.create_task(self.start_worker(name, event), name=f"sink-{name}")
+            self.running[name] = _Running(event, task)
+            log.info("sink worker added", extra={"target": name})
+
+    async def _stop(self, names: list[str]) -> None:
+        entries = [self.running.pop(name) for name in names if name in self.running]
+        for entry in entries:
+            entry.stop.set()
+        if entries:
+            await asyncio.gather(*(e.task for e in entries), return_exceptions=True)
+        for name in names:
+            log.info("sink worker removed", extra={"target": name})
