@@ -196,7 +196,9 @@ def test_sink_records_name_target_rule_attempts_latency_and_error() -> None:
     send = Memory()
     tracer = make_writer(send)
     tracer.delivered(delivery, attempts=2, latency=0.0123)
-    tracer.dead_lettered(delivery, attempts=3, code="http-400", message="bad", condition="fatal")
+    tracer.dead_lettered(
+        delivery, attempts=3, code="http-400", message="bad", condition="non-retriable"
+    )
     done, letter = (rec for _, rec in send.records)
     assert (done.stage, done.target, done.rule, done.attempts, done.latency_ms) == (
         "delivered",
@@ -208,7 +210,7 @@ def test_sink_records_name_target_rule_attempts_latency_and_error() -> None:
     assert (letter.stage, letter.error_code, letter.condition) == (
         "dead-lettered",
         "http-400",
-        "fatal",
+        "non-retriable",
     )
     off = Memory()
     make_writer(off, off_buses="ops").delivered(delivery, attempts=1, latency=0)
