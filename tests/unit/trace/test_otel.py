@@ -121,7 +121,7 @@ def test_deliver_span_and_a_dead_letters_error(spans: InMemorySpanExporter) -> N
         run_batch(Accepting(), [delivery()], limits_for=lambda _d: RetryLimits(), wait=no_wait)
     )
     assert result.delivered == 1
-    trace_dead_letters([DeadLetter(delivery(), FatalError("no such channel"), "fatal", 1)])
+    trace_dead_letters([DeadLetter(delivery(), FatalError("no such channel"), "non-retriable", 1)])
     done, failed = spans.get_finished_spans()
     assert done.name == failed.name == "kbridge deliver"
     assert_child_of_producer(done)
