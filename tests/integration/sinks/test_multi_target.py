@@ -113,6 +113,7 @@ async def burst(kafka: KafkaClientConfig, target: str, sink: Receiver, n: int) -
     return time.monotonic() - before
 
 
+@pytest.mark.slow  # about 25 s: two latency series and two bursts
 async def test_a_hanging_target_does_not_delay_another_in_the_same_process(
     kafka_bootstrap: str, unique: str
 ) -> None:
