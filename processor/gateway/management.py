@@ -244,13 +244,20 @@ async def system_status(
     context: GatewayContext = Depends(get_context),
 ) -> dict[str, Any]:
     """What ``kbridge status -o json`` prints, for the live configuration (docs/operations.md)."""
+    from confluent_kafka import KafkaException
+
     from processor.status.collect import Thresholds, collect
 
     context.authorize_admin(request)
-    report = await asyncio.to_thread(
-        collect, _backend(context).snapshot(), request.app.state.kafka,
-        router_group=router_group, thresholds=Thresholds(max_lag=max_lag),
-    )  # fmt: skip
+    if not context.buses.loaded():  # an empty snapshot would read as "healthy"
+        raise ApiError(503, "not-ready", "the configuration has not been loaded yet")
+    try:
+        report = await asyncio.to_thread(
+            collect, _backend(context).snapshot(), request.app.state.kafka,
+            router_group=router_group, thresholds=Thresholds(max_lag=max_lag),
+        )  # fmt: skip
+    except KafkaException as exc:  # the status is read from Kafka: without it, say so
+        raise ApiError(503, "kafka-unavailable", f"cannot read the status: {exc}") from None
     return report.as_dict()
 
 

@@ -264,6 +264,7 @@ def collect(
     limits = thresholds or Thresholds()
     inspector = Inspector(kafka, timeout)
     report = StatusReport(kafka=kafka.bootstrap_servers)
+    inspector.partitions(bus_topic("-"))  # reach Kafka even when nothing is configured
     for bus in config.buses:
         group = inspector.group(router_group, bus_topic(bus.name))
         report.buses.append(BusStatus(bus.name, group))

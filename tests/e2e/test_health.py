@@ -23,7 +23,7 @@ pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
 def get(port: int, path: str) -> tuple[int, dict[str, object] | bytes]:
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=30) as response:
             body = response.read()
             status = response.status
     except urllib.error.HTTPError as exc:
@@ -120,6 +120,11 @@ sources:
             else:
                 assert f"Kafka at {private_kafka.bootstrap} unreachable for" in str(body["reason"])
             assert get(port, "/healthz")[0] == 200  # alive: a restart would not bring Kafka back
+
+        # the management API's status needs Kafka too: a clear 503, not a 500
+        status, body = get(ports["gateway"], "/v1/status")
+        assert status == 503, body
+        assert isinstance(body, dict) and body["error"]["code"] == "kafka-unavailable", body
 
         private_kafka.run("start")
         wait_all(ports, 200, 120, kbridge)
