@@ -22,6 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
+from processor.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 Check = Callable[[], str | None]
@@ -135,4 +137,11 @@ def serve_health(
     """Serve the three endpoints on ``port`` (nothing when ``port`` is None)."""
     if port is None:
         return None
-    return HealthServer(port, host, readiness).start()
+    try:
+        server = HealthServer(port, host, readiness)
+    except OSError as exc:  # a port in use or a wrong address: one line, not a traceback
+        raise ConfigError(
+            f"cannot serve /healthz, /readyz and /metrics on {host}:{port}: {exc.strerror or exc}"
+            " (--metrics-port / KBRIDGE_METRICS_PORT, KBRIDGE_METRICS_HOST)"
+        ) from None
+    return server.start()

@@ -11,8 +11,9 @@ import pytest
 from prometheus_client import CollectorRegistry, Counter
 
 from processor.clock import ManualClock
+from processor.errors import ConfigError
 from processor.kafka.config import KafkaClientConfig
-from processor.observability.health import HealthServer, Readiness
+from processor.observability.health import HealthServer, Readiness, serve_health
 from processor.observability.kafkawatch import GroupView, KafkaWatch
 
 
@@ -112,3 +113,11 @@ def test_no_group_no_group_check() -> None:
     readiness = Readiness()
     watch(ManualClock(0), group=None).register(readiness)
     assert set(readiness.evaluate()) == {"kafka"}
+
+
+def test_a_port_in_use_is_one_clear_error(
+    served: tuple[HealthServer, dict[str, str | None]],
+) -> None:
+    taken = served[0].port
+    with pytest.raises(ConfigError, match=rf"cannot serve .* on 127.0.0.1:{taken}: Address"):
+        serve_health(taken)
