@@ -123,6 +123,7 @@ def _run_many(
     from processor.config.store import follow_or_load
     from processor.errors import KbridgeError, RetriableError
     from processor.kafka.admin import TopicSpec, ensure_topics
+    from processor.kafka.producer import Producer
     from processor.kafka.topics import target_dlq_topic, target_topic
     from processor.observability.kafkawatch import serve_process_health
     from processor.settings import load_settings
@@ -160,8 +161,15 @@ def _run_many(
         checks={"config": missing},
     )
 
+    # One producer for every worker's dead letters (and kafka-kind targets): it is
+    # thread-safe and its queue is not a target's state, while a producer per worker cost
+    # each idle target its own librdkafka threads and buffers (docs/operations.md).
+    producer = Producer(settings.kafka)
+
     async def start_worker(name: str, stop: asyncio.Event) -> None:
-        worker = SinkWorker(name, kafka=settings.kafka, snapshot=snapshot, metrics=metrics)
+        worker = SinkWorker(
+            name, kafka=settings.kafka, snapshot=snapshot, metrics=metrics, producer=producer
+        )
         await worker.run(stop)
 
     async def main() -> None:
@@ -171,7 +179,10 @@ def _run_many(
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, stop.set)
-        await MultiSink(selection, snapshot, start_worker, prepare=prepare).run(stop)
+        try:
+            await MultiSink(selection, snapshot, start_worker, prepare=prepare).run(stop)
+        finally:  # every worker stopped: their last dead letters are flushed here
+            await asyncio.to_thread(producer.close, 10.0)
 
     try:
         asyncio.run(main())

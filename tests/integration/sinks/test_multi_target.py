@@ -35,7 +35,7 @@ from sink_support import (
 from processor.config.publish import delete_object, publish_object
 from processor.config.store import ConfigStore
 from processor.config.targets import WebhookTarget
-from processor.kafka import KafkaClientConfig
+from processor.kafka import KafkaClientConfig, Producer
 from processor.kafka.topics import target_topic
 from processor.sinks.multi import MultiSink, TargetSelection
 from processor.sinks.worker import SinkWorker
@@ -62,8 +62,13 @@ async def multi_sink(
 ) -> AsyncIterator[MultiSink]:
     """A MultiSink as ``kbridge sink --all`` runs it (real workers, topics made first)."""
 
+    producer = Producer(kafka)  # shared by every worker, as kbridge sink --all does
+
     async def start_worker(name: str, stop: asyncio.Event) -> None:
-        await SinkWorker(name, kafka=kafka, snapshot=store.snapshot, settings=FAST).run(stop)
+        worker = SinkWorker(
+            name, kafka=kafka, snapshot=store.snapshot, settings=FAST, producer=producer
+        )
+        await worker.run(stop)
 
     multi = MultiSink(
         selection,
@@ -79,6 +84,7 @@ async def multi_sink(
     finally:
         stop.set()
         await asyncio.wait_for(task, 60)
+        producer.close(10.0)
 
 
 def publish_webhook(kafka: KafkaClientConfig, topic: str, name: str, url: str) -> None:
