@@ -1,12 +1,14 @@
 """Several targets in one sink process (``kbridge sink --all``), against the real broker.
 
 Each target runs its own :class:`SinkWorker` (own consumer group, retries, concurrency) under
-:class:`MultiSink`, which follows a live configuration topic. Checked here: a target whose
-HTTP endpoint hangs does not slow another target of the same process, and targets added to
-or deleted from the live configuration get a worker or lose theirs without a restart (and a
-stopped worker commits what it delivered). tests/e2e/test_sink_multi.py runs the same through
-the ``kbridge sink --all`` process; this one is in-process, so latency is measured finely
-(from Kafka's ack to the receiver, 2 ms steps) and the state of each worker can be checked.
+:class:`MultiSink`, which follows a live configuration topic; the workers share one producer,
+as ``kbridge sink --all`` does. Checked here: a target whose HTTP endpoint hangs does not
+slow another target of the same process; targets added to or deleted from the live
+configuration get a worker or lose theirs without a restart (and a stopped worker commits
+what it delivered); a target whose endpoint rejects everything dead-letters into its own
+dead-letter topic only. tests/e2e/test_sink_multi.py runs the same through the
+``kbridge sink --all`` process; this one is in-process, so latency is measured finely (from
+Kafka's ack to the receiver, 2 ms steps) and the state of each worker can be checked.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from sink_support import (
     end_offsets,
     make_topics,
     produce,
+    read_all,
     receiver,
     until,
 )
@@ -36,7 +39,7 @@ from processor.config.publish import delete_object, publish_object
 from processor.config.store import ConfigStore
 from processor.config.targets import WebhookTarget
 from processor.kafka import KafkaClientConfig, Producer
-from processor.kafka.topics import target_topic
+from processor.kafka.topics import target_dlq_topic, target_topic
 from processor.sinks.multi import MultiSink, TargetSelection
 from processor.sinks.worker import SinkWorker
 
@@ -207,3 +210,38 @@ async def test_targets_added_and_deleted_live_get_and_lose_their_worker(
                 assert len(first_sink.accepted) == 10
     assert set(added_sink.accepted) == {f"evt-{i}" for i in range(20)}
     assert set(first_sink.accepted) == {f"evt-{i}" for i in range(10)}
+
+
+async def test_a_rejecting_target_dead_letters_through_the_shared_producer_alone(
+    kafka_bootstrap: str, unique: str
+) -> None:
+    kafka = KafkaClientConfig(bootstrap_servers=kafka_bootstrap)
+    rules_topic = f"kbridge.rules.test-{unique}"
+    good, bad = f"good-{unique}", f"bad-{unique}"
+
+    def reject(
+        r: Receiver, handler: BaseHTTPRequestHandler, body: bytes
+    ) -> tuple[int, dict[str, str], bytes]:
+        return 400, {}, b"bad request"  # not retried: straight to the dead-letter topic
+
+    with receiver() as good_sink, receiver(reject) as bad_sink:
+        publish_webhook(kafka, rules_topic, good, good_sink.url)
+        publish_webhook(kafka, rules_topic, bad, bad_sink.url)
+        with live_store(kafka, rules_topic) as store:
+            selection = TargetSelection.of([good, bad])  # --target good --target bad
+            async with multi_sink(kafka, store, selection) as multi:
+                await until(lambda: set(multi.running) == {good, bad}, 60, "both workers")
+                produce(kafka, target_topic(bad), 20)
+                produce(kafka, target_topic(good), 20)
+                await until(lambda: len(good_sink.accepted) == 20, 60, "good delivered")
+                await until(
+                    lambda: committed(kafka, bad) == end_offsets(kafka, target_topic(bad)),
+                    60,
+                    "bad's dead letters acknowledged and its offsets committed",
+                )
+    dead = read_all(kafka, target_dlq_topic(bad), 20, timeout=30)
+    headers = [{k: v.decode() for k, v in m.headers() or []} for m in dead]
+    assert {h["ce_id"] for h in headers} == {f"evt-{i}" for i in range(20)}
+    assert {h["kbridge-error-code"] for h in headers} == {"http-400"}
+    assert read_all(kafka, target_dlq_topic(good), 0, timeout=2) == []
+    assert len(bad_sink.accepted) == 0
