@@ -15,9 +15,12 @@ import abc
 import importlib
 import inspect
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from pydantic import BaseModel
+
+from processor.config.references import resolve_model
 from processor.kafka.headers import CE_ID, RULE
 
 DeliveryOutcome = BaseException | None
@@ -144,8 +147,21 @@ def sink_factory(kind: str) -> SinkFactory:
 
 
 def build_sink(kind: str, target: Any, context: SinkContext | None = None) -> Sink:
-    """Build the sink for ``target``, passing ``context`` to factories that accept one."""
+    """Build the sink for ``target``, passing ``context`` to factories that accept one.
+
+    Run-time secret references (``${env:VAR}``, ``${file:/path}``) in the target and its
+    connections and clusters are resolved here, in the process that opens the connection,
+    so the configuration topic only ever holds the reference.
+    """
     factory = sink_factory(kind)
+    if isinstance(target, BaseModel):
+        target = resolve_model(target)
+    if context is not None and (context.connections or context.clusters):
+        context = replace(
+            context,
+            connections={name: _resolved(c) for name, c in context.connections.items()},
+            clusters={name: _resolved(c) for name, c in context.clusters.items()},
+        )
     try:
         accepts_context = "context" in inspect.signature(factory).parameters
     except (TypeError, ValueError):
@@ -153,3 +169,7 @@ def build_sink(kind: str, target: Any, context: SinkContext | None = None) -> Si
     if accepts_context:
         return factory(target, context=context or SinkContext())
     return factory(target)
+
+
+def _resolved(value: Any) -> Any:
+    return resolve_model(value) if isinstance(value, BaseModel) else value

@@ -15,6 +15,7 @@ import logging
 import signal
 from typing import Any
 
+from processor.config.references import resolve_model
 from processor.errors import ConfigError
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.producer import Producer
@@ -34,6 +35,7 @@ def build_source(config: Any, producer: Producer, kafka: KafkaClientConfig) -> S
             f"at /webhooks/{config.name}; `kbridge source` runs {', '.join(BROKER_KINDS)}"
         )
     importlib.import_module(f"processor.sources.{config.kind}")
+    config = resolve_model(config)  # ${env:VAR} / ${file:/path}: resolved here, not stored
     cls = source_class(config.kind)
     if config.kind == "schedule":
         return cls(config, producer, kafka=kafka)  # type: ignore[call-arg]
