@@ -55,6 +55,8 @@ class KafkaSource(Source):
         first = config.cluster.bootstrap_servers.split(",")[0].strip()
         self.origin = f"kafka://{first}"
         self._lock = threading.Lock()  # poll and close never overlap
+        self._current: Consumer | None = None
+        """The session's consumer, for :meth:`upstream_lag` (``kbridge_source_upstream_lag``)."""
 
     def _consumer(self) -> Consumer:
         return Consumer(
@@ -94,7 +96,7 @@ class KafkaSource(Source):
                 allow_private_network=False,
                 action="connect to Kafka broker",
             )
-        consumer = self._consumer()
+        consumer = self._current = self._consumer()
         try:
             await self._vet(consumer)
             consumer.subscribe(list(self.config.topics))
@@ -107,12 +109,33 @@ class KafkaSource(Source):
         finally:
             await asyncio.to_thread(self._close, consumer)
 
+    def upstream_lag(self) -> int | None:
+        """Records on the assigned upstream partitions not read yet; None without a session.
+
+        From the consumer's own position and the high watermarks of its last fetches (no
+        broker request, so a scrape costs nothing); partitions not read from yet in this
+        session have no position and are not counted.
+        """
+        consumer = self._current
+        if consumer is None:
+            return None
+        try:
+            lag = 0
+            for tp in consumer.position(consumer.assignment()):
+                _low, high = consumer.get_watermark_offsets(tp, cached=True)
+                if tp.offset >= 0 and high >= 0:
+                    lag += max(0, high - tp.offset)
+            return lag
+        except (KafkaException, RuntimeError):  # closed meanwhile: no session
+            return None
+
     def _poll(self, consumer: Consumer) -> list[Message]:
         with self._lock:
             return list(consumer.consume(BATCH, 0.5))
 
     def _close(self, consumer: Consumer) -> None:
         with self._lock:
+            self._current = None
             consumer.close()  # commits the offsets stored so far
 
     async def _consume(self, consumer: Consumer, window: AckWindow) -> None:

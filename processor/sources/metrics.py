@@ -53,6 +53,16 @@ class SourceCollector(Collector):
         )
         failures.add_metric(labels, runner.session_failures)
         yield failures
+        lag_of = getattr(runner.source, "upstream_lag", None)
+        lag = lag_of() if callable(lag_of) else None
+        if lag is not None:  # Kafka sources: what the upstream topic holds that is not read
+            upstream = GaugeMetricFamily(
+                "kbridge_source_upstream_lag",
+                "Records on the source's assigned upstream partitions not read yet (Kafka kind)",
+                labels=names,
+            )
+            upstream.add_metric(labels, lag)
+            yield upstream
         state = GaugeMetricFamily(
             "kbridge_source_state",
             "1 for the source's current state (starting, running, stopped, failed)",
