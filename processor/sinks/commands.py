@@ -132,6 +132,7 @@ def _run_many(
     from processor.sinks.multi import MultiSink, TargetSelection
     from processor.sinks.worker import SinkWorker
 
+    _refuse_unknown_kinds(kinds)
     redact_httpx_logs()
     settings = load_settings()
     try:
@@ -139,6 +140,8 @@ def _run_many(
     except RetriableError as exc:
         raise typer.BadParameter(exc.message) from None
     selection = TargetSelection.of(names, every, kinds)
+    if file is not None:  # a file does not change: a selection it cannot satisfy is a mistake
+        _refuse_static_gaps(file, snapshot(), selection, names)
     metrics = SinkMetrics()
 
     def prepare(name: str) -> None:
@@ -192,6 +195,35 @@ def _run_many(
     finally:
         if store is not None:
             store.stop()
+
+
+def _refuse_unknown_kinds(kinds: list[str]) -> None:
+    """``--kind webhok`` would select nothing forever: exit 2 naming the known kinds."""
+    from processor.sinks.kinds import BUILTIN
+
+    unknown = sorted(set(kinds) - set(BUILTIN))
+    if unknown:
+        typer.echo(
+            f"kbridge sink: unknown --kind {', '.join(unknown)} (kinds: {', '.join(BUILTIN)})",
+            err=True,
+        )
+        raise typer.Exit(2)
+
+
+def _refuse_static_gaps(file: Path, config: Any, selection: Any, names: list[str]) -> None:
+    """With ``-f``, a named target missing from the file, or a selection of no target at
+    all, never resolves (only the live configuration changes): exit 2 saying what is there."""
+    known = sorted(t.name for t in config.targets)
+    missing = sorted(set(names) - set(known))
+    listed = ", ".join(known) or "none"
+    if missing:
+        absent = ", ".join(repr(n) for n in missing)
+        typer.echo(f"kbridge sink: {file} has no target {absent} (targets: {listed})", err=True)
+        raise typer.Exit(2)
+    if not selection.pick(config):
+        message = f"{file} has no target of {selection.describe()} (targets: {listed})"
+        typer.echo(f"kbridge sink: {message}", err=True)
+        raise typer.Exit(2)
 
 
 @dlq_app.command("list")

@@ -43,6 +43,14 @@ class TargetSelection:
     ) -> TargetSelection:
         return cls(frozenset(names), every, frozenset(kinds))
 
+    def describe(self) -> str:
+        """The selection as messages name it: ``every target``, ``kind webhook, target a``."""
+        if self.every:
+            return "every target"
+        parts = [f"kind {k}" for k in sorted(self.kinds)]
+        parts += [f"target {n}" for n in sorted(self.names)]
+        return ", ".join(parts) or "no target"
+
     def pick(self, config: Any) -> set[str]:
         """The selected targets of ``config``; named ones even before they are defined."""
         chosen = set(self.names)
