@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,10 +61,23 @@ class TargetSelection:
         return chosen
 
 
+#: Longest wait before a target whose worker keeps failing (or whose topics cannot be
+#: created) is tried again; the first retry is at the next check, then 2, 4, 8 ... s.
+MAX_RETRY_DELAY = 30.0
+#: A worker that ran this long before failing counts as healthy: its next retry is quick.
+HEALTHY_AFTER = 60.0
+
+
+def retry_delay(failures: int) -> float:
+    """Seconds before the next start after ``failures`` consecutive failures (1: none)."""
+    return 0.0 if failures <= 1 else min(MAX_RETRY_DELAY, 2.0 ** (failures - 1))
+
+
 @dataclass
 class _Running:
     stop: asyncio.Event
     task: asyncio.Task[None]
+    started: float = 0.0
 
 
 @dataclass
@@ -76,7 +90,11 @@ class MultiSink:
     prepare: Callable[[str], None] = lambda _name: None
     """Blocking set-up before a target's worker starts (its topics); run on a thread."""
     interval: float = 1.0
+    clock: Callable[[], float] = time.monotonic
     running: dict[str, _Running] = field(default_factory=dict)
+    failures: dict[str, int] = field(default_factory=dict)
+    """Consecutive failures per target (a worker that failed or could not be set up)."""
+    not_before: dict[str, float] = field(default_factory=dict)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the selection until ``stop`` is set; then stop every worker."""
@@ -89,27 +107,57 @@ class MultiSink:
             await self._stop(list(self.running))
 
     async def reconcile(self) -> None:
-        """Start workers for newly selected targets, stop those no longer selected."""
+        """Start workers for newly selected targets, stop those no longer selected.
+
+        A worker that failed is started again, at once the first time and then after a
+        doubling delay (up to :data:`MAX_RETRY_DELAY`), so a target that keeps failing
+        neither floods the log nor rejoins its group every second; the others never wait.
+        """
+        now = self.clock()
         for name, entry in list(self.running.items()):
             if entry.task.done():  # failed (or returned): restarted below if still wanted
                 del self.running[name]
-                if not entry.task.cancelled() and entry.task.exception() is not None:
-                    log.error(
-                        "sink worker failed; restarting it",
-                        extra={"target": name, "error": repr(entry.task.exception())},
-                    )
+                error = None if entry.task.cancelled() else entry.task.exception()
+                if now - entry.started >= HEALTHY_AFTER:
+                    self.failures.pop(name, None)
+                delay = self._failed(name, now)
+                log.error(
+                    "sink worker of %s ended (%r); starting it again in %.0f s",
+                    name,
+                    error,
+                    delay,
+                    extra={"target": name, "error": repr(error)},
+                )
         wanted = self.selection.pick(self.snapshot())
         await self._stop([name for name in self.running if name not in wanted])
+        for name in set(self.failures) - wanted:  # deselected: a later return starts afresh
+            self.failures.pop(name, None)
+            self.not_before.pop(name, None)
         for name in sorted(wanted - set(self.running)):
+            if self.not_before.get(name, 0.0) > now:
+                continue
             try:
                 await asyncio.to_thread(self.prepare, name)
             except Exception as exc:  # this target waits; the others run
-                log.error("sink worker not started", extra={"target": name, "error": str(exc)})
+                delay = self._failed(name, now)
+                log.error(
+                    "sink worker of %s not started (%s); trying again in %.0f s",
+                    name,
+                    exc,
+                    delay,
+                    extra={"target": name, "error": str(exc)},
+                )
                 continue
             event = asyncio.Event()
             task = asyncio.create_task(self.start_worker(name, event), name=f"sink-{name}")
-            self.running[name] = _Running(event, task)
-            log.info("sink worker added", extra={"target": name})
+            self.running[name] = _Running(event, task, started=now)
+            log.info("sink worker of %s added", name, extra={"target": name})
+
+    def _failed(self, name: str, now: float) -> float:
+        failures = self.failures[name] = self.failures.get(name, 0) + 1
+        delay = retry_delay(failures)
+        self.not_before[name] = now + delay
+        return delay
 
     async def _stop(self, names: list[str]) -> None:
         entries = [self.running.pop(name) for name in names if name in self.running]
@@ -117,5 +165,5 @@ class MultiSink:
             entry.stop.set()
         if entries:
             await asyncio.gather(*(e.task for e in entries), return_exceptions=True)
-        for name in names:
-            log.info("sink worker removed", extra={"target": name})
+        for entry_name in names:
+            log.info("sink worker of %s removed", entry_name, extra={"target": entry_name})
