@@ -89,7 +89,7 @@ def dict_config(fmt: str, level: str, kind: str | None = None) -> dict[str, Any]
         "formatters": {"kbridge": formatter},
         "handlers": {
             "kbridge": {
-                "class": "logging.StreamHandler",
+                "class": "processor.logs.KbridgeHandler",
                 "formatter": "kbridge",
                 "stream": "ext://sys.stderr",
             }
@@ -102,14 +102,27 @@ def dict_config(fmt: str, level: str, kind: str | None = None) -> dict[str, Any]
     }
 
 
+class KbridgeHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The root handler :func:`configure` installs (told apart from anyone else's)."""
+
+
 _current: dict[str, Any] = {"fmt": "text", "level": "INFO", "kind": None}
 
 
 def configure(fmt: str = "text", level: str = "INFO", kind: str | None = None) -> None:
-    """Set up the root logger for this process (the CLI calls this once per command)."""
+    """Set up the root logger for this process (the CLI calls this once per command).
+
+    Like :func:`logging.basicConfig`, a root logger that already has someone else's
+    handlers (a test runner's, an application embedding kbridge) is left to its owner; only
+    the level is set. A handler of an earlier call is replaced.
+    """
     _current.update(fmt=fmt, level=level, kind=kind)
     if kind:
         os.environ[KIND_ENV] = kind
+    root = logging.getLogger()
+    if any(not isinstance(h, KbridgeHandler) for h in root.handlers):
+        root.setLevel(level)
+        return
     logging.config.dictConfig(dict_config(fmt, level, kind))
 
 
