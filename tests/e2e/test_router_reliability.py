@@ -88,12 +88,13 @@ def ids_of(records: list) -> set[bytes]:  # type: ignore[type-arg]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["faust", "native"])
+@pytest.mark.parametrize("engine", ["faust"])
 def test_sigterm_with_a_pending_egress_send_loses_nothing(kbridge: Kbridge, engine: str) -> None:
     """Issue 21 item 1: stop the router while a send to a missing topic is pending.
 
     Before the fix the Faust engine acked (and committed) the event on shutdown: after a
     restart and the topic's return it was in neither the egress nor the dead-letter topic.
+    (The native engine, never affected, is stopped under load in tests/chaos.)
     """
     u = kbridge.unique
     bus, gone = f"kbridge.bus.rel-{u}", f"kbridge.target.gone-{u}"

@@ -201,8 +201,40 @@ class _FaustRouter:
         self._held: list[_Held] = []
         self._holds: dict[int, int] = {}  # id(event) -> parts of it not yet done
         self._known: set[str] = set()  # topics that took a write: their sends never wait
+        self._sending = asyncio.Lock()  # exactly-once: no offset commit while sends fly
+        self._guarded = False
+
+    def _guard_commits(self) -> None:
+        """Exactly-once: make Faust's offset commit wait while a batch's sends are in flight.
+
+        Faust commits the transaction of a source partition whenever that partition has
+        newly acked offsets; sends of the next batch already in that transaction would be
+        committed without their offsets, and routed again after a crash (a duplicate in
+        read_committed egress). The commit now runs only between batches.
+        """
+        if self._guarded or not self._app.in_transaction:
+            return
+        consumer: Any = self._app.consumer
+        force_commit = consumer.force_commit
+
+        async def guarded(*args: Any, **kwargs: Any) -> bool:
+            async with self._sending:
+                result: bool = await force_commit(*args, **kwargs)
+                return result
+
+        consumer.force_commit = guarded
+        self._guarded = True
 
     async def route_batch(self, events: Sequence[Any]) -> None:
+        """Route, send and await the acks (exactly-once: no commit meanwhile)."""
+        self._guard_commits()
+        if not self._app.in_transaction:
+            await self._route_batch(events)
+            return
+        async with self._sending:
+            await self._route_batch(events)
+
+    async def _route_batch(self, events: Sequence[Any]) -> None:
         """Route, send and await the acks; every pinned event is released or held."""
         table = self._live.table
         results: list[RouteResult] = []
@@ -328,6 +360,13 @@ class _FaustRouter:
 
     async def retry_held(self) -> None:
         """Probe due unwritable topics; write (or dead-letter) what they hold."""
+        if not self._app.in_transaction:
+            await self._retry_held()
+            return
+        async with self._sending:
+            await self._retry_held()
+
+    async def _retry_held(self) -> None:
         for topic in self._gate.unwritable:
             if self._gate.due(topic) and await self._probe(topic):
                 self._gate.probation(topic)
