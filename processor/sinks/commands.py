@@ -118,8 +118,6 @@ def _run_many(
     names: list[str], every: bool, kinds: list[str], file: Path | None, metrics_port: int | None
 ) -> None:
     """``kbridge sink a b``, ``--all``, ``--kind``: one :class:`MultiSink` in this process."""
-    from concurrent.futures import ThreadPoolExecutor
-
     from processor.config.store import follow_or_load
     from processor.errors import KbridgeError, RetriableError
     from processor.kafka.admin import TopicSpec, ensure_topics
@@ -176,8 +174,6 @@ def _run_many(
         await worker.run(stop)
 
     async def main() -> None:
-        # polls and commits of every target run on threads: enough that none waits for one
-        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(max_workers=512))
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):

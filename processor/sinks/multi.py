@@ -21,6 +21,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Coroutine, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,10 @@ class TargetSelection:
 MAX_RETRY_DELAY = 30.0
 #: A worker that ran this long before failing counts as healthy: its next retry is quick.
 HEALTHY_AFTER = 60.0
+#: Threads of the shared pool per selected target: its blocking poll, a commit, a close.
+THREADS_PER_TARGET = 3
+#: Least size of the pool (threads are only created when a call needs one).
+MIN_THREADS = 64
 
 
 def retry_delay(failures: int) -> float:
@@ -95,6 +100,9 @@ class MultiSink:
     failures: dict[str, int] = field(default_factory=dict)
     """Consecutive failures per target (a worker that failed or could not be set up)."""
     not_before: dict[str, float] = field(default_factory=dict)
+    pool_size: int = 0
+    """Size of the loop's default thread pool as set here (0: not yet)."""
+    pool: ThreadPoolExecutor | None = field(default=None, repr=False)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the selection until ``stop`` is set; then stop every worker."""
@@ -129,6 +137,7 @@ class MultiSink:
                     extra={"target": name, "error": repr(error)},
                 )
         wanted = self.selection.pick(self.snapshot())
+        self._size_pool(len(wanted))
         await self._stop([name for name in self.running if name not in wanted])
         for name in set(self.failures) - wanted:  # deselected: a later return starts afresh
             self.failures.pop(name, None)
@@ -152,6 +161,24 @@ class MultiSink:
             task = asyncio.create_task(self.start_worker(name, event), name=f"sink-{name}")
             self.running[name] = _Running(event, task, started=now)
             log.info("sink worker of %s added", name, extra={"target": name})
+
+    def _size_pool(self, targets: int) -> None:
+        """Give ``asyncio.to_thread`` enough threads that no target's poll waits for one.
+
+        Every worker parks a thread in its poll most of the time; the default pool
+        (``cpu + 4`` threads) would make targets queue for each other. The pool grows with
+        the selection (a pool cannot be resized: a bigger one replaces it, and calls already
+        running on the old one finish there).
+        """
+        wanted = max(MIN_THREADS, THREADS_PER_TARGET * targets + 16)
+        if wanted <= self.pool_size:
+            return
+        pool = ThreadPoolExecutor(max_workers=wanted, thread_name_prefix="kbridge-sink")
+        asyncio.get_running_loop().set_default_executor(pool)
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)  # its idle threads end, running calls finish
+        self.pool, self.pool_size = pool, wanted
+        log.debug("thread pool sized for %d targets: %d threads", targets, wanted)
 
     def _failed(self, name: str, now: float) -> float:
         failures = self.failures[name] = self.failures.get(name, 0) + 1

@@ -1,8 +1,10 @@
-"""MultiSink restarts a failing target's worker with a doubling delay; others never wait."""
+"""MultiSink restarts a failing target's worker with a doubling delay (others never wait) and
+sizes the thread pool for its targets' polls."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 from dataclasses import dataclass
 
 from processor.sinks.multi import MAX_RETRY_DELAY, MultiSink, TargetSelection, retry_delay
@@ -94,3 +96,27 @@ async def test_a_target_whose_topics_cannot_be_made_is_retried_with_backoff() ->
         clock.now += 1
     assert len(attempts) == 3
     assert multi.running == {}
+
+
+async def test_the_thread_pool_grows_with_the_selection() -> None:
+    async def start_worker(name: str, stop: asyncio.Event) -> None:
+        await stop.wait()
+
+    config = Config(tuple(T(f"t{i}") for i in range(10)))
+    multi = MultiSink(TargetSelection.of(every=True), lambda: config, start_worker)
+    await multi.reconcile()
+    assert multi.pool_size == 64  # the floor
+    first = multi.pool
+    config = Config(tuple(T(f"t{i}") for i in range(100)))
+    await multi.reconcile()
+    assert multi.pool_size == 3 * 100 + 16 and multi.pool is not first
+    # 100 targets' polls parked at once still leave threads for another call
+    release = threading.Event()
+    parked = [asyncio.ensure_future(asyncio.to_thread(release.wait, 5)) for _ in range(100)]
+    await asyncio.sleep(0.05)
+    try:
+        assert await asyncio.wait_for(asyncio.to_thread(lambda: True), 1)
+    finally:
+        release.set()
+        await asyncio.gather(*parked)
+    await multi._stop(list(multi.running))
