@@ -62,6 +62,8 @@ class MqttSource(SourceBase):
     """The source kind: `mqtt`."""
     url: str
     """Broker URL (`mqtt://host:1883`, `mqtts://...`)."""
+    allow_private_network: bool = False
+    """Let the broker be on a private, loopback or link-local address (SSRF guard)."""
     topics: Annotated[list[str], Field(min_length=1)]
     """Topic filters to subscribe to (`sensors/#`)."""
     qos: Literal[0, 1, 2] = 1
@@ -80,6 +82,8 @@ class AmqpSource(SourceBase):
     """The source kind: `amqp`."""
     url: str
     """Broker URL (`amqp://user:pass@host:5672/vhost`)."""
+    allow_private_network: bool = False
+    """Let the broker be on a private, loopback or link-local address (SSRF guard)."""
     queue: str | None = None
     """Queue to consume (set `queue`, `exchange` or both)."""
     exchange: str | None = None
@@ -106,6 +110,8 @@ class NatsSource(SourceBase):
     """The source kind: `nats`."""
     url: str
     """Server URL (`nats://host:4222`)."""
+    allow_private_network: bool = False
+    """Let the broker be on a private, loopback or link-local address (SSRF guard)."""
     subject: Annotated[str, Field(min_length=1)]
     """Subject to subscribe to (wildcards allowed)."""
     stream: str | None = None

@@ -57,6 +57,8 @@ class AmqpSource(Source):
         self.queue_name: str = config.queue or f"kbridge.{self.name}"
 
     async def session(self) -> None:
+        default_port = 5671 if self.config.url.startswith("amqps") else 5672
+        await self.vet_url(self.config.url, default_port, "AMQP broker")
         connection = await aio_pika.connect(self.config.url, timeout=10)
         async with connection:
             channel = await self._channel(connection)

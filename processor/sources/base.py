@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from processor.backoff import Backoff as BackoffPolicy
 from processor.backoff import BackoffCounter
@@ -32,6 +33,7 @@ from processor.events import CloudEvent, encode
 from processor.kafka import headers as h
 from processor.kafka.producer import Ack, AsyncSender, Headers, send_record
 from processor.kafka.topics import bus_dlq_topic, bus_topic
+from processor.netguard import check_host
 from processor.trace import writer as trace_writer
 
 log = logging.getLogger(__name__)
@@ -73,6 +75,24 @@ class Source(abc.ABC):
 
     async def setup(self) -> None:  # noqa: B027 - optional hook
         """Validate and prepare (topics, parsed expressions) before :meth:`run`."""
+
+    async def vet_url(self, url: str, default_port: int, what: str) -> None:
+        """SSRF guard for broker sources (MQTT, AMQP, NATS): every host of ``url`` (a
+        comma-separated list of URLs, as NATS takes) must resolve to public addresses,
+        unless the source sets ``allow_private_network``. A refusal is fatal (``ssrf-refused``)
+        and is checked before each session, so a name that later resolves privately is
+        refused too."""
+        if getattr(self.config, "allow_private_network", False):
+            return
+        for part in url.split(","):
+            parsed = urlsplit(part.strip())
+            if parsed.hostname:
+                await check_host(
+                    parsed.hostname,
+                    parsed.port or default_port,
+                    allow_private_network=False,
+                    action=f"connect to {what}",
+                )
 
     @abc.abstractmethod
     async def session(self) -> None:

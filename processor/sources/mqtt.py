@@ -63,6 +63,7 @@ class MqttSource(Source):
         self.origin = f"mqtt://{self.host}:{self.port}"
 
     async def session(self) -> None:
+        await self.vet_url(self.config.url, self.port, "MQTT broker")
         client = aiomqtt.Client(
             self.host,
             self.port,

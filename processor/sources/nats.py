@@ -59,6 +59,7 @@ class NatsSource(Source):
         self.durable: str = config.durable or f"kbridge-{self.name}"
 
     async def session(self) -> None:
+        await self.vet_url(self.config.url, 4222, "NATS server")
         client = await nats.connect(
             self.config.url, allow_reconnect=False, connect_timeout=5, name=f"kbridge-{self.name}"
         )

@@ -39,7 +39,14 @@ async def test_queue_messages_arrive_in_order_and_malformed_go_to_dlq(
     broker.require("rabbitmq")
     queue = f"q-{unique}"
     ingress, dlq = reader(bus_topic(bus)), reader(bus_dlq_topic(bus))
-    config = AmqpConfig(name=f"amqp-{unique}", bus=bus, url=URL, queue=queue, prefetch=20)
+    config = AmqpConfig(
+        name=f"amqp-{unique}",
+        bus=bus,
+        url=URL,
+        allow_private_network=True,
+        queue=queue,
+        prefetch=20,
+    )
     source = AmqpSource(config, producer)
     async with running(source):
         await asyncio.sleep(1.0)  # queue declared
@@ -73,7 +80,12 @@ async def test_exchange_binding_and_broker_restart_lose_nothing(
         await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
     ingress = reader(bus_topic(bus))
     config = AmqpConfig(
-        name=f"amqp-{unique}", bus=bus, url=URL, exchange=exchange, routing_key="orders.*"
+        name=f"amqp-{unique}",
+        bus=bus,
+        url=URL,
+        allow_private_network=True,
+        exchange=exchange,
+        routing_key="orders.*",
     )
     source = AmqpSource(config, producer)
     total = 200
@@ -104,7 +116,9 @@ async def test_an_existing_quorum_queue_is_consumed_as_declared(
         await channel.declare_queue(queue, durable=True, arguments={"x-queue-type": "quorum"})
     await publish("", queue, [json.dumps({"n": i}).encode() for i in range(10)])
     ingress = reader(bus_topic(bus))
-    config = AmqpConfig(name=f"amqp-{unique}", bus=bus, url=URL, queue=queue)
+    config = AmqpConfig(
+        name=f"amqp-{unique}", bus=bus, url=URL, allow_private_network=True, queue=queue
+    )
     async with running(AmqpSource(config, producer)):
         await ingress.wait_for(10)
     assert [e.data["n"] for e in ingress.events()] == list(range(10))
@@ -140,7 +154,9 @@ async def test_prefetch_bounds_unacknowledged_messages(
     slow = Slow()
     queue = f"p-{unique}"
     ingress = reader(bus_topic(bus))
-    config = AmqpConfig(name=f"amqp-{unique}", bus=bus, url=URL, queue=queue, prefetch=5)
+    config = AmqpConfig(
+        name=f"amqp-{unique}", bus=bus, url=URL, allow_private_network=True, queue=queue, prefetch=5
+    )
     async with running(AmqpSource(config, slow)):
         await asyncio.sleep(1.0)
         await publish("", queue, [json.dumps({"n": i}).encode() for i in range(40)])

@@ -37,6 +37,7 @@ sources:
   - name: cli-{unique}
     kind: mqtt
     url: mqtt://127.0.0.1:1883
+    allow_private_network: true
     topics: ["cli{unique}/#"]
     bus: {bus}
 """

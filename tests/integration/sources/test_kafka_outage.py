@@ -97,13 +97,21 @@ async def test_refused_events_are_redelivered_not_lost(
     source: Source
     if kind == "mqtt":
         config: Any = MqttConfig(
-            name=name, bus=bus, url="mqtt://127.0.0.1:1883", topics=[f"out{unique}"]
+            name=name,
+            bus=bus,
+            url="mqtt://127.0.0.1:1883",
+            allow_private_network=True,
+            topics=[f"out{unique}"],
         )
         source = MqttSource(config, flaky, backoff=backoff)
         publish = publish_mqtt(f"out{unique}")
     elif kind == "amqp":
         config = AmqpConfig(
-            name=name, bus=bus, url="amqp://guest:guest@127.0.0.1:5672/", queue=f"out{unique}"
+            name=name,
+            bus=bus,
+            url="amqp://guest:guest@127.0.0.1:5672/",
+            allow_private_network=True,
+            queue=f"out{unique}",
         )
         source = AmqpSource(config, flaky, backoff=backoff)
         publish = publish_amqp(f"out{unique}")
@@ -112,6 +120,7 @@ async def test_refused_events_are_redelivered_not_lost(
             name=name,
             bus=bus,
             url="nats://127.0.0.1:4222",
+            allow_private_network=True,
             subject=f"out{unique}",
             stream=f"OUT{unique}",
         )

@@ -34,6 +34,7 @@ def config(bus: str, unique: str, *topics: str) -> MqttConfig:
         name=f"mqtt-{unique}",
         bus=bus,
         url="mqtt://127.0.0.1:1883",
+        allow_private_network=True,
         topics=list(topics),
         qos=1,
     )

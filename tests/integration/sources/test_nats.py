@@ -60,7 +60,12 @@ async def test_jetstream_messages_arrive_in_order_with_stable_ids(
     stream, subject = f"S{unique}", f"orders{unique}.created"
     ingress = reader(bus_topic(bus))
     config = NatsConfig(
-        name=f"nats-{unique}", bus=bus, url=URL, subject=f"orders{unique}.>", stream=stream
+        name=f"nats-{unique}",
+        bus=bus,
+        url=URL,
+        allow_private_network=True,
+        subject=f"orders{unique}.>",
+        stream=stream,
     )
     async with running(NatsSource(config, producer)):
         await asyncio.sleep(1.0)  # stream created
@@ -83,7 +88,14 @@ async def test_durable_consumer_resumes_and_broker_restart_loses_nothing(
     broker.require("nats")
     stream, subject = f"R{unique}", f"r{unique}"
     ingress = reader(bus_topic(bus))
-    config = NatsConfig(name=f"nats-{unique}", bus=bus, url=URL, subject=subject, stream=stream)
+    config = NatsConfig(
+        name=f"nats-{unique}",
+        bus=bus,
+        url=URL,
+        allow_private_network=True,
+        subject=subject,
+        stream=stream,
+    )
     total = 150
     async with running(NatsSource(config, producer)):
         await asyncio.sleep(1.0)
@@ -107,7 +119,13 @@ async def test_core_nats_subscription_without_jetstream(
 ) -> None:
     broker.require("nats")
     ingress = reader(bus_topic(bus))
-    config = NatsConfig(name=f"nats-{unique}", bus=bus, url=URL, subject=f"core{unique}.*")
+    config = NatsConfig(
+        name=f"nats-{unique}",
+        bus=bus,
+        url=URL,
+        allow_private_network=True,
+        subject=f"core{unique}.*",
+    )
     async with running(NatsSource(config, producer)):
         await asyncio.sleep(1.0)  # subscribed
         client = await nats.connect(URL)

@@ -24,7 +24,11 @@ async def test_definition_change_restarts_and_delete_ends(
 
     def definition(topic: str) -> MqttConfig:
         return MqttConfig(
-            name=f"live-{unique}", bus=bus, url="mqtt://127.0.0.1:1883", topics=[topic]
+            name=f"live-{unique}",
+            bus=bus,
+            url="mqtt://127.0.0.1:1883",
+            allow_private_network=True,
+            topics=[topic],
         )
 
     ingress = reader(bus_topic(bus))
