@@ -84,17 +84,7 @@ def wait_for_progress(bootstrap: str, topic: str, at_least: int, timeout: float 
     ("engine", "exactly_once"),
     [
         ("native", False),
-        pytest.param(
-            "native",
-            True,
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="known bug (issue 21 closing note): after kill -9 during an open "
-                "transaction the restarted native router sometimes re-routes a partition "
-                "from an offset before the committed one, so read_committed egress holds "
-                "duplicates (about 1 run in 3 here; never a loss)",
-            ),
-        ),
+        ("native", True),
         ("faust", False),
         ("faust", True),
     ],
@@ -117,6 +107,12 @@ def test_kill_9_mid_stream_loses_nothing(kbridge: Kbridge, engine: str, exactly_
     ids = Counter(dict(m.headers())["ce_id"] for m in egress)
     assert set(ids) == {b"ev-%d" % i for i in range(total)}, kbridge.logs()
     if exactly_once:
+        if engine == "native" and max(ids.values()) > 1:
+            # Known bug, see issue 21's closing note: after kill -9 during an open
+            # transaction the restarted native router sometimes re-routes a partition from
+            # before its committed offset (about 1 run in 3 here). Nothing is lost (checked
+            # above); the duplicates are what remains to fix.
+            pytest.xfail("native exactly-once: duplicates after kill -9 (known, issue 21)")
         assert max(ids.values()) == 1, "read_committed egress holds each event exactly once"
 
 
