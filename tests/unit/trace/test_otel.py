@@ -61,6 +61,9 @@ def assert_child_of_producer(span: Any) -> None:
 
 def test_off_and_free_without_an_endpoint(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("OTEL_EXPORTER_OTLP_ENDPOINT", raising=False)
+    # no trace writer either (an in-process gateway or sink of an earlier test may have
+    # started the process's writer; this test is about what an idle process pays)
+    monkeypatch.setattr(writer, "_active", None)
     assert otel.setup("test") is False
     assert not otel.enabled() and not writer.hooks_on()
     assert otel.record_span("x", traceparent=TRACEPARENT, start=0.0) is None
