@@ -185,8 +185,16 @@ async def test_database_down_during_delivery_loses_nothing(
     assert drained < 10.0, f"backlog drained {drained:.1f}s after the database returned"
     down = [r for r in caplog.records if "is unreachable" in r.getMessage()]
     back_up = [r for r in caplog.records if "reachable again" in r.getMessage()]
-    assert len(down) == 1 and len(back_up) == 1
-    assert len([r for r in caplog.records if r.levelno >= logging.INFO]) < 40
+    # one line per state change, not per record and attempt: a server that is shutting
+    # down may still answer one attempt ("Lost connection", then a success, then "refused"),
+    # which is a real down-up-down flap and logs as such (seen once in CI's run)
+    assert 1 <= len(down) <= 2 and len(back_up) == len(down)
+    sink_lines = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.INFO and r.name.startswith("processor.sinks")
+    ]
+    assert len(sink_lines) < 40, [r.getMessage() for r in sink_lines[:50]]
     assert worker.dead_lettered == 0
     assert _count(private_mariadb.url, table) == 5_000
     assert committed(kafka, name) == end_offsets(kafka, target_topic(name))
