@@ -13,11 +13,7 @@ the whole path against a real outage).
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
-import subprocess
-from collections.abc import Iterator, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 import pytest
 from sink_support import StaticConfig, committed, make_topics, produce, running, until
@@ -27,51 +23,9 @@ from processor.kafka.topics import target_topic
 from processor.sinks.base import Delivery, DeliveryOutcome
 from processor.sinks.testing import ListSink
 from processor.sinks.worker import SinkWorker, WorkerSettings
+from tests.support.private_kafka import PrivateKafka, private_kafka  # noqa: F401
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
-
-KAFKA_SH = Path(__file__).parents[3] / "deploy" / "kafka" / "kafka.sh"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class PrivateKafka:
-    """One Kafka node of this test alone (own home folder and ports), stopped at will."""
-
-    def __init__(self, home: Path) -> None:
-        port = _free_port()
-        self.env = {
-            **os.environ,
-            "KBRIDGE_KAFKA_HOME": str(home),
-            "KBRIDGE_KAFKA_PORT": str(port),
-            "KBRIDGE_KAFKA_CONTROLLER_PORT": str(_free_port()),
-            "KBRIDGE_KAFKA_SASL_PORT": str(_free_port()),
-            "NODE_ID": "1",
-        }
-        self.bootstrap = f"127.0.0.1:{port}"
-
-    def run(self, action: str) -> None:
-        subprocess.run(
-            ["bash", str(KAFKA_SH), action],
-            env=self.env,
-            check=True,
-            timeout=180,
-            stdout=subprocess.DEVNULL,
-        )
-
-
-@pytest.fixture
-def private_kafka(tmp_path: Path) -> Iterator[PrivateKafka]:
-    kafka = PrivateKafka(tmp_path / "kafka")
-    kafka.run("start")
-    try:
-        yield kafka
-    finally:
-        kafka.run("stop")
 
 
 class GatedSink(ListSink):
@@ -89,7 +43,8 @@ class GatedSink(ListSink):
 
 
 async def test_commits_failing_during_a_broker_outage_are_retried_not_dropped(
-    private_kafka: PrivateKafka, unique: str
+    private_kafka: PrivateKafka,  # noqa: F811
+    unique: str,
 ) -> None:
     kafka = KafkaClientConfig(bootstrap_servers=private_kafka.bootstrap)
     target = f"commits-{unique}"
