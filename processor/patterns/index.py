@@ -287,15 +287,20 @@ def _walk_object(
         if child is None:
             if "." not in key:
                 continue
-            found: _Node | None = node
-            for part in key.split("."):
-                found = found.children.get(part)  # type: ignore[union-attr]
-                if found is None:
-                    break
-            if found is None:
+            child = _dotted_child(node, key)
+            if child is None:
                 continue
-            child = found
         _visit(value, child, mem, values, arrays)
+
+
+def _dotted_child(node: _Node, key: str) -> _Node | None:
+    """The node a dotted event key (``"a.b"``) reaches, as rules name nested fields."""
+    found: _Node | None = node
+    for part in key.split("."):
+        found = found.children.get(part)  # type: ignore[union-attr]
+        if found is None:
+            return None
+    return found
 
 
 def _visit(value: Any, node: _Node, mem: Membership, values: Values, arrays: Iterator[int]) -> None:
@@ -337,14 +342,9 @@ def _walk_without_recursion(
             if child is None:
                 if "." not in key:
                     continue
-                found: _Node | None = node
-                for part in key.split("."):
-                    found = found.children.get(part)  # type: ignore[union-attr]
-                    if found is None:
-                        break
-                if found is None:
+                child = _dotted_child(node, key)
+                if child is None:
                     continue
-                child = found
             pending.append((value, child, mem))
         stack.extend(reversed(pending))
 
