@@ -2,8 +2,9 @@
 
 For each router engine a fresh bus, webhook target and dump target are applied; ``kbridge
 gateway``, ``kbridge router --engine <e>`` and ``kbridge sink`` run as subprocesses, exactly
-as deployed. Events are sent with PutEvents at a steady offered rate (a request every 10 ms
-carrying ``rate / 100`` entries, many requests in flight so the rate is really reached),
+as deployed. Events are sent with PutEvents at a steady offered rate (every 10 ms,
+``rate / 100`` entries in requests of at most 10, many requests in flight so the rate is
+really reached, written by a lean keep-alive client so the load generator's own CPU stays small),
 each event carrying its send time. A minimal HTTP receiver (another process) stamps each
 arrival; the dump path writes to SQLite, polled every 2 ms.
 
@@ -43,7 +44,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 import orjson
 from confluent_kafka import Consumer, Producer
 
@@ -168,6 +168,7 @@ class Row:
     dump: list[float] = field(default_factory=list)
     hops: dict[str, list[float]] = field(default_factory=dict)
     achieved: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)  # µs per sent event, per process
 
     @property
     def missing(self) -> int:
@@ -190,6 +191,7 @@ class Pipeline:
             "KBRIDGE_METRICS_PORT": "0",
         }
         self.procs: list[subprocess.Popen[bytes]] = []
+        self.names: list[str] = []
 
     def run(self, *args: str) -> None:
         subprocess.run(
@@ -203,6 +205,7 @@ class Pipeline:
 
     def start(self, name: str, *args: str) -> None:
         log = open(self.tmp / f"{name}.log", "wb")  # noqa: SIM115
+        self.names.append(name)
         self.procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "processor", *args],
@@ -212,6 +215,10 @@ class Pipeline:
                 stderr=subprocess.STDOUT,
             )
         )
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds so far per started process, its child processes included."""
+        return {name: tree_cpu(proc.pid) for name, proc in zip(self.names, self.procs, strict=True)}
 
     def stop(self) -> None:
         for proc in self.procs:
@@ -281,46 +288,140 @@ class DumpPoller:
             time.sleep(0.002)
 
 
+MAX_ENTRIES = 10  # PutEvents accepts at most 10 entries per request (AWS quota)
+
+
+class PutClient:
+    """PutEvents over keep-alive HTTP/1.1 connections with hand-built requests.
+
+    The load generator shares the two cores with everything it measures: httpx spent about
+    as much CPU per request as the gateway itself, so requests are written straight onto
+    asyncio streams (a pool of up to ``size`` connections) and only the response body is
+    parsed.
+    """
+
+    def __init__(self, url: str, size: int = 64) -> None:
+        rest = url.split("://", 1)[1]
+        hostport, path = rest.split("/", 1)
+        host, port = hostport.split(":")
+        self.host, self.port, self.path = host, int(port), "/" + path
+        self.size = size
+        self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
+        self.open = 0
+        self.free = asyncio.Condition()
+
+    async def _take(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        async with self.free:
+            while not self.idle and self.open >= self.size:
+                await self.free.wait()
+            if self.idle:
+                return self.idle.pop()
+            self.open += 1
+        try:
+            return await asyncio.open_connection(self.host, self.port)
+        except OSError:
+            async with self.free:
+                self.open -= 1
+                self.free.notify()
+            raise
+
+    async def _give(self, conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None) -> None:
+        async with self.free:
+            if conn is None:
+                self.open -= 1
+            else:
+                self.idle.append(conn)
+            self.free.notify()
+
+    async def post(self, body: bytes, timeout: float = 30.0) -> tuple[int, bytes]:
+        """POST ``body`` (JSON); the status and response body ((0, b"") on a failure)."""
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        try:
+            conn = await self._take()
+        except OSError:
+            return 0, b""
+        reader, writer = conn
+        try:
+            writer.write(head + body)
+            raw = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout)
+            lines = raw.split(b"\r\n")
+            status = int(lines[0].split(b" ", 2)[1])
+            length = 0
+            for line in lines[1:]:
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            answer = await asyncio.wait_for(reader.readexactly(length), timeout)
+        except (
+            OSError,
+            asyncio.IncompleteReadError,
+            asyncio.LimitOverrunError,
+            TimeoutError,
+            ValueError,
+        ):
+            writer.close()
+            await self._give(None)
+            return 0, b""
+        await self._give(conn)
+        return status, answer
+
+    async def close(self) -> None:
+        for _, writer in self.idle:
+            writer.close()
+
+
 async def offer(
     url: str, bus: str, rate: int, seconds: float, seq0: int
 ) -> tuple[dict[int, float], dict[str, int]]:
-    """Send ``rate`` ev/s for ``seconds``; return send time per seq and seq per event id."""
+    """Send ``rate`` ev/s for ``seconds``; return send time per seq and seq per event id.
+
+    Every tick (10 ms) sends ``rate / 100`` entries, in requests of at most 10 entries.
+    """
     per_tick = max(1, round(rate * TICK))
     sent: dict[int, float] = {}
     ids: dict[str, int] = {}
     refused = [0]
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        tasks: list[asyncio.Task[None]] = []
+    client = PutClient(url)
+    tasks: list[asyncio.Task[None]] = []
+    pad = "x" * 200
 
-        async def put(seqs: list[int]) -> None:
-            now = time.time()
-            entries = []
-            for s in seqs:
-                detail = orjson.dumps({"seq": s, "sent": now, "pad": "x" * 200}).decode()
-                entries.append({"Source": "bench.latency", "DetailType": "Tick", "Detail": detail})
-            try:
-                r = await client.post(url, json={"Entries": entries})
-                answer = r.json() if r.status_code == 200 else {}
-            except (httpx.HTTPError, ValueError):
-                answer = {}
-            for s, entry in zip(seqs, answer.get("Entries", []), strict=False):
-                if entry.get("EventId"):  # only acknowledged entries count as sent
-                    ids[entry["EventId"]] = s
-                    sent[s] = now
-            refused[0] += len(seqs) - sum(1 for s in seqs if s in sent)
+    async def put(seqs: list[int]) -> None:
+        now = time.time()
+        entries = [
+            {
+                "Source": "bench.latency",
+                "DetailType": "Tick",
+                "Detail": orjson.dumps({"seq": s, "sent": now, "pad": pad}).decode(),
+            }
+            for s in seqs
+        ]
+        status, body = await client.post(orjson.dumps({"Entries": entries}))
+        try:
+            answer = orjson.loads(body) if status == 200 else {}
+        except orjson.JSONDecodeError:
+            answer = {}
+        for s, entry in zip(seqs, answer.get("Entries", []), strict=False):
+            if entry.get("EventId"):  # only acknowledged entries count as sent
+                ids[entry["EventId"]] = s
+                sent[s] = now
+        refused[0] += len(seqs) - sum(1 for s in seqs if s in sent)
 
-        start = time.perf_counter()
-        seq = seq0
-        ticks = int(seconds / TICK)
-        for t in range(ticks):
-            target = start + t * TICK
-            delay = target - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(put(list(range(seq, seq + per_tick)))))
-            seq += per_tick
-        await asyncio.gather(*tasks, return_exceptions=True)
+    start = time.perf_counter()
+    seq = seq0
+    ticks = int(seconds / TICK)
+    for t in range(ticks):
+        target = start + t * TICK
+        delay = target - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        for first in range(seq, seq + per_tick, MAX_ENTRIES):
+            last = min(first + MAX_ENTRIES, seq + per_tick)
+            tasks.append(asyncio.create_task(put(list(range(first, last)))))
+        seq += per_tick
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await client.close()
     if refused[0]:
         print(f"  ({refused[0]} entries not acknowledged by the gateway)", flush=True)
     return sent, ids
@@ -363,6 +464,7 @@ def measure_engine(
     receiver: Receiver,
     gw: int,
     db: Path,
+    kb: Pipeline,
 ) -> list[Row]:
     bus = f"{engine}-{unique}"
     url = f"http://127.0.0.1:{gw}/v1/buses/{bus}/events"
@@ -380,6 +482,8 @@ def measure_engine(
     time.sleep(2)
     seq = 0
     for rate in rates:
+        cpu_before = kb.cpu()
+        own_before = time.process_time()
         began = time.perf_counter()
         sent, ids = asyncio.run(offer(url, bus, rate, seconds, seq))
         offered_for = time.perf_counter() - began
@@ -394,9 +498,19 @@ def measure_engine(
                 last, quiet_since = len(got), time.monotonic()
             time.sleep(0.2)
         got = receiver.got(f"/{engine}")
+        cpu_after = kb.cpu()
+        own = time.process_time() - own_before
         row = Row(
             f"kbridge, {engine} engine", rate, sent=len(sent), achieved=len(sent) / offered_for
         )
+        if sent:
+            used = {
+                n: cpu_after[n] - cpu_before.get(n, 0.0)
+                for n in cpu_after
+                if engine in n or n == "gateway"
+            }
+            used["load generator + collectors"] = own
+            row.cpu = {n: v * 1e6 / len(sent) for n, v in used.items()}
         row.e2e = [got[s] - t for s, t in sent.items() if s in got]
         row.delivered = sum(1 for s in sent if s in got)
         by_seq = {s: i for i, s in ids.items()}
@@ -540,6 +654,19 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def tree_cpu(pid: int) -> float:
+    """CPU seconds of ``pid`` and its live child processes (the gateway's workers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(stat.parent.name) == pid or int(fields[1]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def measure_sink_only(rates: list[int], seconds: float, receiver: Receiver) -> list[Row]:
     """The sink hop alone: records produced straight to a webhook target's egress topic
     (as the router would write them), delivered by a ``kbridge sink`` process."""
@@ -605,6 +732,22 @@ def summary(row: Row) -> str:
     )
 
 
+def cpu_table(rows: list[Row]) -> str:
+    """CPU µs per sent event of each process (where the two cores went), per row."""
+    names = sorted({n for r in rows for n in r.cpu})
+    if not names:
+        return ""
+    lines = [
+        "| contender | offered ev/s | " + " | ".join(names) + " | total |",
+        "|---|---:|" + "---:|" * (len(names) + 1),
+    ]
+    for r in rows:
+        if r.cpu:
+            cells = " | ".join(f"{r.cpu[n]:,.0f}" if n in r.cpu else "-" for n in names)
+            lines.append(f"| {r.contender} | {r.rate:,} | {cells} | {sum(r.cpu.values()):,.0f} |")
+    return "CPU µs per sent event, per process (the broker not counted):\n\n" + "\n".join(lines)
+
+
 def table(rows: list[Row]) -> str:
     lines = [
         "| contender | offered ev/s | sent (achieved/s) | missing | p50 | p99 | max "
@@ -624,7 +767,7 @@ def table(rows: list[Row]) -> str:
 
 
 @contextmanager
-def pipeline(engines: list[str], receiver: Receiver) -> Iterator[tuple[str, int, Path]]:
+def pipeline(engines: list[str], receiver: Receiver) -> Iterator[tuple[str, int, Path, Pipeline]]:
     unique = uuid.uuid4().hex[:6]
     with tempfile.TemporaryDirectory(prefix="kbridge-latency-") as tmp_name:
         tmp = Path(tmp_name)
@@ -640,7 +783,7 @@ def pipeline(engines: list[str], receiver: Receiver) -> Iterator[tuple[str, int,
             kb.start(f"sink-dump-{e}", "sink", f"dump-{e}-{unique}")
         try:
             wait_port(gw, 90)
-            yield unique, gw, db
+            yield unique, gw, db, kb
         finally:
             kb.stop()
             if os.environ.get("KBRIDGE_BENCH_LOGS"):
@@ -671,9 +814,11 @@ def main() -> None:
         if args.sink_only:
             rows += measure_sink_only(rates, args.seconds, receiver)
         if engines:
-            with pipeline(engines, receiver) as (unique, gw, db):
+            with pipeline(engines, receiver) as (unique, gw, db, kb):
                 for engine in engines:
-                    rows += measure_engine(engine, unique, rates, args.seconds, receiver, gw, db)
+                    rows += measure_engine(
+                        engine, unique, rates, args.seconds, receiver, gw, db, kb
+                    )
     finally:
         receiver.close()
     print(
@@ -681,6 +826,8 @@ def main() -> None:
         f"produce call) -> webhook arrival; load average after: {os.getloadavg()}\n"
     )
     print(table(rows))
+    if any(r.cpu for r in rows):
+        print("\n" + cpu_table(rows))
     missing = sum(r.missing for r in rows)
     if missing:
         print(
