@@ -36,7 +36,7 @@ if str(ROOT) not in sys.path:  # `python scripts/gen_docs.py` from a checkout
 from processor.config import connections as conn_models  # noqa: E402
 from processor.config import sources as source_models  # noqa: E402
 from processor.config import targets as target_models  # noqa: E402
-from processor.config.buses import Bus  # noqa: E402
+from processor.config.buses import Bus, BusTrace  # noqa: E402
 from processor.config.durations import format_duration  # noqa: E402
 from processor.config.model import KbridgeConfig  # noqa: E402
 from processor.config.rules import RetryPolicy, Rule, RuleTarget  # noqa: E402
@@ -263,6 +263,7 @@ def render_reference() -> str:
         "",
         _section("###", "Top level", KbridgeConfig, missing),
         _section("###", "`buses[]`: Bus", Bus, missing),
+        _section("####", "`buses[].trace`: BusTrace", BusTrace, missing),
         _section("###", "`rules[]`: Rule", Rule, missing),
         _section("####", "`rules[].targets[]`: RuleTarget", RuleTarget, missing),
         _section("####", "`rules[].targets[].retry`: RetryPolicy", RetryPolicy, missing),

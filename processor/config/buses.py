@@ -10,6 +10,21 @@ from processor.config._base import ConfigModel, Description, Name
 from processor.config.durations import Duration, parse_duration
 
 
+class BusTrace(ConfigModel):
+    """Event tracing for one bus (docs/tracing.md): switched off, or a sampled share.
+
+    The global default is the environment of every process (``KBRIDGE_TRACE__ENABLED``,
+    ``KBRIDGE_TRACE__SAMPLE``); this overrides it for the bus. Which events of a sampled bus
+    are traced is decided by a hash of the event id, so every stage picks the same events.
+    """
+
+    enabled: bool = True
+    """`false`: no trace record for this bus's events (gateway, router and sinks alike)."""
+    sample: Annotated[float, Field(ge=0.0, le=1.0, examples=[0.1, 1.0])] | None = None
+    """Share of this bus's events that are traced, 0.0 to 1.0; unset: the deployment's
+    `KBRIDGE_TRACE__SAMPLE` (default 1.0, every event)."""
+
+
 class Bus(ConfigModel):
     """An event bus. ``retention`` is the archive window replay can reach back into."""
 
@@ -28,6 +43,9 @@ class Bus(ConfigModel):
     applied to the existing topic."""
     max_event_bytes: Annotated[int, Field(ge=1024, le=64 * 1024 * 1024)] = 262144
     """Largest event (bytes) accepted for this bus."""
+    trace: BusTrace | None = None
+    """Event tracing for this bus, e.g. `{enabled: false}` or `{sample: 0.1}`; unset: the
+    deployment's default (docs/tracing.md)."""
 
     @property
     def retention_ms(self) -> int:

@@ -48,6 +48,16 @@ class ConfigChange:
 
 ChangeCallback = Callable[[ConfigChange], None]
 
+_live: dict[int, Callable[[], KbridgeConfig]] = {}
+"""Snapshots of the configurations this process runs on: every started store and every
+file :func:`follow_or_load` read. Settings that apply inside shared hooks rather than
+through one component (a bus's ``trace`` section: processor/trace/policy.py) read them."""
+
+
+def live_configs() -> list[KbridgeConfig]:
+    """The configurations this process runs on now (see :data:`_live`)."""
+    return [snapshot() for snapshot in list(_live.values())]
+
 
 @dataclass
 class _Replay:
@@ -158,6 +168,7 @@ class ConfigStore:
         if self._thread is not None:
             return
         self._stopping.clear()
+        _live[id(self)] = self.snapshot
         self._thread = threading.Thread(
             target=self._run, name=f"kbridge-config-store[{self._topic}]", daemon=True
         )
@@ -166,6 +177,7 @@ class ConfigStore:
     def stop(self, timeout: float = 10.0) -> None:
         """Stop the background thread and close the consumer."""
         self._stopping.set()
+        _live.pop(id(self), None)
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
@@ -381,6 +393,7 @@ def follow_or_load(
         from processor.config.loader import load_config
 
         config = load_config(file)
+        _live[id(config)] = lambda: config
         return (lambda: config), None
     store = ConfigStore(kafka, topic=topic)
     try:

@@ -1,10 +1,13 @@
 """Reading trace records back: one event's timeline, or a search of recent events.
 
-A lookup by id must stay cheap on a busy bus, so it never scans the topic: trace records
-are keyed by event id, the key decides the partition (:mod:`.partitioning`), and the
-lookup reads that one partition from the offset of ``since`` ago (``offsets_for_times``)
-to its end, keeping the records whose key is the id. The cost is one partition's share
-of the window (1/partitions of the trace traffic since then), not the topic's history.
+A lookup by id must stay cheap on a busy bus, so it never scans the topic: a hash of the
+event id decides the partition (:mod:`.partitioning`), and the lookup reads that one
+partition from the offset of ``since`` ago (``offsets_for_times``) to its end, keeping the
+lines that carry the id (a Kafka record holds the trace records of many events of that
+partition, one per line: :mod:`.writer`). The cost is one partition's share of the window
+(1/partitions of the trace traffic since then), not the topic's history. Records of the
+first format (one per Kafka record, keyed by event id, murmur2 placement) are found on
+their own partition when the first read finds nothing.
 
 A search by bus/source/type cannot use the key: it reads every partition, but only from
 ``since`` ago (default 10 minutes) and stops at ``limit`` matches.
@@ -21,7 +24,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from processor.errors import RetriableError
 from processor.kafka.config import KafkaClientConfig
 from processor.trace import record as r
-from processor.trace.partitioning import partition_for
+from processor.trace.partitioning import partition_for, trace_partition
 from processor.trace.settings import TraceSettings, load_trace_settings
 
 DEFAULT_SINCE = 24 * 3600.0
@@ -137,14 +140,14 @@ def trace_event(
         count = _partitions(consumer, settings.topic, timeout)
         if not count:
             return []
-        found = []
-        for rec_key, value in _read(
-            consumer, settings.topic, [partition_for(key, count)], since_ms, timeout
-        ):
-            if rec_key == key:
-                rec = r.decode(value)
-                if rec is not None:
-                    found.append(rec)
+        found: list[r.TraceRecord] = []
+        partition = trace_partition(key, count)
+        for _key, value in _read(consumer, settings.topic, [partition], since_ms, timeout):
+            found.extend(r.decode_all(value, event_id))
+        legacy = partition_for(key, count)  # format 1 (before batching): keyed, murmur2
+        if not found and legacy != partition:
+            for _key, value in _read(consumer, settings.topic, [legacy], since_ms, timeout):
+                found.extend(r.decode_all(value, event_id))
         return timeline(found)
 
     return _with_consumer(kafka, use)
@@ -175,16 +178,19 @@ def search(
         for _key, value in _read(consumer, settings.topic, list(range(count)), since_ms, timeout):
             if not value or not all(n in value for n in needles):  # cheap pre-filter
                 continue
-            rec = r.decode(value)
-            if rec is None or rec.stage != r.ACCEPTED:
-                continue
-            if bus is not None and rec.bus != bus:
-                continue
-            if source is not None and rec.source != source:
-                continue
-            if type_ is not None and rec.type != type_:
-                continue
-            found.append(rec)
+            for line in value.split(b"\n"):
+                if not all(n in line for n in needles):
+                    continue
+                rec = r.decode(line)
+                if rec is None or rec.stage != r.ACCEPTED:
+                    continue
+                if bus is not None and rec.bus != bus:
+                    continue
+                if source is not None and rec.source != source:
+                    continue
+                if type_ is not None and rec.type != type_:
+                    continue
+                found.append(rec)
         return timeline(found)[-limit:]
 
     return _with_consumer(kafka, use)

@@ -96,6 +96,29 @@ _NAMES: Final = tuple(f.name for f in fields(TraceRecord))
 _FIELDS: Final = frozenset(_NAMES)
 
 
+def decode_all(value: bytes | None, event_id: str | None = None) -> list[TraceRecord]:
+    """Every trace record in one Kafka record value (``event_id``: only that event's).
+
+    The writer joins many trace records into one Kafka record, one JSON document per line
+    (JSON text never holds a raw newline); records written before that hold one document,
+    which is the one-line case. With ``event_id``, a line is decoded only if it contains
+    the id's JSON form (a C substring search), so a lookup skips other events cheaply.
+    """
+    if not value:
+        return []
+    needle = b'"event_id":' + orjson.dumps(event_id) if event_id is not None else None
+    if needle is not None and needle not in value:
+        return []
+    found = []
+    for line in value.split(b"\n"):
+        if needle is not None and needle not in line:
+            continue
+        rec = decode(line)
+        if rec is not None and (event_id is None or rec.event_id == event_id):
+            found.append(rec)
+    return found
+
+
 def decode(value: bytes | None) -> TraceRecord | None:
     """A record read back from ``kbridge.trace``; ``None`` for anything that is not one."""
     if not value:

@@ -1,13 +1,13 @@
 """Tracing knobs, read from the environment (``KBRIDGE_TRACE__*``).
 
-Every process (gateway, sources, router, sinks) reads the same variables, so switching
-tracing off for a bus or sampling it is one setting for the whole deployment. Separate
-from :mod:`processor.settings` so that the tracing package owns its own configuration.
+Every process (gateway, sources, router, sinks) reads the same variables: the
+deployment's default. A bus's ``trace`` section in kbridge.yaml overrides the sampling
+for that bus (:mod:`.policy`). Separate from :mod:`processor.settings` so that the tracing
+package owns its own configuration.
 """
 
 from __future__ import annotations
 
-import zlib
 from functools import cached_property
 
 from pydantic import Field, ValidationError
@@ -25,9 +25,10 @@ class TraceSettings(BaseSettings):
     enabled: bool = True
     """On by default: ``KBRIDGE_TRACE__ENABLED=false`` writes no trace record at all."""
     sample: float = Field(default=1.0, ge=0.0, le=1.0)
-    """Share of events traced (by a hash of the event id, so every stage agrees)."""
+    """Share of events traced (by a hash of the event id, so every stage agrees); a bus's
+    ``trace.sample`` in kbridge.yaml overrides it."""
     off_buses: str = ""
-    """Comma-separated buses whose events are never traced."""
+    """Comma-separated buses whose events are never traced (wins over kbridge.yaml)."""
     topic: str = TRACE_TOPIC
     partitions: int = Field(default=6, ge=1)
     """Partitions of the trace topic when kbridge creates it (a lookup reads one)."""
@@ -38,14 +39,6 @@ class TraceSettings(BaseSettings):
     def buses_off(self) -> frozenset[str]:
         """The buses named in :attr:`off_buses` (parsed once: asked for every event)."""
         return frozenset(b.strip() for b in self.off_buses.split(",") if b.strip())
-
-    def traced(self, event_id: str, bus: str | None) -> bool:
-        """Whether ``event_id`` (on ``bus``) is traced: same answer in every process."""
-        if not self.enabled or (bus is not None and bus in self.buses_off):
-            return False
-        if self.sample >= 1.0:
-            return True
-        return zlib.crc32(event_id.encode("utf-8")) % 10_000 < self.sample * 10_000
 
 
 def load_trace_settings() -> TraceSettings:

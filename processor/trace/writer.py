@@ -1,14 +1,26 @@
 """The fire-and-forget trace writer: one call per event and stage, never a wait.
 
 A lost trace record is acceptable, a lost or delayed event is not. So the writer has its
-own small producer (acks=1, not idempotent, batched with a 100 ms linger) instead of the
-hot path's acks=all idempotent one: a full trace queue or an unwritable trace topic then
-never holds back, fails or fences event production (the native router's exactly-once
-producer could not write outside its transactions anyway). ``emit`` queues the record in
-librdkafka and returns; a full queue drops the record and counts it in :attr:`dropped`.
+own small producer (acks=1, not idempotent, lz4) instead of the hot path's acks=all
+idempotent one: a full trace queue or an unwritable trace topic then never holds back,
+fails or fences event production (the native router's exactly-once producer could not
+write outside its transactions anyway).
 
-Each process installs one writer (:func:`start`, flushed at exit); the stage hooks in the gateway,
-sources, router and sinks call :func:`active` and do nothing when it is ``None``.
+Cheap per event, because it runs in every stage for every event (issue 18: at most 10 %
+throughput cost). A stage call only builds one JSON line (the hot stages from
+pre-encoded bytes templates, not a dict) and appends it to an in-memory list; a
+background thread (or the caller, once the list is large) joins the lines of each trace
+partition into **one Kafka record** (newline-delimited JSON) and produces it without a
+per-record delivery callback. That replaces one librdkafka produce call, one message and
+one delivery report per trace record with one per partition and flush (100 ms). The
+writer picks the partition from a hash of the event id
+(:func:`processor.trace.partitioning.trace_partition`), so the lookup still reads only
+that event's partition. A full list, a full producer queue or an unwritable topic drops
+records and counts them in :attr:`TraceWriter.dropped`.
+
+Each process installs one writer (:func:`start`, flushed at exit); the stage hooks in the
+gateway, sources, router and sinks call :func:`active` and do nothing when it is ``None``.
+Which events are traced: :mod:`.policy` (sampling, per-bus switch).
 """
 
 from __future__ import annotations
@@ -27,12 +39,15 @@ from processor.kafka.headers import BUS, CE_ID, ERROR_CODE, ERROR_MESSAGE, RULE
 from processor.kafka.topics import bus_topic, target_topic
 from processor.trace import otel
 from processor.trace import record as r
+from processor.trace.partitioning import SAMPLE_SCALE, trace_hash
+from processor.trace.policy import TracePolicy
 from processor.trace.settings import TraceSettings, load_trace_settings
 
 log = logging.getLogger(__name__)
 
-Send = Callable[[bytes, bytes], None]
-"""``send(key, value)``: queue one trace record; may raise when the queue is full."""
+Send = Callable[[int, bytes, int], None]
+"""``send(partition, value, count)``: queue one Kafka record holding ``count`` trace records
+(newline-separated JSON documents) on ``partition``; may raise when the queue is full."""
 
 TRACEPARENT = "traceparent"
 """W3C trace context, carried as ``ce_traceparent`` (CloudEvents distributed tracing)."""
@@ -43,19 +58,31 @@ TARGET_PREFIX = target_topic("t")[:-1]
 PRODUCER_OVERRIDES: dict[str, Any] = {
     "enable.idempotence": False,
     "acks": 1,
-    "linger.ms": 100,
+    "linger.ms": 20,  # the writer batches itself (FLUSH_INTERVAL); this only joins partitions
     "compression.type": "lz4",
-    "queue.buffering.max.messages": 100_000,
+    "queue.buffering.max.messages": 10_000,  # Kafka records, each holding many trace records
     "message.timeout.ms": 30_000,
+    "delivery.report.only.error": True,  # no report per record: only failures are counted
 }
+
+FLUSH_INTERVAL: Final = 0.1
+"""Seconds between the background thread's flushes (how late a trace record may appear)."""
+FLUSH_RECORDS: Final = 5_000
+"""Pending trace records at which the caller flushes at once instead of waiting."""
+MAX_PENDING: Final = 100_000
+"""Pending trace records beyond which new ones are dropped (Kafka unreachable for long)."""
+MAX_RECORD_BYTES: Final = 512 * 1024
+"""Largest Kafka record the writer builds (the broker's default limit is 1 MB)."""
+_REFRESH_EVERY: Final = 10
+"""Flushes between two reads of the per-bus policy (about once a second)."""
 
 
 class TraceWriter:
-    """Builds trace records and queues them; every method returns at once.
+    """Builds trace records and queues them; every stage method returns at once.
 
-    Stage methods build the JSON document directly (the fields :class:`TraceRecord`
-    reads back) rather than a :class:`TraceRecord`: this runs once per event per stage,
-    and constructing then flattening the dataclass was most of the cost.
+    ``partitions``: the trace topic's partition count, ``None`` until it is known (records
+    are held meanwhile, up to :data:`MAX_PENDING`, so that a first write never lets the
+    broker auto-create the topic with its defaults).
     """
 
     def __init__(
@@ -65,38 +92,102 @@ class TraceWriter:
         *,
         by: str,
         clock: Callable[[], float] = time.time,
+        partitions: int | None = None,
+        policy: TracePolicy | None = None,
     ) -> None:
         self._send = send
         self.settings = settings
+        self.policy = policy or TracePolicy(settings)
         self.by = by
+        self._by_json = orjson.dumps(by)
         self._clock = clock
-        self._everything = settings.enabled and settings.sample >= 1.0 and not settings.buses_off
+        self.partitions = partitions
+        self._lock = threading.Lock()
+        self._pending: list[tuple[int, bytes]] = []
+        self._prefixes: dict[tuple[str, str, str | None, str | None], bytes] = {}
+        self._tails: dict[tuple[tuple[str, ...], tuple[str, ...]], bytes] = {}
         self.written = 0
+        """Trace records handed to the producer."""
         self.dropped = 0
+        """Trace records dropped (writer full, producer queue full, Kafka refused them)."""
 
     def traced(self, event_id: str, bus: str | None) -> bool:
-        """Whether this event is traced (every event, unless sampled or off for its bus)."""
-        return self._everything or self.settings.traced(event_id, bus)
+        """Whether this event is traced (the same answer in every process)."""
+        return self.policy.traced(trace_hash(event_id.encode("utf-8")), bus)
 
     def emit(self, record: r.TraceRecord) -> None:
         """Queue ``record`` (a record built elsewhere, e.g. by tests or tools)."""
         self._emit(record.event_id, record.to_json())
 
     def _emit(self, event_id: str, doc: dict[str, Any]) -> None:
-        """Queue one document; a refusal (full queue, closed producer) only counts a drop."""
-        try:
-            self._send(event_id.encode("utf-8"), orjson.dumps(doc))
-        except NotReady:
-            self.dropped += 1
-            return
-        except Exception:  # a trace record is never worth an exception on the hot path
-            self.dropped += 1
-            if self.dropped in (1, 1000) or self.dropped % 100_000 == 0:
-                log.warning(
-                    "trace records dropped (queue full or topic unwritable): %d", self.dropped
-                )
-            return
-        self.written += 1
+        """Queue one document (the less frequent stages build a dict)."""
+        self._add([(trace_hash(event_id.encode("utf-8")), orjson.dumps(doc))])
+
+    def _add(self, lines: list[tuple[int, bytes]]) -> None:
+        """Append ``(hash, line)`` pairs; flush here when enough are pending."""
+        with self._lock:
+            if len(self._pending) + len(lines) > MAX_PENDING:
+                self._drop(len(lines))
+                return
+            self._pending.extend(lines)
+            full = len(self._pending) >= FLUSH_RECORDS
+        if full:
+            self.flush()
+
+    def _drop(self, count: int) -> None:
+        before = self.dropped
+        self.dropped += count
+        if before == 0 or before // 100_000 != self.dropped // 100_000:
+            log.warning("trace records dropped (queue full or topic unwritable): %d", self.dropped)
+
+    def flush(self) -> int:
+        """Produce what is pending, one Kafka record per partition (at most
+        :data:`MAX_RECORD_BYTES` each); returns the number of trace records handed over."""
+        partitions = self.partitions
+        if partitions is None:
+            return 0
+        with self._lock:
+            pending, self._pending = self._pending, []
+        if not pending:
+            return 0
+        groups: dict[int, list[bytes]] = {}
+        for hashed, line in pending:
+            part = hashed // SAMPLE_SCALE % partitions
+            group = groups.get(part)
+            if group is None:
+                groups[part] = [line]
+            else:
+                group.append(line)
+        handed = 0
+        for part, lines in groups.items():
+            for chunk in _chunks(lines):
+                try:
+                    self._send(part, b"\n".join(chunk), len(chunk))
+                except Exception:  # a trace record is never worth an exception
+                    self._drop(len(chunk))
+                    continue
+                handed += len(chunk)
+        self.written += handed
+        return handed
+
+    def _prefix(self, stage: str, by: str | None, bus: str | None, topic: str | None) -> bytes:
+        """The constant head of a stage's line: ``{"v":1,"stage":...,"by":...,"bus":...``."""
+        key = (stage, by or self.by, bus, topic)
+        prefix = self._prefixes.get(key)
+        if prefix is None:
+            head: dict[str, Any] = {"v": r.VERSION, "stage": stage, "by": key[1]}
+            if bus is not None:
+                head["bus"] = bus
+            if topic is not None:
+                head["topic"] = topic
+            prefix = orjson.dumps(head)[:-1]
+            if len(self._prefixes) > 10_000:
+                self._prefixes.clear()
+            self._prefixes[key] = prefix
+        return prefix
+
+    def _at(self) -> bytes:
+        return b"%.3f" % self._clock()
 
     def _doc(self, event_id: str, stage: str, by: str | None = None) -> dict[str, Any]:
         return {
@@ -119,32 +210,104 @@ class TraceWriter:
         *,
         topic: str | None = None,
         by: str | None = None,
+        at: bytes | None = None,
     ) -> None:
         """The gateway or a source wrote the event to its bus topic (acknowledged)."""
-        if not self.traced(event_id, bus):
-            return
-        doc = self._doc(event_id, r.ACCEPTED, by)
-        doc["bus"] = bus
+        line = self._accepted_line(event_id, bus, partition, offset, headers, topic, by, at)
+        if line is not None:
+            self._add([line])
+
+    def _accepted_line(
+        self,
+        event_id: str,
+        bus: str,
+        partition: int,
+        offset: int,
+        headers: Iterable[tuple[str, bytes | str | None]],
+        topic: str | None,
+        by: str | None,
+        at: bytes | None,
+    ) -> tuple[int, bytes] | None:
+        hashed = trace_hash(event_id.encode("utf-8"))
+        if not self.policy.traced(hashed, bus):
+            return None
+        extra = b""
         for name, value in headers or ():
-            if name in _ACCEPTED_ATTRIBUTES and value is not None:
-                doc[_ACCEPTED_ATTRIBUTES[name]] = _text(value)
-        if topic is not None:
-            doc["topic"] = topic
-        doc["partition"] = partition
-        doc["offset"] = offset
-        self._emit(event_id, doc)
+            field = _ACCEPTED_ATTRIBUTES.get(name)
+            if field is not None and value is not None:
+                extra += b',"%s":%s' % (field, orjson.dumps(_text(value)))
+        return hashed, b'%s,"event_id":%s,"at":%s%s,"partition":%d,"offset":%d}' % (
+            self._prefix(r.ACCEPTED, by, bus, topic),
+            orjson.dumps(event_id),
+            at or self._at(),
+            extra,
+            partition,
+            offset,
+        )
 
     def routed(self, record: InLike, result: ResultLike) -> None:
         """The router's decision for one ingress record (after its outputs were acked)."""
-        if result.bus is None:
-            return
+        line = self._routed_line(record, result, self._at())
+        if line is not None:
+            self._add([line])
+
+    def _routed_line(
+        self, record: InLike, result: ResultLike, at: bytes
+    ) -> tuple[int, bytes] | None:
+        bus = result.bus
+        if bus is None:
+            return None
         event_id = ingress_event_id(record.headers, record.value)
-        if event_id is None or not self.traced(event_id, result.bus):
-            return
+        if event_id is None:
+            return None
+        hashed = trace_hash(event_id.encode("utf-8"))
+        if not self.policy.traced(hashed, bus):
+            return None
         outputs = result.records
-        targets = sorted({o.target for o in outputs if not o.dead_letter and o.target})
+        if not outputs:  # the common case of a busy bus: nothing matched
+            return hashed, b'%s,"event_id":%s,"at":%s,"partition":%d,"offset":%d}' % (
+                self._prefix(r.UNMATCHED, None, bus, record.topic),
+                orjson.dumps(event_id),
+                at,
+                record.partition,
+                record.offset,
+            )
+        targets = tuple(sorted({o.target for o in outputs if not o.dead_letter and o.target}))
+        if any(o.dead_letter for o in outputs):  # rare: the full document
+            doc = self._routed_doc(event_id, record, result, targets, outputs)
+            return hashed, orjson.dumps(doc)
         stage = r.ROUTED if targets else r.UNMATCHED
-        doc = self._doc(event_id, stage)
+        rules = tuple(result.matched_rules)
+        tail = self._tails.get((rules, targets))
+        if tail is None:
+            parts = {}
+            if rules:
+                parts["rules"] = list(rules)
+            if targets:
+                parts["targets"] = list(targets)
+            tail = b"," + orjson.dumps(parts)[1:-1] if parts else b""
+            if len(self._tails) > 10_000:
+                self._tails.clear()
+            self._tails[(rules, targets)] = tail
+        return hashed, b'%s,"event_id":%s,"at":%s,"partition":%d,"offset":%d%s}' % (
+            self._prefix(stage, None, bus, record.topic),
+            orjson.dumps(event_id),
+            at,
+            record.partition,
+            record.offset,
+            tail,
+        )
+
+    def _routed_doc(
+        self,
+        event_id: str,
+        record: InLike,
+        result: ResultLike,
+        targets: tuple[str, ...],
+        outputs: Any,
+    ) -> dict[str, Any]:
+        """A routed record with a dead letter among its outputs (error fields)."""
+        doc = self._doc(event_id, r.ROUTED if targets else r.ROUTER_DEAD_LETTER)
         doc["bus"] = result.bus
         doc["topic"] = record.topic
         doc["partition"] = record.partition
@@ -152,17 +315,14 @@ class TraceWriter:
         if result.matched_rules:
             doc["rules"] = list(result.matched_rules)
         if targets:
-            doc["targets"] = targets
+            doc["targets"] = list(targets)
         letters = [o for o in outputs if o.dead_letter]
-        if letters:
-            if not targets:
-                doc["stage"] = r.ROUTER_DEAD_LETTER
-            code, message = _dead_letter_reason(letters[0].headers)
-            if code is not None:
-                doc["error_code"] = code
-            if message is not None:
-                doc["error_message"] = message
-        self._emit(event_id, doc)
+        code, message = _dead_letter_reason(letters[0].headers)
+        if code is not None:
+            doc["error_code"] = code
+        if message is not None:
+            doc["error_message"] = message
+        return doc
 
     def delivered(self, delivery: DeliveryLike, *, attempts: int, latency: float) -> None:
         """A sink worker delivered the event to its target (``latency``: since ingestion)."""
@@ -233,9 +393,9 @@ class TraceWriter:
 
 
 _ACCEPTED_ATTRIBUTES: Final = {
-    "ce_source": "source",
-    "ce_type": "type",
-    "ce_traceparent": "traceparent",
+    "ce_source": b"source",
+    "ce_type": b"type",
+    "ce_traceparent": b"traceparent",
 }
 """Ingress headers an ``accepted`` record keeps, and the field each goes to."""
 
@@ -337,6 +497,7 @@ def ingress_event_id(
 _active: TraceWriter | None = None
 _lock = threading.Lock()
 _producer: Any = None
+_flusher: _Flusher | None = None
 
 
 def active() -> TraceWriter | None:
@@ -350,18 +511,35 @@ def install(writer: TraceWriter | None) -> None:
     _active = writer
 
 
+def _chunks(lines: list[bytes]) -> Iterable[list[bytes]]:
+    """``lines`` cut into runs of at most :data:`MAX_RECORD_BYTES` (one Kafka record each)."""
+    if sum(map(len, lines)) + len(lines) <= MAX_RECORD_BYTES:
+        yield lines
+        return
+    chunk: list[bytes] = []
+    size = 0
+    for line in lines:
+        if chunk and size + len(line) + 1 > MAX_RECORD_BYTES:
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(line)
+        size += len(line) + 1
+    if chunk:
+        yield chunk
+
+
 def start(
     kafka: KafkaClientConfig, *, by: str, settings: TraceSettings | None = None
 ) -> TraceWriter | None:
     """Start the process's writer (idempotent); ``None`` when tracing is switched off.
 
     Also sets up OpenTelemetry export when configured (:func:`processor.trace.otel.setup`),
-    so that each process has one start-up call for both. The trace topic is created in
-    the background (partitions and retention from the settings) so that a process never
-    waits for it; trace records of the first moments are held in memory until that check
-    is done rather than letting the broker auto-create the topic with its defaults.
+    so that each process has one start-up call for both. A background thread creates the
+    trace topic (partitions and retention from the settings) unless it exists, learns its
+    partition count, then flushes pending records every :data:`FLUSH_INTERVAL` and reads
+    the per-bus policy about once a second; a process never waits for any of it.
     """
-    global _producer
+    global _producer, _flusher
     otel.setup(by)  # spans only when OTEL_EXPORTER_OTLP_ENDPOINT is set
     settings = settings or load_trace_settings()
     if not settings.enabled:
@@ -373,84 +551,76 @@ def start(
         from processor.kafka.producer import Producer
 
         producer = Producer(kafka, **PRODUCER_OVERRIDES)
-        topic = settings.topic
-        gate = _StartGate(producer.raw.produce, topic)
-        send = gate.send
-
+        writer = TraceWriter(_sender(producer.raw, settings.topic), settings, by=by)
+        writer.policy.refresh()
         _producer = producer
-        writer = TraceWriter(send, settings, by=by)
         install(writer)
+        _flusher = _Flusher(writer, kafka, settings, producer.raw)
         atexit.register(stop)  # one writer serves every component of the process
-    threading.Thread(
-        target=_ensure_topic,
-        args=(kafka, settings, gate.open),
-        name="kbridge-trace-topic",
-        daemon=True,
-    ).start()
+    _flusher.start()
     return writer
 
 
-class NotReady(Exception):
-    """The trace topic is still being checked and the start-up buffer is full."""
+def _sender(raw: Any, topic: str) -> Send:
+    """``send`` for a confluent-kafka producer: one record, no key, an error-only report."""
+
+    def send(partition: int, value: bytes, count: int) -> None:
+        def failed(err: Any, _msg: Any) -> None:  # only called on failure (only.error)
+            if err is not None and _active is not None:
+                _active._drop(count)
+
+        raw.produce(topic, value, None, partition=partition, on_delivery=failed)
+
+    return send
 
 
-class _StartGate:
-    """Holds trace records until the topic check is done, then produces straight through.
+class _Flusher(threading.Thread):
+    """The writer's background thread: topic check, periodic flush, policy refresh."""
 
-    A first write before the check would let the broker auto-create the trace topic with
-    its defaults (one partition, no retention); dropping instead would lose the first
-    events' records (a gateway worker serves requests within a second of starting). Up to
-    :attr:`LIMIT` records wait in memory; beyond that they are dropped.
-    """
+    def __init__(
+        self, writer: TraceWriter, kafka: KafkaClientConfig, settings: TraceSettings, raw: Any
+    ) -> None:
+        super().__init__(name="kbridge-trace-writer", daemon=True)
+        self.writer = writer
+        self.kafka = kafka
+        self.settings = settings
+        self.raw = raw
+        self.stopping = threading.Event()
 
-    LIMIT = 10_000
-
-    def __init__(self, produce: Callable[..., None], topic: str) -> None:
-        self._produce = produce  # librdkafka's own: a full queue raises BufferError
-        self._topic = topic
-        self._ready = False
-        self._held: list[tuple[bytes, bytes]] = []
-        self._lock = threading.Lock()
-
-    def send(self, key: bytes, value: bytes) -> None:
-        """Produce, or hold while the topic check runs."""
-        if not self._ready:
-            with self._lock:
-                if not self._ready:
-                    if len(self._held) >= self.LIMIT:
-                        raise NotReady
-                    self._held.append((key, value))
-                    return
-        self._produce(self._topic, value, key)
-
-    def open(self) -> None:
-        """The topic check is done: produce what was held, then let writes through."""
-        with self._lock:
-            held, self._held = self._held, []
-            for key, value in held:
+    def run(self) -> None:
+        while self.writer.partitions is None and not self.stopping.is_set():
+            self.writer.partitions = _ensure_topic(self.kafka, self.settings, self.raw)
+            if self.writer.partitions is None:
+                self.stopping.wait(5.0)
+        ticks = 0
+        while not self.stopping.wait(FLUSH_INTERVAL):
+            self.writer.flush()
+            ticks += 1
+            if ticks % _REFRESH_EVERY == 0:
                 try:
-                    self._produce(self._topic, value, key)
-                except BufferError:
-                    break  # the queue is full: the rest of the start-up records are lost
-            self._ready = True
+                    self.writer.policy.refresh()
+                except Exception:  # never let a configuration problem stop the flushes
+                    log.exception("could not read the buses' trace settings")
 
 
 def stop(timeout: float = 2.0) -> None:
-    """Flush what is queued (briefly) and forget the writer."""
-    global _producer
+    """Flush what is pending (briefly) and forget the writer."""
+    global _producer, _flusher
     with _lock:
+        writer, producer, flusher = _active, _producer, _flusher
         install(None)
-        producer, _producer = _producer, None
+        _producer, _flusher = None, None
+    if flusher is not None:
+        flusher.stopping.set()
+        flusher.join(timeout)
+    if writer is not None:
+        writer.flush()
     if producer is not None:
         producer.close(timeout)
 
 
-def _ensure_topic(
-    kafka: KafkaClientConfig,
-    settings: TraceSettings,
-    done: Callable[[], None] | None = None,
-) -> None:
-    """Create the trace topic unless it exists; then (or on failure) let writes through."""
+def _ensure_topic(kafka: KafkaClientConfig, settings: TraceSettings, raw: Any) -> int | None:
+    """Create the trace topic unless it exists; its partition count, ``None`` on failure."""
     from processor.kafka.admin import TopicSpec, ensure_topics
 
     spec = TopicSpec(
@@ -460,11 +630,14 @@ def _ensure_topic(
     )
     try:
         ensure_topics(kafka, [spec], timeout=10.0)
+        meta = raw.list_topics(settings.topic, timeout=10.0).topics.get(settings.topic)
     except Exception as exc:  # tracing is best effort; events flow without the topic
         log.warning("could not create the trace topic %s: %s", settings.topic, exc)
-    finally:
-        if done is not None:
-            done()
+        return None
+    if meta is None or meta.error is not None or not meta.partitions:
+        log.warning("trace topic %s has no partitions yet", settings.topic)
+        return None
+    return len(meta.partitions)
 
 
 def hooks_on() -> bool:
@@ -486,25 +659,32 @@ def published(
     spans = otel.enabled()
     if tracer is None and not spans:
         return
+    if tracer is not None:
+        at = tracer._at()
+        lines = [
+            tracer._accepted_line(event_id, bus, ack[0], ack[1], headers, None, by, at)
+            for (event_id, _key, _value, headers), ack in zip(records, acks, strict=True)
+            if not isinstance(ack, BaseException)
+        ]
+        tracer._add([line for line in lines if line is not None])
+    if not spans:
+        return
     for (event_id, _key, _value, headers), ack in zip(records, acks, strict=True):
         if isinstance(ack, BaseException):
             continue
-        if tracer is not None:
-            tracer.accepted(event_id, bus, ack[0], ack[1], headers, by=by)
-        if spans:
-            otel.record_span(
-                "kbridge ingest",
-                traceparent=otel.find_traceparent(headers),
-                start=started,
-                kind="PRODUCER",
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": bus_topic(bus),
-                    "messaging.message.id": event_id,
-                    "messaging.destination.partition.id": str(ack[0]),
-                    "messaging.kafka.offset": ack[1],
-                },
-            )
+        otel.record_span(
+            "kbridge ingest",
+            traceparent=otel.find_traceparent(headers),
+            start=started,
+            kind="PRODUCER",
+            attributes={
+                "messaging.system": "kafka",
+                "messaging.destination.name": bus_topic(bus),
+                "messaging.message.id": event_id,
+                "messaging.destination.partition.id": str(ack[0]),
+                "messaging.kafka.offset": ack[1],
+            },
+        )
 
 
 def routed_batch(records: Sequence[InLike], results: Sequence[ResultLike]) -> None:
@@ -513,10 +693,16 @@ def routed_batch(records: Sequence[InLike], results: Sequence[ResultLike]) -> No
     spans = otel.enabled()
     if tracer is None and not spans:
         return
+    if tracer is not None:
+        at = tracer._at()  # one clock read for the batch
+        lines = [
+            tracer._routed_line(rec, res, at) for rec, res in zip(records, results, strict=True)
+        ]
+        tracer._add([line for line in lines if line is not None])
+    if not spans:
+        return
     for record, result in zip(records, results, strict=True):
-        if tracer is not None:
-            tracer.routed(record, result)
-        if spans and result.bus is not None:
+        if result.bus is not None:
             stamp = getattr(record, "timestamp_ms", None)
             targets = sorted({o.target for o in result.records if o.target})
             otel.record_span(

@@ -16,7 +16,7 @@ from processor.sinks.base import Delivery
 from processor.trace import record as r
 from processor.trace import render, writer
 from processor.trace.lookup import timeline
-from processor.trace.partitioning import murmur2, partition_for
+from processor.trace.partitioning import murmur2, partition_for, trace_partition
 from processor.trace.settings import TraceSettings, load_trace_settings
 
 
@@ -71,22 +71,6 @@ def test_decode_ignores_fields_a_newer_writer_added() -> None:
     assert rec is not None and rec.stage == "accepted" and rec.by == "?"
 
 
-def test_sampling_is_the_same_answer_for_an_event_in_every_process() -> None:
-    half = TraceSettings(sample=0.5)
-    ids = [f"event-{i}" for i in range(2000)]
-    first = [half.traced(i, "b") for i in ids]
-    assert first == [TraceSettings(sample=0.5).traced(i, "b") for i in ids]
-    assert 800 < sum(first) < 1200
-    assert not any(TraceSettings(sample=0.0).traced(i, "b") for i in ids)
-
-
-def test_tracing_off_for_a_bus_or_everywhere() -> None:
-    settings = TraceSettings(off_buses="noisy, audit")
-    assert settings.buses_off == {"noisy", "audit"}
-    assert not settings.traced("e", "noisy") and settings.traced("e", "ops")
-    assert not TraceSettings(enabled=False).traced("e", "ops")
-
-
 def test_a_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KBRIDGE_TRACE__SAMPLE", "2")
     with pytest.raises(ConfigError, match="KBRIDGE_TRACE__SAMPLE"):
@@ -94,22 +78,42 @@ def test_a_bad_setting_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> No
 
 
 class Memory:
-    """A send function that keeps what it was given."""
+    """A send function that keeps what it was given (Kafka records of trace lines)."""
 
     def __init__(self, fail: bool = False) -> None:
-        self.records: list[tuple[bytes, r.TraceRecord]] = []
+        self.sent: list[tuple[int, bytes, int]] = []
         self.fail = fail
+        self.writer: writer.TraceWriter | None = None
 
-    def __call__(self, key: bytes, value: bytes) -> None:
+    def __call__(self, partition: int, value: bytes, count: int) -> None:
         if self.fail:
             raise BufferError("queue full")
-        rec = r.decode(value)
-        assert rec is not None
-        self.records.append((key, rec))
+        self.sent.append((partition, value, count))
+
+    @property
+    def records(self) -> list[tuple[int, r.TraceRecord]]:
+        """``(partition, record)`` of every trace record, after flushing the writer."""
+        if self.writer is not None:
+            self.writer.flush()
+        out = []
+        for partition, value, count in self.sent:
+            recs = r.decode_all(value)
+            assert len(recs) == count == len(value.split(b"\n"))
+            out.extend((partition, rec) for rec in recs)
+        return out
 
 
 def make_writer(send: Memory, **settings: object) -> writer.TraceWriter:
-    return writer.TraceWriter(send, TraceSettings(**settings), by="test", clock=lambda: 1000.0)
+    tracer = writer.TraceWriter(
+        send, TraceSettings(**settings), by="test", clock=lambda: 1000.0, partitions=6
+    )
+    send.writer = tracer
+    return tracer
+
+
+def where(event_id: str) -> int:
+    """The trace partition the writer must use for ``event_id`` (6 partitions)."""
+    return trace_partition(event_id.encode(), 6)
 
 
 def test_accepted_record_carries_bus_position_and_attributes() -> None:
@@ -120,7 +124,7 @@ def test_accepted_record_carries_bus_position_and_attributes() -> None:
     headers = encode(event, "binary").headers
     make_writer(send).accepted("e-1", "ops", 2, 41, headers, topic="kbridge.bus.ops")
     [(key, rec)] = send.records
-    assert key == b"e-1"
+    assert key == where("e-1")
     assert (rec.stage, rec.bus, rec.partition, rec.offset) == ("accepted", "ops", 2, 41)
     assert (rec.source, rec.type, rec.traceparent) == ("acme", "Order", "00-ab-cd-01")
 
@@ -129,6 +133,7 @@ def test_a_full_queue_drops_the_trace_record_and_never_raises() -> None:
     send = Memory(fail=True)
     tracer = make_writer(send)
     tracer.accepted("e-1", "ops", 0, 0)
+    assert tracer.flush() == 0
     assert (tracer.written, tracer.dropped) == (0, 1)
 
 
@@ -178,7 +183,7 @@ def test_router_records_from_the_real_routing_core(
     finally:
         writer.install(None)
     [(key, rec)] = send.records
-    assert key == f"id-{event_type}".encode()
+    assert key == where(f"id-{event_type}")
     assert rec.stage == stage and list(rec.targets) == targets
     assert (rec.topic, rec.partition, rec.offset) == ("kbridge.bus.ops", 0, 7)
     if stage == "router-dead-lettered":
@@ -246,7 +251,7 @@ def test_a_sources_publish_writes_accepted_by_the_source() -> None:
     finally:
         writer.install(None)
     [(key, rec)] = send.records
-    assert key == b"src-1" and rec.by == "source:test-source"
+    assert key == where("src-1") and rec.by == "source:test-source"
     assert (rec.stage, rec.bus, rec.partition, rec.offset) == ("accepted", "iot", *ack)
     assert (rec.source, rec.type) == ("test", "t")
 
@@ -307,15 +312,77 @@ def test_a_retried_attempt_is_traced_before_the_delivery(
     assert "retry in" in render.detail(retried) or "held until" in render.detail(retried)
 
 
-def test_records_wait_for_the_topic_check_then_flow(monkeypatch: pytest.MonkeyPatch) -> None:
-    produced: list[tuple[str, bytes, bytes]] = []
-    gate = writer._StartGate(lambda topic, value, key: produced.append((topic, key, value)), "t")
-    monkeypatch.setattr(writer._StartGate, "LIMIT", 2)
-    gate.send(b"k1", b"v1")
-    gate.send(b"k2", b"v2")
-    with pytest.raises(writer.NotReady):  # the start-up buffer is bounded
-        gate.send(b"k3", b"v3")
-    assert produced == []  # nothing before the check: no auto-created topic
-    gate.open()
-    gate.send(b"k4", b"v4")
-    assert [key for _, key, _ in produced] == [b"k1", b"k2", b"k4"]
+def test_records_wait_until_the_partition_count_is_known(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Nothing is produced before the topic check (no auto-created topic); what waits is
+    bounded, and flows once the partition count is known."""
+    send = Memory()
+    tracer = writer.TraceWriter(send, TraceSettings(), by="test", clock=lambda: 1.0)
+    monkeypatch.setattr(writer, "MAX_PENDING", 2)
+    for i in range(3):
+        tracer.accepted(f"e-{i}", "ops", 0, i)
+    assert tracer.flush() == 0 and send.sent == []
+    assert tracer.dropped == 1
+    tracer.partitions = 6
+    assert tracer.flush() == 2
+    assert sorted(rec.offset or 0 for _, rec in send.records) == [0, 1]
+
+
+def test_template_lines_escape_ids_and_attributes_like_json() -> None:
+    """The hot stages write lines from bytes templates; odd ids and header values must
+    still come back exactly (quotes, backslashes, newlines, non-ASCII)."""
+    send = Memory()
+    tracer = make_writer(send)
+    odd = 'a"b\\c\nd-é-😀'
+    headers = [("ce_source", b'src "x"\n'), ("ce_type", "Typ\\é".encode())]
+    tracer.accepted(odd, "ops", 1, 2, headers, topic="kbridge.bus.ops")
+    [(partition, rec)] = send.records
+    assert partition == where(odd)
+    assert (rec.event_id, rec.source, rec.type, rec.topic) == (
+        odd,
+        'src "x"\n',
+        "Typ\\é",
+        "kbridge.bus.ops",
+    )
+    assert rec.at == 1000.0 and rec.by == "test"
+
+
+def test_many_events_share_one_kafka_record_per_partition() -> None:
+    table = RoutingTable.from_config(parse_config(CONFIG, "test.yaml"))
+    events = []
+    for i in range(300):
+        event = CloudEvent(id=f"ev-{i}", source="s", type="alarm" if i % 3 else "other")
+        encoded = encode(event, "binary")
+        events.append(InRecord("kbridge.bus.ops", 0, i, None, encoded.value, encoded.headers, 1))
+    records = events
+    send = Memory()
+    writer.install(make_writer(send))
+    try:
+        writer.routed_batch(records, [route(table, rec) for rec in records])
+    finally:
+        writer.install(None)
+    got = send.records
+    assert len(send.sent) <= 6  # one Kafka record per partition, not 300
+    assert sorted(rec.offset or 0 for _, rec in got) == list(range(300))
+    assert all(partition == where(rec.event_id) for partition, rec in got)
+    by_id = {rec.event_id: rec for _, rec in got}
+    assert by_id["ev-1"].stage == "routed" and by_id["ev-1"].targets == ("pager",)
+    assert by_id["ev-0"].stage == "unmatched" and by_id["ev-0"].rules == ()
+    # the lookup's filter keeps one event's lines of a shared Kafka record
+    _, value, _ = next(s for s in send.sent if s[0] == where("ev-7"))
+    assert [rec.event_id for rec in r.decode_all(value, "ev-7")] == ["ev-7"]
+    assert r.decode_all(value, "ev-70000") == []
+
+
+def test_a_large_flush_is_cut_below_the_broker_record_limit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(writer, "MAX_RECORD_BYTES", 1000)
+    send = Memory()
+    tracer = make_writer(send)
+    for i in range(200):
+        tracer.accepted(f"e-{i}", "ops", 0, i)
+    assert tracer.flush() == 200
+    assert all(len(value) <= 1000 for _, value, _ in send.sent)
+    assert len(send.records) == 200
