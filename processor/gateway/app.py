@@ -28,7 +28,7 @@ from processor.gateway import awsjson, cloudevents_http, management, ops, puteve
 from processor.gateway.auth import ApiKey, KeyRing, hash_key
 from processor.gateway.context import BusCatalog, ConfigBuses, GatewayContext, StaticBuses
 from processor.gateway.errors import install_error_handlers
-from processor.gateway.fastpath import HotRoutes
+from processor.gateway.fastpath import GatewayApp, HotPath, HotRoutes
 from processor.gateway.flow import FlowControl
 from processor.gateway.guard import install_guard
 from processor.gateway.metrics import GatewayMetrics
@@ -166,7 +166,7 @@ def create_app(
         raw = getattr(slot.producer, "raw", None)
         if raw is not None:
             try:
-                raw.list_topics(timeout=2)
+                raw.list_topics(rules_topic, timeout=2)  # one topic's metadata: cheap
             except Exception as exc:
                 return False, f"Kafka not reachable: {exc}"
         store = store_holder["store"]
@@ -232,7 +232,7 @@ def create_app(
                 created.close(timeout=settings.gateway.ack_timeout)
                 slot.producer = None
 
-    app = FastAPI(
+    app = GatewayApp(
         title="kbridge gateway",
         version=__version__,
         description=(
@@ -247,19 +247,22 @@ def create_app(
     app.state.kafka = settings.kafka  # the trace lookup (processor/gateway/tracing.py)
     install_error_handlers(app)
 
+    hot_handlers = {
+        "events": putevents.put_events,
+        "cloudevents": lambda bus, request: cloudevents_http.put_cloudevents(
+            bus, request, context
+        ),
+    }
     app.add_middleware(  # innermost: the guard and the timing below still wrap it
         HotRoutes,
-        handlers={
-            "events": putevents.put_events,
-            "cloudevents": lambda bus, request: cloudevents_http.put_cloudevents(
-                bus, request, context
-            ),
-        },
+        handlers=hot_handlers,
         exception_handlers=lambda: app.exception_handlers,
     )
     app.add_middleware(TraceparentMiddleware)  # a producer's W3C traceparent header
-    install_guard(app, settings.gateway)  # Host, Origin, Content-Type, body bound
+    guard = install_guard(app, settings.gateway)  # Host, Origin, Content-Type, body bound
     app.add_middleware(TimingMiddleware, metrics=context.metrics)
+    # The same checks, flat, in front of the whole stack for the hot routes (fastpath.py).
+    app.hot_path = HotPath(hot_handlers, lambda: app.exception_handlers, guard, metrics)
 
     app.include_router(ops.router)
     app.include_router(putevents.router)
@@ -326,9 +329,7 @@ class TimingMiddleware:
             await self.app(scope, receive, send_and_record)
         finally:
             endpoint = getattr(scope.get("route"), "path", "unmatched")
-            self.metrics.latency.labels(endpoint, str(status["code"])).observe(
-                time.perf_counter() - started
-            )
+            self.metrics.observe_latency(endpoint, status["code"], time.perf_counter() - started)
 
 
 def _operation_id(route: APIRoute) -> str:

@@ -101,15 +101,20 @@ class KafkaWatch:
     # -- probing --------------------------------------------------------------------------
 
     def probe_once(self) -> None:
-        """Ask the brokers for metadata (and the group's description) and record the result.
+        """Ask the brokers to describe the cluster (and the group) and record the result.
 
+        ``describe_cluster`` rather than ``list_topics``: a metadata request for every topic
+        cost 39 ms of CPU per probe against a cluster of 3,772 topics (every process probes
+        every 2 s), against 0.6 ms for the cluster description.
         After any failure the admin client is replaced: one that lived through a broker
         restart was seen timing out on every request long after the broker was back.
         """
         if self._admin is None:
             self._admin = admin_client(self.config)
         try:
-            self._admin.list_topics(timeout=self.interval)
+            self._admin.describe_cluster(request_timeout=self.interval).result(
+                timeout=self.interval + 1
+            )
         except Exception as exc:
             log.debug("Kafka probe failed", extra={"error": str(exc)})
             self._admin = None
