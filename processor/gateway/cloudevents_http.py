@@ -126,7 +126,7 @@ async def _publish_request(
     outcomes = await context.publisher.publish(bus, events, max_event_bytes=event_limit)
     failed = [o for o in outcomes if not isinstance(o, Published)]
     if len(failed) < len(outcomes):
-        context.metrics.accepted.labels(bus, "cloudevents").inc(len(outcomes) - len(failed))
+        context.metrics.accept(bus, "cloudevents", len(outcomes) - len(failed))
     for rejected in failed:
         context.metrics.failed.labels(bus, "cloudevents", rejected.code).inc()
     if not batch:

@@ -155,7 +155,8 @@ def exposure_warning(settings: Any) -> str | None:
     )
 
 
-async def _refuse(send: Send, path: str, status: int, code: str, message: str) -> None:
+async def refuse(send: Send, path: str, status: int, code: str, message: str) -> None:
+    """Send the guard's refusal (the AWS error shape on ``/``, else the gateway's)."""
     if path == "/":  # the AWS JSON 1.1 protocol: botocore reads errors in AWS's shape
         aws_type = "AccessDeniedException" if status == 403 else "ValidationException"
         body = orjson.dumps({"__type": aws_type, "message": message})
@@ -267,7 +268,7 @@ class GuardMiddleware:
             return
         refused, streamed = self._check(scope)
         if refused is not None:
-            await _refuse(send, scope.get("path", ""), *refused)
+            await refuse(send, scope.get("path", ""), *refused)
             return
         if not streamed:
             await self.app(scope, receive, send)
@@ -297,7 +298,7 @@ class GuardMiddleware:
             if not state["over"]:
                 raise
         if state["over"] and not state["started"]:
-            await _refuse(
+            await refuse(
                 send,
                 scope.get("path", ""),
                 413,
@@ -306,15 +307,27 @@ class GuardMiddleware:
             )
 
 
-def install_guard(app: Any, settings: Any) -> None:
-    """Add the guard to a gateway app (inside the timing middleware, so refusals are timed).
-
-    ``settings`` is the app's :class:`processor.settings.GatewaySettings`.
-    """
+def gateway_policy(settings: Any) -> GuardPolicy:
+    """The policy of a gateway's :class:`processor.settings.GatewaySettings`."""
     from processor.gateway.aws_rules import request_body_limit
 
+    return policy_for(settings, request_body_limit(settings.max_batch_bytes))
+
+
+def install_guard(app: Any, settings: Any) -> GuardMiddleware:
+    """Add the guard to a gateway app (inside the timing middleware, so refusals are timed).
+
+    ``settings`` is the app's :class:`processor.settings.GatewaySettings`. Returns a guard
+    with the same policy for the app's hot path (:mod:`processor.gateway.fastpath`), which
+    calls its checks directly.
+    """
     warning = exposure_warning(settings)
     if warning is not None:
         logger.warning(warning)
-    policy = policy_for(settings, request_body_limit(settings.max_batch_bytes))
+    policy = gateway_policy(settings)
     app.add_middleware(GuardMiddleware, policy=policy)
+    return GuardMiddleware(_no_app, policy)
+
+
+async def _no_app(scope: Scope, receive: Receive, send: Send) -> None:
+    raise RuntimeError("the hot path's guard only checks requests; it never forwards them")

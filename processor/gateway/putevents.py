@@ -163,7 +163,7 @@ async def put_entries(
                 }
                 metrics.failed.labels(bus, endpoint, outcome.code).inc()
         if accepted:
-            metrics.accepted.labels(bus, endpoint).inc(accepted)
+            metrics.accept(bus, endpoint, accepted)
     return result_body([r for r in results if r is not None])
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -77,18 +77,27 @@ class TraceparentMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for name, value in scope["headers"]:
-                if name == b"traceparent":
-                    if _TRACEPARENT.match(value):
-                        token = _request_traceparent.set(value)
-                        try:
-                            await self.app(scope, receive, send)
-                        finally:
-                            _request_traceparent.reset(token)
-                        return
-                    break
-        await self.app(scope, receive, send)
+        token = traceparent_scope(traceparent_of(scope)) if scope["type"] == "http" else None
+        if token is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _request_traceparent.reset(token)
+
+
+def traceparent_of(scope: Scope) -> bytes | None:
+    """The request's ``traceparent`` header when it is a valid W3C value, else None."""
+    for name, value in scope["headers"]:
+        if name == b"traceparent":
+            return value if _TRACEPARENT.match(value) else None
+    return None
+
+
+def traceparent_scope(value: bytes | None) -> Token[bytes | None] | None:
+    """Make ``value`` the served request's traceparent; the token resets it (None: unset)."""
+    return None if value is None else _request_traceparent.set(value)
 
 
 def with_traceparent(
