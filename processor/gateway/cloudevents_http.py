@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from processor.errors import InvalidEventError
 from processor.events import CloudEvent
 from processor.events.http import binary_event
+from processor.gateway.binary_mode import binary_record
 from processor.gateway.body import parse_json, read_body
 from processor.gateway.context import GatewayContext, get_context
 from processor.gateway.errors import ApiError, error_body
@@ -109,10 +110,15 @@ async def _publish_request(
     context: GatewayContext, bus: str, request: Request, kind: str, limit: int, event_limit: int
 ) -> Response:
     batch = kind == BATCH
+    publisher = context.publisher
     body = await read_body(request, limit)
     if batch or kind == STRUCTURED:
         events = structured_events(body, batch)
     else:
+        record = binary_record(request.scope["headers"], body) if publisher.binary else None
+        if record is not None:  # the common shape, without a model (binary_mode.py)
+            outcomes = await publisher.publish_records(bus, [record], max_event_bytes=event_limit)
+            return _single_answer(context, bus, outcomes[0])
         events = [binary_event(request.headers, body)]
     if batch and len(events) > context.settings.max_batch_entries:
         raise ApiError(
@@ -123,18 +129,14 @@ async def _publish_request(
         )
     if not events:
         return json_response({"failed": 0, "events": []}, 202)
-    outcomes = await context.publisher.publish(bus, events, max_event_bytes=event_limit)
+    outcomes = await publisher.publish(bus, events, max_event_bytes=event_limit)
+    if not batch:
+        return _single_answer(context, bus, outcomes[0])
     failed = [o for o in outcomes if not isinstance(o, Published)]
     if len(failed) < len(outcomes):
         context.metrics.accept(bus, "cloudevents", len(outcomes) - len(failed))
     for rejected in failed:
         context.metrics.failed.labels(bus, "cloudevents", rejected.code).inc()
-    if not batch:
-        outcome = outcomes[0]
-        if isinstance(outcome, Published):
-            return json_response({"id": outcome.event_id}, 202)
-        headers = {"Retry-After": "1"} if outcome.retriable else None
-        raise ApiError(outcome.status, outcome.code, outcome.message, headers=headers)
     status = 202
     if failed and len(failed) == len(outcomes):
         status = 503 if all(o.retriable for o in failed) else 400
@@ -142,6 +144,16 @@ async def _publish_request(
         status = 207
     body_out = {"failed": len(failed), "events": [_result(o) for o in outcomes]}
     return json_response(body_out, status)
+
+
+def _single_answer(context: GatewayContext, bus: str, outcome: Outcome) -> Response:
+    """202 with the event id, else the outcome as an error (counted either way)."""
+    if isinstance(outcome, Published):
+        context.metrics.accept(bus, "cloudevents", 1)
+        return json_response({"id": outcome.event_id}, 202)
+    context.metrics.failed.labels(bus, "cloudevents", outcome.code).inc()
+    headers = {"Retry-After": "1"} if outcome.retriable else None
+    raise ApiError(outcome.status, outcome.code, outcome.message, headers=headers)
 
 
 @router.options(

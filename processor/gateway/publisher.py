@@ -85,6 +85,11 @@ class Publisher:
         self._mode: Mode = mode
         self.flow = flow or FlowControl(max_inflight_bytes=64 * 1024 * 1024, ack_timeout=5.0)
 
+    @property
+    def binary(self) -> bool:
+        """Whether events are written in binary mode (entry points may encode them so)."""
+        return self._mode == "binary"
+
     async def publish(
         self, bus: str, events: Sequence[CloudEvent], *, max_event_bytes: int | None = None
     ) -> list[Outcome]:
