@@ -10,10 +10,17 @@ A target whose egress topic cannot be written (missing topic, missing ACL) is a 
 of that target (:mod:`processor.router.unwritable`): its records are held, the partition's
 committed offset stays below the oldest held record, and everything else keeps flowing
 until the topic takes writes again or the records are dead-lettered after the timeout.
+
+With ``exactly_once`` a partition's first records after it was assigned (and a failed
+batch's partitions) are checked against the group's *stable* committed offset before
+anything is routed (:meth:`NativeRouter._verify`): librdkafka can start a newly assigned
+partition at ``auto.offset.reset`` while a crashed router's transaction still holds its
+offsets, which re-routed already committed records (docs/operations.md#exactly-once).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -22,7 +29,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     Consumer,
     KafkaError,
     KafkaException,
@@ -55,6 +61,13 @@ UNWRITABLE_CODES = frozenset(
 
 COMMIT_EVERY = 0.1
 """Seconds between offset commits (a batch's offsets are committable once it was acked)."""
+
+RECHECK_EVERY = 1.0
+"""Seconds between asking again for the committed offsets of partitions held unverified."""
+
+COMMITTED_TIMEOUT = 1.0
+"""Seconds to wait for a committed offset: librdkafka keeps retrying while a transaction
+holds it (UNSTABLE_OFFSET_COMMIT) and answers a stable one in milliseconds."""
 
 _TP = tuple[str, int]
 _Key = tuple[str, int, int, int]
@@ -101,6 +114,11 @@ class NativeRouter:
         self._parked: dict[_TP, int] = {}  # paused: a bus this router has no config for
         self._parked_with: object = None  # the table that did not know them
         self._last_commit = 0.0
+        # exactly-once: partitions whose position matched the stable committed offset since
+        # they were assigned, and paused ones waiting for it (with where to go if none)
+        self._verified: set[_TP] = set()
+        self._unverified: dict[_TP, int] = {}
+        self._last_recheck = 0.0
 
     def stop(self) -> None:
         """Ask the loop to finish its current batch and leave the group."""
@@ -149,6 +167,8 @@ class NativeRouter:
                     self._send_commits(consumer)
                 if self._parked and self._live.table is not self._parked_with:
                     self._unpark(consumer)
+                if self._unverified:
+                    self._recheck(consumer)
         finally:
             producer.flush(30)
             self._send_commits(consumer, force=True)
@@ -210,7 +230,7 @@ class NativeRouter:
             self._send_commits(consumer, force=True, only=gone)
         self._forget(consumer, partitions)
 
-    def _forget(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def _forget(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Revoked or lost partitions: their new owner resumes from the committed offset."""
         gone = {(tp.topic, tp.partition) for tp in partitions}
         for key in [k for k in self._held if (k[0], k[1]) in gone]:
@@ -220,6 +240,107 @@ class NativeRouter:
             self._committed.pop(tp, None)
             self._uncommitted.pop(tp, None)
             self._parked.pop(tp, None)
+            self._verified.discard(tp)
+            if self._unverified.pop(tp, None) is not None:
+                # an application pause would outlive the assignment in librdkafka
+                with contextlib.suppress(KafkaException):
+                    consumer.resume([TopicPartition(*tp)])
+
+    def _verify(self, consumer: Consumer, records: list[InRecord]) -> list[InRecord]:
+        """The records that may be routed in a transaction: none below the committed offset.
+
+        With transactions a partition's committed offset is exactly what was routed, so a
+        record below it was routed already; routing it again is a duplicate. librdkafka
+        starts a newly assigned partition at the committed offset, but not always: when its
+        assignment changes (the regex subscription sees every new ``kbridge.bus.*`` topic)
+        while a crashed router's open transaction still holds the group's offsets
+        (UNSTABLE_OFFSET_COMMIT), it puts the partition back with an INVALID offset and
+        starts it at ``auto.offset.reset`` -- the beginning (librdkafka
+        ``src/rdkafka_assignment.c``, ``rd_kafka_assignment_apply_offsets``; reproduced with
+        a plain consumer). So a partition's first records since its assignment are checked
+        once against the *stable* committed offset: at it, they are routed; elsewhere, the
+        partition seeks to it; not stable yet, the partition is paused until it is
+        (:meth:`_recheck`, a transaction timeout at most).
+        """
+        first = {(tp.topic, tp.partition): tp.offset for tp in _first_offsets(records)}
+        new = [tp for tp in first if tp not in self._verified and tp not in self._unverified]
+        committed = self._stable_committed(consumer, new)
+        for tp in new:
+            if tp not in committed:
+                self._hold(consumer, tp, first[tp])
+                log.warning(
+                    "%s[%d]: its committed offset is held by an open transaction (a stopped "
+                    "router's?); waiting before routing it",
+                    *tp,
+                )
+            elif committed[tp] < 0 or committed[tp] == first[tp]:
+                self._verified.add(tp)
+            else:
+                log.warning(
+                    "%s[%d]: consumer started at %d, the committed offset is %d; seeking there "
+                    "(not routing a record twice)",
+                    tp[0],
+                    tp[1],
+                    first[tp],
+                    committed[tp],
+                )
+                try:
+                    consumer.seek(TopicPartition(tp[0], tp[1], committed[tp]))
+                except KafkaException as exc:  # revoked meanwhile: its new owner checks it
+                    log.info("not seeking %s[%d]: %s", tp[0], tp[1], exc)
+                else:
+                    self._verified.add(tp)
+        return [r for r in records if (r.topic, r.partition) in self._verified]
+
+    def _hold(self, consumer: Consumer, tp: _TP, fallback: int) -> None:
+        """Pause ``tp`` until its committed offset is known; ``fallback`` if none is."""
+        try:
+            consumer.pause([TopicPartition(*tp)])
+        except KafkaException as exc:  # revoked meanwhile: its new owner checks it
+            log.info("not pausing %s[%d]: %s", tp[0], tp[1], exc)
+            return
+        self._verified.discard(tp)
+        self._unverified[tp] = fallback
+
+    def _recheck(self, consumer: Consumer, *, force: bool = False) -> None:
+        """Resume held partitions whose committed offset became stable, at that offset."""
+        now = time.monotonic()
+        if not force and now - self._last_recheck < RECHECK_EVERY:
+            return
+        self._last_recheck = now
+        for tp, offset in self._stable_committed(consumer, list(self._unverified)).items():
+            target = offset if offset >= 0 else self._unverified[tp]
+            del self._unverified[tp]
+            try:
+                consumer.resume([TopicPartition(*tp)])
+                consumer.seek(TopicPartition(tp[0], tp[1], target))
+            except KafkaException as exc:  # revoked meanwhile: its new owner checks it
+                log.info("not resuming %s[%d]: %s", tp[0], tp[1], exc)
+            else:
+                self._verified.add(tp)
+                log.info("%s[%d]: routing from the committed offset %d", tp[0], tp[1], target)
+
+    @staticmethod
+    def _stable_committed(consumer: Consumer, tps: list[_TP]) -> dict[_TP, int]:
+        """The group's stable committed offsets of ``tps`` (negative: none) that are known.
+
+        A partition missing from the answer is held by an open transaction (librdkafka
+        retries until the request times out) or unknown for another reason. One such
+        partition makes the whole request wait, so then each is asked on its own.
+        """
+        if not tps:
+            return {}
+        timeout = COMMITTED_TIMEOUT if len(tps) > 1 else COMMITTED_TIMEOUT / 4
+        try:
+            answer = consumer.committed([TopicPartition(t, p) for t, p in tps], timeout=timeout)
+        except KafkaException:
+            if len(tps) == 1:
+                return {}
+            known: dict[_TP, int] = {}
+            for tp in tps:
+                known.update(NativeRouter._stable_committed(consumer, [tp]))
+            return known
+        return {(tp.topic, tp.partition): tp.offset for tp in answer if tp.error is None}
 
     def _handle_batch(
         self, consumer: Consumer, producer: RdProducer, messages: list[Message]
@@ -251,6 +372,8 @@ class NativeRouter:
                     msg.timestamp()[1],
                 )
             )
+        if self._exactly_once and records:
+            records = self._verify(consumer, records)
         if not records:
             return
         results = [route(table, record) for record in records]
@@ -513,23 +636,21 @@ class NativeRouter:
     def _rewind(self, consumer: Consumer, records: list[InRecord]) -> None:
         """Consume the failed batch again (only partitions still assigned to us).
 
-        With transactions the committed offsets are the truth (what was produced is
-        exactly what was committed); without, the batch's first offsets are.
+        Without transactions, from the batch's first offsets. With them the committed
+        offsets are the truth (what was produced is exactly what was committed, also after
+        a commit whose outcome was unclear): the batch's partitions are held until their
+        stable committed offset is known (:meth:`_recheck`; the batch's first offset if
+        nothing was ever committed). Before, an offset librdkafka could not answer became
+        the partition's beginning: everything routed again.
         """
         assigned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+        firsts = [tp for tp in _first_offsets(records) if (tp.topic, tp.partition) in assigned]
         if self._exactly_once:
-            targets = consumer.committed(
-                [TopicPartition(t, p) for t, p in sorted(assigned)], timeout=10
-            )
-            targets = [
-                TopicPartition(
-                    tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING
-                )
-                for tp in targets
-            ]
-        else:
-            targets = [tp for tp in _first_offsets(records) if (tp.topic, tp.partition) in assigned]
-        for tp in targets:
+            for tp in firsts:
+                self._hold(consumer, (tp.topic, tp.partition), tp.offset)
+            self._recheck(consumer, force=True)
+            return
+        for tp in firsts:
             try:
                 consumer.seek(tp)
             except KafkaException as exc:  # revoked meanwhile: its new owner resumes it
