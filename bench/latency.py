@@ -21,7 +21,11 @@ straight to a webhook target's egress topic and delivered by a ``kbridge sink`` 
     python bench/latency.py [--seconds 10] [--rates 100,500,2000] [--engines native,faust]
                             [--sink-only] [--no-floor]
 
-Needs Kafka on 127.0.0.1:9092 (``KBRIDGE_TEST_KAFKA`` overrides it).
+Needs Kafka on 127.0.0.1:9092 (``KBRIDGE_TEST_KAFKA`` overrides it), or ``--fresh-broker``:
+a new single node (deploy/kafka/kafka.sh, own home and ports) for this run only. A broker
+that has served a test suite holds thousands of topics, hundreds of them buses that the
+router's pattern subscription assigns (and parks) and every metadata refresh lists: a
+fresh node measures what a deployment with its own cluster sees.
 """
 
 from __future__ import annotations
@@ -767,6 +771,27 @@ def table(rows: list[Row]) -> str:
 
 
 @contextmanager
+def fresh_broker() -> Iterator[str]:
+    """A single Kafka node of this run alone; its bootstrap address."""
+    with tempfile.TemporaryDirectory(prefix="kbridge-latency-kafka-") as home:
+        port = free_port()
+        env = {
+            **os.environ,
+            "KBRIDGE_KAFKA_HOME": home,
+            "KBRIDGE_KAFKA_PORT": str(port),
+            "KBRIDGE_KAFKA_CONTROLLER_PORT": str(free_port()),
+            "KBRIDGE_KAFKA_SASL_PORT": str(free_port()),
+        }
+        script = ROOT / "deploy" / "kafka" / "kafka.sh"
+        print(f"starting a fresh Kafka node on 127.0.0.1:{port}", flush=True)
+        subprocess.run(["bash", str(script), "start"], env=env, check=True, timeout=300)
+        try:
+            yield f"127.0.0.1:{port}"
+        finally:
+            subprocess.run(["bash", str(script), "stop"], env=env, check=False, timeout=120)
+
+
+@contextmanager
 def pipeline(engines: list[str], receiver: Receiver) -> Iterator[tuple[str, int, Path, Pipeline]]:
     unique = uuid.uuid4().hex[:6]
     with tempfile.TemporaryDirectory(prefix="kbridge-latency-") as tmp_name:
@@ -798,11 +823,27 @@ def main() -> None:
     parser.add_argument("--engines", default="native,faust")
     parser.add_argument("--no-floor", action="store_true")
     parser.add_argument(
+        "--fresh-broker",
+        action="store_true",
+        help="run against a new Kafka node of this run alone (see the module docstring)",
+    )
+    parser.add_argument(
         "--sink-only",
         action="store_true",
         help="also measure the sink hop alone (egress topic -> webhook)",
     )
     args = parser.parse_args()
+    if args.fresh_broker:
+        with fresh_broker() as bootstrap:
+            global KAFKA
+            KAFKA = bootstrap
+            run(args)
+    else:
+        run(args)
+
+
+def run(args: argparse.Namespace) -> None:
+    """Every measurement of one invocation, then the tables."""
     print(f"load average before: {os.getloadavg()}", flush=True)
     rates = [int(r) for r in args.rates.split(",")]
     engines = [e for e in args.engines.split(",") if e]
