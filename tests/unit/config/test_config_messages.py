@@ -34,7 +34,8 @@ def load_problems(paths: list[Path], env: dict[str, str] | None = None) -> list[
         (
             "buses: [{name: saas, partitons: 3}]",
             "kbridge.yaml:1:22: buses[saas].partitons: unknown key 'partitons' (did you mean "
-            "'partitions'? valid keys: description, max_event_bytes, name, partitions, retention)",
+            "'partitions'? valid keys: description, max_event_bytes, name, partitions, retention, "
+            "trace)",
         ),
         (
             "bus: [{name: saas}]",
