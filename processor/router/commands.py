@@ -53,6 +53,15 @@ def router(
         help="seconds a target whose egress topic cannot be written (missing topic or ACL) "
         "holds its records before they go to the bus's dead-letter topic",
     ),
+    transaction_timeout: float = typer.Option(
+        10.0,
+        "--transaction-timeout",
+        envvar="KBRIDGE_ROUTER_TRANSACTION_TIMEOUT",
+        min=1.0,
+        max=900.0,
+        help="native engine, --exactly-once: seconds before Kafka aborts the transaction of "
+        "a router that died inside it (readers and its successor wait that long)",
+    ),
 ) -> None:
     """Route every bus's ingress topic to its targets' egress topics (live rules)."""
     from processor.config.store import ConfigStore
@@ -90,6 +99,7 @@ def router(
                 batch_size=batch_size,
                 metrics=metrics,
                 unwritable_timeout=unwritable_timeout,
+                transaction_timeout=transaction_timeout,
             )
 
             def stop(_signum: int, _frame: FrameType | None) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import time
 from collections import Counter
 
 import pytest
+from confluent_kafka import Producer as RdProducer
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from processor.kafka import KafkaClientConfig, Producer
@@ -29,7 +31,7 @@ rules:
 """
 
 
-def produce_events(bootstrap: str, topic: str, n: int) -> None:
+def produce_events(bootstrap: str, topic: str, n: int, start: int = 0) -> None:
     producer = Producer(KafkaClientConfig(bootstrap_servers=bootstrap))
     records = [
         (
@@ -44,7 +46,7 @@ def produce_events(bootstrap: str, topic: str, n: int) -> None:
                 ("content-type", b"application/json"),
             ],
         )
-        for i in range(n)
+        for i in range(start, start + n)
     ]
     assert producer.send_batch(records).count(None) == n
     producer.close()
@@ -213,3 +215,38 @@ def test_native_exactly_once_resumes_at_the_committed_offset_after_a_crash(
     )
     assert set(ids) == {b"ev-%d" % i for i in range(committed, total)}, kbridge.logs()
     assert max(ids.values()) == 1, "each event once in the read_committed egress"
+
+
+def test_native_exactly_once_replaces_a_fenced_producer(kbridge: Kbridge) -> None:
+    """A fenced transactional producer is replaced; its batch is routed once by the new one.
+
+    librdkafka never recovers a fenced producer (a fatal error: the coordinator aborted a
+    transaction that outlived --transaction-timeout, or another producer took over the
+    transactional.id); before, the router retried with it forever. The fence is made here
+    the second way: a producer with the router's transactional.id (from its log line)
+    calls init_transactions, which bumps the epoch (KIP-98).
+    """
+    u = kbridge.unique
+    kbridge.apply(config_text(u, 1))
+    bus, egress = f"kbridge.bus.load-{u}", f"kbridge.target.out-{u}"
+    kbridge.start(
+        "router", "--engine", "native", "--exactly-once", "--group-id", f"fence-{u}", name="router"
+    )
+    produce_events(kbridge.bootstrap, bus, 100)
+    assert len(read_topic(kbridge.bootstrap, egress, 100, timeout=90, settle=0)) >= 100
+    log = next(kbridge.tmp.glob("router-*.log"))
+    found = re.search(r"transactional producer (\S+) ready", log.read_text())
+    assert found, kbridge.logs()
+    fencer = RdProducer({"bootstrap.servers": kbridge.bootstrap, "transactional.id": found[1]})
+    fencer.init_transactions(30)
+
+    produce_events(kbridge.bootstrap, bus, 100, start=100)
+    records = read_topic(kbridge.bootstrap, egress, 200, timeout=90, settle=2)
+    ids = Counter(dict(m.headers())["ce_id"] for m in records)
+    assert set(ids) == {b"ev-%d" % i for i in range(200)}, kbridge.logs()
+    assert max(ids.values()) == 1, "each event once in the read_committed egress"
+    text = log.read_text()
+    assert "replacing the transactional producer" in text, text[-3000:]
+    assert len(re.findall(r"transactional producer \S+ ready", text)) == 2, text[-3000:]
+    for proc in kbridge.processes:
+        assert proc.poll() is None, "the router is still running:\n" + kbridge.logs()

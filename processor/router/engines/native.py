@@ -62,6 +62,14 @@ UNWRITABLE_CODES = frozenset(
 COMMIT_EVERY = 0.1
 """Seconds between offset commits (a batch's offsets are committable once it was acked)."""
 
+TRANSACTION_TIMEOUT = 10.0
+"""Seconds before the coordinator aborts an open transaction (``--exactly-once``).
+
+A router killed inside a transaction blocks ``read_committed`` readers of the egress
+partitions it wrote and its successor on the ingress partitions until the coordinator
+aborts it: librdkafka's default (60 s) made that over a minute. A batch's transaction takes
+well under a second; Kafka Streams uses 10 s for the same reason."""
+
 RECHECK_EVERY = 1.0
 """Seconds between asking again for the committed offsets of partitions held unverified."""
 
@@ -76,6 +84,15 @@ _Key = tuple[str, int, int, int]
 
 class EgressFailed(Exception):
     """Some egress records of a batch were not acknowledged; the batch is retried."""
+
+
+class ProducerFailed(Exception):
+    """The transactional producer hit a fatal error; a new one routes the batch again.
+
+    Typically fenced: the coordinator aborted a transaction that outlived the transaction
+    timeout (a stalled process), or another producer took over its transactional.id.
+    librdkafka never recovers such a producer, so retrying with it would fail forever.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,8 +115,11 @@ class NativeRouter:
         batch_size: int = 1000,
         metrics: RouterMetrics | None = None,
         unwritable_timeout: float = DEFAULT_TIMEOUT,
+        transaction_timeout: float = TRANSACTION_TIMEOUT,
     ) -> None:
         self._kafka = kafka
+        self._transaction_timeout_ms = int(transaction_timeout * 1000)
+        self.transactional_id: str | None = None  # the current producer's, with exactly_once
         self._live = live
         self._group_id = group_id
         self._exactly_once = exactly_once
@@ -142,15 +162,23 @@ class NativeRouter:
         }
         if self._exactly_once:
             conf["transactional.id"] = f"{self._group_id}-{uuid.uuid4().hex[:12]}"
-        return RdProducer(conf)
+            conf["transaction.timeout.ms"] = self._transaction_timeout_ms
+            # librdkafka refuses a message timeout above the transaction timeout
+            conf["message.timeout.ms"] = min(
+                conf["message.timeout.ms"], conf["transaction.timeout.ms"]
+            )
+        producer = RdProducer(conf)
+        if self._exactly_once:
+            self.transactional_id = conf["transactional.id"]
+            producer.init_transactions(30)
+            log.info("transactional producer %s ready", self.transactional_id)
+        return producer
 
     def run(self) -> None:
         """The loop; returns after :meth:`stop`."""
         trace_writer.start(self._kafka, by="router")  # docs/tracing.md
         consumer = self._consumer()
         producer = self._producer()
-        if self._exactly_once:
-            producer.init_transactions(30)
         consumer.subscribe([BUS_TOPIC_PATTERN], on_revoke=self._revoked, on_lost=self._forget)
         log.info(
             "native router started",
@@ -160,7 +188,11 @@ class NativeRouter:
             while not self._stopping.is_set():
                 messages = self._next_batch(consumer)
                 if messages:
-                    self._handle_batch(consumer, producer, messages)
+                    try:
+                        self._handle_batch(consumer, producer, messages)
+                    except ProducerFailed as exc:
+                        log.warning("replacing the transactional producer: %s", exc)
+                        producer = self._producer()
                 if self._held or self._gate.unwritable:
                     self._retry_held(consumer, producer)
                 if self._uncommitted:
@@ -388,6 +420,8 @@ class NativeRouter:
         except (EgressFailed, KafkaException) as exc:
             log.warning("batch not acknowledged, routing it again: %s", exc)
             self._rewind(consumer, records)
+            if isinstance(exc, KafkaException) and _fatal(exc):
+                raise ProducerFailed(str(exc)) from exc
             time.sleep(0.5)
             return
         if self._metrics is not None:
@@ -602,6 +636,9 @@ class NativeRouter:
         producer.begin_transaction()
         try:
             failures = self._produce(producer, sends)
+            fatal = next((err for _send, err in failures if err.fatal()), None)
+            if fatal is not None:  # fenced: the producer is done (ProducerFailed)
+                raise KafkaException(fatal)
             if failures:
                 for send, err in failures:
                     self._unwritable(send, err)
@@ -662,6 +699,12 @@ class NativeRouter:
         for record, result in zip(records, results, strict=True):
             if result.bus is not None and result.matched_rules and record.timestamp_ms:
                 self._metrics.observe_latency(result.bus, (now_ms - record.timestamp_ms) / 1000)
+
+
+def _fatal(exc: KafkaException) -> bool:
+    """Whether ``exc`` left the producer unusable (librdkafka's fatal errors)."""
+    err = exc.args[0] if exc.args else None
+    return isinstance(err, KafkaError) and err.fatal()
 
 
 def _next_offsets(records: list[InRecord]) -> list[TopicPartition]:
