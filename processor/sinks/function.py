@@ -28,7 +28,6 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
 import orjson
 
 from processor.errors import ConfigError, FatalError, RetriableError
@@ -44,6 +43,7 @@ from processor.sinks.base import (
     register_sink,
 )
 from processor.sinks.http.binding import attributes
+from processor.sinks.http.status import Answer
 from processor.sinks.webhook import WebhookSink
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class HttpFunctionSink(WebhookSink):
         self.target = target
         self.publisher = publisher
 
-    async def on_success(self, item: Delivery, response: httpx.Response) -> DeliveryOutcome:
+    async def on_success(self, item: Delivery, response: Answer) -> DeliveryOutcome:
         if self.publisher.topic is None or not response.content:
             return None
         try:
@@ -136,7 +136,7 @@ class HttpFunctionSink(WebhookSink):
             return exc
         return None
 
-    def _response_event(self, item: Delivery, response: httpx.Response) -> CloudEvent:
+    def _response_event(self, item: Delivery, response: Answer) -> CloudEvent:
         headers = [
             ("ce_" + name[3:] if name.startswith("ce-") else name, value.encode("latin-1"))
             for name, value in response.headers.items()

@@ -23,6 +23,11 @@ from datetime import UTC
 import httpx
 
 from processor.errors import BackpressureError, FatalError, KbridgeError, RetriableError
+from processor.sinks.http.wire import WireResponse
+
+#: A response from either HTTP path: httpx (IM platforms, OAuth, tests' mock transports) or
+#: the lean webhook client (:mod:`processor.sinks.http.wire`).
+Answer = httpx.Response | WireResponse
 
 MAX_BODY_IN_ERROR = 300
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"]+")
@@ -53,7 +58,7 @@ def retry_after(value: str | None, *, now: float | None = None) -> float | None:
 
 
 def outcome(
-    response: httpx.Response, *, who: str | None = None, now: float | None = None
+    response: Answer, *, who: str | None = None, now: float | None = None
 ) -> KbridgeError | None:
     """``None`` for 2xx, else the error that says whether (and when) to retry."""
     status = response.status_code
@@ -61,7 +66,7 @@ def outcome(
         return None
     snippet = response.text[:MAX_BODY_IN_ERROR].strip() if response.content else ""
     if who is None:
-        who = response.request.url.host
+        who = response.host if isinstance(response, WireResponse) else response.request.url.host
     message = f"HTTP {status} from {who}: {snippet}".strip().rstrip(":")
     code = f"http-{status}"
     if status == 429 or (status == 503 and response.headers.get("retry-after")):
