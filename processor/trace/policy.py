@@ -50,17 +50,19 @@ class TracePolicy:
         self.settings = settings
         self.default = _threshold(settings.sample if settings.enabled else 0.0)
         self._off = settings.buses_off
-        self._thresholds: dict[str, int] = dict.fromkeys(self._off, 0)
+        self.thresholds: dict[str, int] = dict.fromkeys(self._off, 0)
+        """Per-bus thresholds that differ from :attr:`default` (replaced, never mutated)."""
 
     def threshold(self, bus: str | None) -> int:
         """``0``: never traced; ``SAMPLE_SCALE``: always; in between: sampled."""
         if bus is None:
             return self.default
-        return self._thresholds.get(bus, self.default)
+        return self.thresholds.get(bus, self.default)
 
     def traced(self, hashed: int, bus: str | None) -> bool:
         """Whether the event whose id hashes to ``hashed`` (on ``bus``) is traced."""
-        return hashed % SAMPLE_SCALE < self._thresholds.get(bus, self.default)  # type: ignore[arg-type]
+        threshold = self.default if bus is None else self.thresholds.get(bus, self.default)
+        return hashed % SAMPLE_SCALE < threshold
 
     def update(self, buses: Iterable[BusLike]) -> None:
         """Take each bus's ``trace`` section (buses without one follow the default).
@@ -77,13 +79,13 @@ class TracePolicy:
                 thresholds[bus.name] = 0
             elif section.sample is not None:
                 thresholds[bus.name] = _threshold(section.sample)
-        if thresholds != self._thresholds:
+        if thresholds != self.thresholds:
             log.info(
                 "tracing: default %.4g, per bus %s",
                 self.default / SAMPLE_SCALE,
                 {b: t / SAMPLE_SCALE for b, t in sorted(thresholds.items())} or "-",
             )
-            self._thresholds = thresholds  # one reference swap: readers see old or new
+            self.thresholds = thresholds  # one reference swap: readers see old or new
 
     def refresh(self) -> None:
         """Read the buses of the process's live configuration (the writer's thread)."""

@@ -29,6 +29,7 @@ import atexit
 import logging
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
@@ -262,6 +263,57 @@ class TraceWriter:
         line = self._routed_line(record, result, self._at())
         if line is not None:
             self._add([line])
+
+    def routed_lines(
+        self, records: Sequence[InLike], results: Sequence[ResultLike]
+    ) -> list[tuple[int, bytes]]:
+        """The lines of a routed batch: :meth:`_routed_line` with its common case inlined.
+
+        Runs for every event the router handles, so the unmatched case (most events of a
+        busy bus) is one header scan, one CRC32, one threshold compare and one bytes
+        format, with the per-bus threshold and the line's head looked up once per batch.
+        """
+        at = self._at()
+        lines: list[tuple[int, bytes]] = []
+        append = lines.append
+        thresholds = self.policy.thresholds
+        default = self.policy.default
+        dumps = orjson.dumps
+        heads: dict[tuple[str, str], tuple[int, bytes]] = {}
+        for record, result in zip(records, results, strict=True):
+            bus = result.bus
+            if bus is None:
+                continue
+            if result.records:  # matched, or a dead letter: the general path
+                line = self._routed_line(record, result, at)
+                if line is not None:
+                    append(line)
+                continue
+            head = heads.get((bus, record.topic))
+            if head is None:
+                head = heads[(bus, record.topic)] = (
+                    thresholds.get(bus, default),
+                    self._prefix(r.UNMATCHED, None, bus, record.topic),
+                )
+            raw: Any = None
+            for name, value in record.headers or ():
+                if name == CE_ID:
+                    raw = value
+                    break
+            event_id = _text(raw) if raw is not None else ingress_event_id((), record.value)
+            if event_id is None:
+                continue
+            hashed = zlib.crc32(event_id.encode("utf-8"))
+            if hashed % SAMPLE_SCALE >= head[0]:
+                continue
+            append(
+                (
+                    hashed,
+                    b'%s,"event_id":%s,"at":%s,"partition":%d,"offset":%d}'
+                    % (head[1], dumps(event_id), at, record.partition, record.offset),
+                )
+            )
+        return lines
 
     def _routed_line(
         self, record: InLike, result: ResultLike, at: bytes
@@ -726,11 +778,7 @@ def routed_batch(records: Sequence[InLike], results: Sequence[ResultLike]) -> No
     if tracer is None and not spans:
         return
     if tracer is not None:
-        at = tracer._at()  # one clock read for the batch
-        lines = [
-            tracer._routed_line(rec, res, at) for rec, res in zip(records, results, strict=True)
-        ]
-        tracer._add([line for line in lines if line is not None])
+        tracer._add(tracer.routed_lines(records, results))
     if not spans:
         return
     for record, result in zip(records, results, strict=True):

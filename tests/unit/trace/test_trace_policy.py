@@ -102,3 +102,35 @@ def test_all_stages_of_a_sampled_event_are_written_and_none_of_the_others() -> N
         stages.setdefault(rec.event_id, set()).add(rec.stage)
     assert 150 < len(stages) < 250  # about a tenth of 2,000
     assert all(seen == {"accepted", "delivered"} for seen in stages.values())
+
+
+def test_the_routers_unmatched_records_follow_the_bus_setting_too() -> None:
+    """Most events of a busy bus match nothing: that path is inlined in the writer and
+    must obey the same switch and sampling as the others."""
+    from processor.events import CloudEvent, encode
+    from processor.router.core import route
+    from processor.router.records import InRecord
+    from processor.router.table import RoutingTable
+
+    config = parse_config(CONFIG, "kbridge.yaml")
+    table = RoutingTable.from_config(config)
+    send = Memory()
+    tracer = writer.TraceWriter(send, TraceSettings(), by="test", partitions=6, policy=policy_for())
+    send.writer = tracer
+    for bus in ("quiet", "tenth", "plain"):
+        records = []
+        for i, event_id in enumerate(IDS[:2000]):
+            encoded = encode(CloudEvent(id=event_id, source="s", type="T"), "binary")
+            records.append(
+                InRecord(f"kbridge.bus.{bus}", 0, i, None, encoded.value, encoded.headers)
+            )
+        results = [route(table, record) for record in records]
+        assert not any(result.records for result in results)  # nothing matches: no rules
+        tracer._add(tracer.routed_lines(records, results))
+    counts: dict[str, int] = {}
+    for _, rec in send.records:
+        assert rec.stage == "unmatched"
+        counts[rec.bus or "?"] = counts.get(rec.bus or "?", 0) + 1
+    assert "quiet" not in counts and counts["plain"] == 2000
+    expected = sum(policy_for().traced(trace_hash(i.encode()), "tenth") for i in IDS[:2000])
+    assert counts["tenth"] == expected and 150 < expected < 250
