@@ -64,6 +64,11 @@ class ProducerSlot:
         """Whether records can be queued with callbacks (else ``send`` is used per record)."""
         return self.producer is None or hasattr(self.producer, "produce")
 
+    def queue_function(self) -> Callable[..., None] | None:
+        """The started producer's raw ``produce`` (see ``Producer.queue_function``), if any."""
+        queue = getattr(self.producer, "queue_function", None)
+        return queue() if queue is not None else None
+
     def produce(
         self,
         topic: str,
@@ -249,9 +254,7 @@ def create_app(
 
     hot_handlers = {
         "events": putevents.put_events,
-        "cloudevents": lambda bus, request: cloudevents_http.put_cloudevents(
-            bus, request, context
-        ),
+        "cloudevents": lambda bus, request: cloudevents_http.put_cloudevents(bus, request, context),
     }
     app.add_middleware(  # innermost: the guard and the timing below still wrap it
         HotRoutes,

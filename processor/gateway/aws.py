@@ -59,11 +59,16 @@ def entry_size(entry: Mapping[str, Any]) -> int:
     for name in ("Source", "DetailType", "Detail"):
         value = entry.get(name)
         if isinstance(value, str):
-            size += len(value.encode("utf-8"))
+            size += utf8_length(value)
     resources = entry.get("Resources")
     if isinstance(resources, list):
-        size += sum(len(str(r).encode("utf-8")) for r in resources)
+        size += sum(utf8_length(str(r)) for r in resources)
     return size
+
+
+def utf8_length(text: str) -> int:
+    """UTF-8 length of ``text`` without encoding it when it is ASCII (a flag check)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8"))
 
 
 def parse_time(value: Any) -> str:
@@ -115,12 +120,15 @@ def entry_form(
     max_event_bytes: int,
     new_id: Callable[[], str],
     now: Callable[[], str],
+    raw_data: bool = False,
 ) -> dict[str, Any] | EntryError:
     """The checked AWS rules of one entry as a CloudEvent's JSON form (attributes not yet
     checked against the CloudEvents rules), or the per-entry error AWS would report.
 
     The gateway's hot path (:func:`processor.gateway.putevents.entry_record`) encodes this
-    form straight into a Kafka record; :func:`entry_to_event` builds the pydantic model from it.
+    form straight into a Kafka record, asking with ``raw_data`` for ``data`` as the UTF-8
+    bytes of ``Detail`` (encoded once for the checks and the record); :func:`entry_to_event`
+    builds the pydantic model from it.
     """
     if not isinstance(entry, Mapping):
         return _invalid("Entry", "each entry must be a JSON object.")
@@ -141,14 +149,18 @@ def entry_form(
     if problem is not None:
         return EntryError(*problem)
     try:
-        detail = orjson.loads(fields["Detail"])
+        detail_bytes = fields["Detail"].encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (only from callers other than HTTP JSON)
+        return EntryError("MalformedDetail", "Detail is malformed: it is not valid UTF-8.")
+    try:
+        detail = orjson.loads(detail_bytes)
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc):  # orjson stops at 1024 levels; AWS's limit is 1000
             return EntryError("MalformedDetail", "Detail is malformed: nested over 1000 levels.")
         return EntryError("MalformedDetail", "Detail is malformed.")
     if not isinstance(detail, dict):
         return EntryError("MalformedDetail", "Detail is malformed: it must be a JSON object.")
-    reason = aws_rules.detail_problem(fields["Detail"], detail)
+    reason = aws_rules.detail_problem(fields["Detail"], detail, detail_bytes)
     if reason is not None:
         return EntryError("MalformedDetail", f"Detail is malformed: {reason}")
     try:
@@ -176,7 +188,7 @@ def entry_form(
         "type": fields["DetailType"],
         "time": time or now(),
         "datacontenttype": "application/json",
-        "data": detail,
+        "data": detail_bytes if raw_data else detail,
         **extensions,
     }
 

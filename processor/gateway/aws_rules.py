@@ -111,13 +111,18 @@ def bus_name_problem(value: Any) -> tuple[str, str] | None:
     return None
 
 
-def detail_problem(detail_text: str, detail: Any) -> str | None:
-    """Why a parsed ``Detail`` breaks AWS's JSON limits (depth, 64-bit integers), or None."""
+def detail_problem(detail_text: str, detail: Any, encoded: bytes | None = None) -> str | None:
+    """Why a parsed ``Detail`` breaks AWS's JSON limits (depth, 64-bit integers), or None.
+
+    ``encoded`` is ``detail_text`` as UTF-8 when the caller has it already.
+    """
     if detail_text.count("{") + detail_text.count("[") > MAX_DETAIL_DEPTH:
         depth = json_depth(detail)  # only documents that could be that deep are walked
         if depth > MAX_DETAIL_DEPTH:
             return f"Detail is nested {depth} levels deep; at most {MAX_DETAIL_DEPTH}."
-    if _NINETEEN_DIGITS in detail_text.encode("utf-8").translate(_DIGIT_MAP):
+    if encoded is None:
+        encoded = detail_text.encode("utf-8")
+    if _NINETEEN_DIGITS in encoded.translate(_DIGIT_MAP):
         for token in _NUMBER_OR_STRING.findall(detail_text):
             if token[0] == '"' or "." in token or "e" in token or "E" in token:
                 continue

@@ -16,24 +16,33 @@ bounded acknowledgement wait: a record not acknowledged within ``ack_timeout`` g
 from __future__ import annotations
 
 import asyncio
-import threading
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from confluent_kafka import KafkaException
+
 from processor.errors import FatalError, KbridgeError, RetriableError, is_retriable
 from processor.events import CloudEvent, Mode, encode
 from processor.gateway.flow import FlowControl
 from processor.gateway.tracing import request_traceparent, with_traceparent
-from processor.kafka.producer import Ack, AsyncSender, delivery_outcome, send_record
+from processor.kafka.producer import (
+    Ack,
+    AsyncSender,
+    delivery_error,
+    delivery_outcome,
+    send_record,
+)
 from processor.kafka.topics import bus_topic
 from processor.trace import writer as trace_writer
 
 AsyncProducer = AsyncSender
 """What the gateway needs from :class:`processor.kafka.producer.Producer`."""
 
+QUEUE_FULL = "the Kafka producer's local queue is full"
 OUTCOME_UNKNOWN = "outcome-unknown"
 """Kafka did not answer within the ack timeout: the record may or may not be written."""
 
@@ -179,7 +188,7 @@ def _outcome(event_id: str, ack: Ack | BaseException) -> Outcome:
 class _Batch:
     """The acknowledgements of one request's records, settled on the event loop."""
 
-    __slots__ = ("done", "flow", "left", "lock", "loop", "ok", "release", "results", "settled")
+    __slots__ = ("complete", "done", "flow", "last", "loop", "release", "results", "tickets")
 
     def __init__(
         self,
@@ -191,10 +200,11 @@ class _Batch:
         self.loop = loop
         self.done: asyncio.Future[None] = loop.create_future()
         self.results: list[Ack | BaseException | None] = [None] * count
-        self.left = count
-        self.settled = 0
-        self.ok = False
-        self.lock = threading.Lock()
+        # One ticket per settled record; ``next`` on a count is atomic under the GIL, so the
+        # poll thread and the loop thread (local refusals) need no lock to find the last one.
+        self.tickets = itertools.count()
+        self.last = count - 1
+        self.complete = False
         self.flow = flow
         self.release = release
 
@@ -205,10 +215,8 @@ class _Batch:
     def record(self, index: int, result: Ack | BaseException) -> None:
         """Store one outcome; the last one wakes the loop once for the whole batch."""
         self.results[index] = result
-        with self.lock:
-            self.left -= 1
-            last = self.left == 0
-        if last:
+        if next(self.tickets) == self.last:
+            self.complete = True
             self.loop.call_soon_threadsafe(self.finish)
 
     def finish(self) -> None:
@@ -242,20 +250,30 @@ async def send_many(
             return await _send_each(producer, topic, records, flow)
         finally:
             release()
+    queue_function = getattr(producer, "queue_function", None)
+    queue = queue_function() if queue_function is not None else None
     loop = asyncio.get_running_loop()
     batch = _Batch(loop, len(records), flow, release)
     flow.records_sent(len(records))
+    on_delivery = batch.on_delivery
     for index, (_, key, value, headers) in enumerate(records):
         try:
-            produce(topic, value, key, headers, partial(batch.on_delivery, index))
-        except Exception as exc:  # a local refusal (queue full, record too large, closed)
+            if queue is not None:  # librdkafka's produce itself: no wrapper per record
+                queue(topic, value, key, headers=headers, on_delivery=partial(on_delivery, index))
+            else:
+                produce(topic, value, key, headers, partial(on_delivery, index))
+        except BufferError:
+            batch.record(index, RetriableError(QUEUE_FULL, code="producer-queue-full"))
+        except KafkaException as exc:
+            batch.record(index, delivery_error(exc.args[0]))
+        except Exception as exc:  # a local refusal (record too large, closed)
             batch.record(index, exc)
     timer = loop.call_later(flow.ack_timeout, _expire, batch.done)
     try:
         await batch.done
     finally:
         timer.cancel()
-    if not batch.left:
+    if batch.complete:
         return batch.results  # type: ignore[return-value]  # every slot is filled
     flow.timed_out()
     timeout = AckTimeout(flow.ack_timeout)

@@ -203,11 +203,16 @@ def entry_record(
         return ids
     event_id, partition_key = ids
     form = entry_form(
-        entry, bus, max_event_bytes=max_event_bytes, new_id=lambda: event_id, now=lambda: now
+        entry,
+        bus,
+        max_event_bytes=max_event_bytes,
+        new_id=lambda: event_id,
+        now=lambda: now,
+        raw_data=True,
     )
     if isinstance(form, EntryError):
         return form
-    del form["data"]
+    value: bytes = form.pop("data")  # Detail's UTF-8 bytes, as the client sent them
     if partition_key is not None:
         form["partitionkey"] = partition_key
     try:
@@ -226,7 +231,7 @@ def entry_record(
     ]
     headers.append(_JSON_CONTENT_TYPE)
     key = (partition_key or event_id).encode()
-    return event_id, key, entry["Detail"].encode(), headers
+    return event_id, key, value, headers
 
 
 _JSON_CONTENT_TYPE = ("content-type", b"application/json")

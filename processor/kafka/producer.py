@@ -165,6 +165,17 @@ class Producer:
             except KafkaException as exc:
                 raise delivery_error(exc.args[0]) from exc
 
+    def queue_function(self) -> Callable[..., None]:
+        """librdkafka's own ``produce`` (``topic, value, key, headers=, on_delivery=``).
+
+        For a caller queueing many records on a hot path that handles ``BufferError`` and
+        ``KafkaException`` itself (the gateway's ``send_many``): it skips this wrapper's
+        per-call keyword dict and header copy. Raises ``BufferError`` when the local queue
+        is full, never waits.
+        """
+        produce: Callable[..., None] = self._producer.produce
+        return produce
+
     def _future_send(
         self,
         topic: str,
