@@ -11,7 +11,10 @@ with trace records on (the default: one ``delivered`` record per event) and off,
 difference is what tracing costs (issue 18: at most 10 %).
 
 Webhook: ``WebhookSink`` delivering batches to a minimal asyncio HTTP server in another process that
-answers every request after 1 ms, at concurrency 1, 8 and 32.
+answers every request after 1 ms, at concurrency 1, 8 and 32; then the whole sink worker
+(a topic of ``--events`` records consumed, decoded, POSTed, committed, traced) with this
+process's CPU time per delivery. Each on the HTTP/1.1 client the webhook sink uses
+(processor/sinks/http/wire.py) and on the httpx path it used before (issue 14), alternating.
 
     python bench/sinks.py [--events 20000] [--rounds 2] [--requests 2000]
 
@@ -38,7 +41,7 @@ import pymysql
 import sqlalchemy as sa
 from confluent_kafka import Consumer
 
-from processor.config.targets import MysqlTarget
+from processor.config.targets import MysqlTarget, WebhookTarget
 from processor.kafka import KafkaClientConfig, Producer, TopicSpec, ensure_topics, make_consumer
 from processor.kafka.topics import target_dlq_topic, target_topic
 from processor.sinks.base import Delivery, DeliveryOutcome, Sink, SinkContext, build_sink
@@ -284,8 +287,17 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _webhook_rate(url: str, concurrency: int, requests: int) -> float:
+def _use_httpx(sink: WebhookSink) -> WebhookSink:
+    """The same sink on its previous HTTP path (httpx clients over the guarded transport,
+    still used for OAuth token fetches): the comparison row of issue 14."""
+    sink._wire = None
+    return sink
+
+
+async def _webhook_rate(url: str, concurrency: int, requests: int, client: str) -> float:
     sink = WebhookSink(url, concurrency=concurrency, allow_private_network=True)
+    if client == "httpx":
+        _use_httpx(sink)
     await sink.setup()
     items = [
         Delivery(
@@ -310,9 +322,52 @@ async def _webhook_rate(url: str, concurrency: int, requests: int) -> float:
     return rate
 
 
-def bench_webhook(requests: int) -> list[tuple[str, float]]:
+async def _webhook_worker(
+    kafka: KafkaClientConfig, url: str, n: int, client: str
+) -> tuple[float, float]:
+    """The whole worker (Kafka consume, record decode, POST, commit, trace record):
+    deliveries per second and this process's CPU seconds per delivery."""
+    name = f"bench-hook-{uuid.uuid4().hex[:8]}"
+    ensure_topics(kafka, [TopicSpec(target_topic(name), 1), TopicSpec(target_dlq_topic(name), 1)])
+    produce_events(kafka, target_topic(name), n)
+    target = WebhookTarget(name=name, url=url, allow_private_network=True)
+
+    def builder(t: Any, c: SinkContext) -> Sink:
+        sink = build_sink("webhook", t, c)
+        assert isinstance(sink, WebhookSink)
+        return _use_httpx(sink) if client == "httpx" else sink
+
+    class View:
+        def target(self, name: str) -> Any:
+            return target
+
+        def connection(self, name: str) -> Any:
+            return None
+
+        def rule(self, name: str) -> Any:
+            return None
+
+    view = View()
+    worker = SinkWorker(name, kafka=kafka, snapshot=lambda: view, builder=builder)
+    stop = asyncio.Event()
+    task = asyncio.create_task(worker.run(stop))
+    while worker.delivered < 1:  # the group is joined and the pool warm
+        await asyncio.sleep(0.002)
+    first = worker.delivered
+    cpu, started = time.process_time(), time.perf_counter()
+    while worker.delivered < n:
+        await asyncio.sleep(0.002)
+    cpu, elapsed = time.process_time() - cpu, time.perf_counter() - started
+    stop.set()
+    await task
+    return (n - first) / elapsed, cpu / (n - first)
+
+
+def bench_webhook(requests: int, events: int, rounds: int) -> list[tuple[str, float, str]]:
     port = _free_port()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
+    kafka = KafkaClientConfig(bootstrap_servers=KAFKA)
+    rows: dict[str, list[tuple[float, str]]] = {}
     try:
         for _ in range(100):
             try:
@@ -321,13 +376,17 @@ def bench_webhook(requests: int) -> list[tuple[str, float]]:
             except OSError:
                 time.sleep(0.1)
         url = f"http://127.0.0.1:{port}/hook"
-        return [
-            (
-                f"webhook, concurrency {c} (server answers in 1 ms)",
-                asyncio.run(_webhook_rate(url, c, requests)),
-            )
-            for c in (1, 8, 32)
-        ]
+        for r in range(rounds):
+            for client in ("httpx", "wire") if r % 2 == 0 else ("wire", "httpx"):
+                label = "kbridge HTTP/1.1 client" if client == "wire" else "httpx (before)"
+                for c in (1, 8, 32):
+                    rate = asyncio.run(_webhook_rate(url, c, requests, client))
+                    rows.setdefault(f"webhook, {label}, concurrency {c}", []).append((rate, ""))
+                rate, cpu = asyncio.run(_webhook_worker(kafka, url, events, client))
+                rows.setdefault(
+                    f"webhook sink worker (Kafka -> POST -> commit), {label}", []
+                ).append((rate, f"{cpu * 1e6:,.0f} µs CPU per delivery"))
+        return [(label, *max(found)) for label, found in rows.items()]
     finally:
         server.terminate()
         server.wait(10)
@@ -341,17 +400,17 @@ def main() -> None:
     parser.add_argument("--only", choices=["mysql", "webhook"], default=None)
     args = parser.parse_args()
     mysql = bench_mysql(args.events, args.rounds) if args.only != "webhook" else []
-    webhook = bench_webhook(args.requests) if args.only != "mysql" else []
+    webhook = bench_webhook(args.requests, args.events, args.rounds) if args.only != "mysql" else []
     print(
         f"\n{args.events} events of ~1 KB, 1 partition, batches of {BATCH}; best of {args.rounds}\n"
     )
-    print("| measurement | per second | vs baseline |")
+    print("| measurement | per second | vs baseline / note |")
     print("|---|---:|---:|")
     base = mysql[0][1] if mysql else 1.0
     for label, rate in mysql:
         print(f"| {label} (rows) | {rate:,.0f} | {rate / base:.0%} |")
-    for label, rate in webhook:
-        print(f"| {label} (deliveries) | {rate:,.0f} | |")
+    for label, rate, note in webhook:
+        print(f"| {label} (deliveries) | {rate:,.0f} | {note} |")
 
 
 if __name__ == "__main__":
