@@ -1,8 +1,10 @@
 """The HTTP clients of one sink: pooled, SSRF-guarded, address-pinned, redirect-free.
 
-Every HTTP sink (webhook, HTTP function, the IM robots) sends through :class:`HttpClients`:
-``httpx.AsyncClient`` shards over the guarded transport
-(:func:`~processor.sinks.http.ssrf.guarded_transport`), handed out round-robin. httpcore's
+The IM robots, OAuth token fetches and tests' mock transports send through
+:class:`HttpClients` (webhook and HTTP function deliveries use the leaner
+:mod:`processor.sinks.http.wire` instead: issue 14): ``httpx.AsyncClient`` shards over
+the guarded transport (:func:`~processor.sinks.http.ssrf.guarded_transport`), handed out
+round-robin. httpcore's
 pool scans every connection on each request event, which makes one pool of 32 connections
 several times slower than 8 pools of 4 (bench/sinks.py), hence the shards. Redirects are
 never followed: a redirect could lead to an unvetted host.

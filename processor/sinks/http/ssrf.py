@@ -1,6 +1,8 @@
 """The SSRF guard inside the HTTP stack: every new connection connects to a vetted address.
 
-:func:`guarded_transport` builds the httpx transport of every HTTP sink. Its network backend
+:func:`guarded_transport` builds the httpx transport of the HTTP sinks that use httpx (IM
+robots, OAuth token fetches; :mod:`processor.sinks.http.wire`, the webhook client, vets and
+pins its connections the same way). Its network backend
 resolves the host of each *new* connection once with :func:`processor.netguard.checked_addresses`
 (refusing private, loopback, link-local and metadata addresses unless the target allows
 them) and connects to exactly the address it vetted, while TLS still verifies the host
