@@ -11,6 +11,10 @@ that the client takes little of the two shared cores) in three scenarios:
 * ``single``: single-entry PutEvents at low load (one client, one request at a time,
   a pause between requests): round-trip p50/p99.
 
+CPU per event is every gateway process's user + system time; ``rdk us/ev`` is the part of
+it spent in librdkafka's own threads (``rdk:*``: broker I/O, compression), the rest being
+the event loop and the delivery-callback thread.
+
 In the same run a plain confluent-kafka producer (idempotent, acks=all) sends as many
 equivalent binary-mode records to the same topic: the ceiling the gateway is compared to.
 Usage::
@@ -114,6 +118,26 @@ def cpu_seconds(pids: list[int]) -> float:
         except OSError:
             continue
         total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def librdkafka_seconds(pids: list[int]) -> float:
+    """CPU time of the processes' librdkafka threads (named ``rdk:*``), from /proc."""
+    total = 0.0
+    for pid in pids:
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/stat") as handle:
+                    raw = handle.read()
+            except OSError:
+                continue
+            if raw[raw.index("(") + 1 :].startswith("rdk:"):
+                fields = raw.rsplit(")", 1)[1].split()
+                total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     return total
 
 
@@ -268,7 +292,7 @@ def main() -> None:
     ensure_topics(kafka, [TopicSpec(topic, partitions=4)])
     port = free_port()
     gateway = start_gateway(bus, port, args.bootstrap, args.workers, args.trace)
-    results: dict[str, tuple[Run, float, float]] = {}
+    results: dict[str, tuple[Run, float, float, float]] = {}
     try:
         pids = process_tree(gateway.pid)
         plans = {
@@ -297,13 +321,14 @@ def main() -> None:
         for name in scenarios:
             requests, per_request, concurrency, pause, seconds = plans[name]
             uvloop.run(drive(port, requests, per_request, 1.5, concurrency, pause))  # warm-up
-            cpu_before = cpu_seconds(pids)
+            cpu_before, rdk_before = cpu_seconds(pids), librdkafka_seconds(pids)
             run = uvloop.run(drive(port, requests, per_request, seconds, concurrency, pause))
-            results[name] = (run, cpu_seconds(pids) - cpu_before, seconds)
+            rdk = librdkafka_seconds(pids) - rdk_before
+            results[name] = (run, cpu_seconds(pids) - cpu_before, rdk, seconds)
     finally:
         gateway.terminate()
         gateway.wait(30)
-    total = sum(run.accepted for run, _, _ in results.values())
+    total = sum(run.accepted for run, _, _, _ in results.values())
     baseline_rate, baseline_cpu = plain_producer(topic, args.bootstrap, max(total, 20_000))
     delete_topics(kafka, [topic])
     print(
@@ -312,19 +337,21 @@ def main() -> None:
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     print(
-        f"{'scenario':44}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/ev':>11}{'failed':>8}"
+        f"{'scenario':44}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/ev':>11}"
+        f"{'rdk us/ev':>11}{'failed':>8}"
     )
     labels = {
         "putevents": f"PutEvents batches of {BATCH}, {args.concurrency} clients",
         "cloudevents": f"CloudEvents binary, 1 event, {args.concurrency} clients",
         "single": "PutEvents 1 entry, 1 client, low load",
     }
-    for name, (run, cpu, seconds) in results.items():
+    for name, (run, cpu, rdk, seconds) in results.items():
         print(
             f"{labels[name]:44}{run.accepted / seconds:>10,.0f}"
             f"{percentile(run.latencies, 50) * 1000:>9.1f}"
             f"{percentile(run.latencies, 99) * 1000:>9.1f}"
-            f"{cpu / max(run.accepted, 1) * 1e6:>11.0f}{run.failed:>8}"
+            f"{cpu / max(run.accepted, 1) * 1e6:>11.0f}"
+            f"{rdk / max(run.accepted, 1) * 1e6:>11.0f}{run.failed:>8}"
         )
         if set(run.statuses) - {200, 202}:
             print(f"  statuses: {run.statuses}")
