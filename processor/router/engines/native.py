@@ -278,7 +278,9 @@ class NativeRouter:
                 with contextlib.suppress(KafkaException):
                     consumer.resume([TopicPartition(*tp)])
 
-    def _verify(self, consumer: Consumer, records: list[InRecord]) -> list[InRecord]:
+    def _verify(
+        self, consumer: Consumer, records: list[InRecord], first: dict[_TP, int]
+    ) -> list[InRecord]:
         """The records that may be routed in a transaction: none below the committed offset.
 
         With transactions a partition's committed offset is exactly what was routed, so a
@@ -292,10 +294,10 @@ class NativeRouter:
         a plain consumer). So a partition's first records since its assignment are checked
         once against the *stable* committed offset: at it, they are routed; elsewhere, the
         partition seeks to it; not stable yet, the partition is paused until it is
-        (:meth:`_recheck`, a transaction timeout at most).
+        (:meth:`_recheck`, a transaction timeout at most). ``first``: the first offset of
+        each partition of the batch not checked yet (empty in the steady state: no cost).
         """
-        first = {(tp.topic, tp.partition): tp.offset for tp in _first_offsets(records)}
-        new = [tp for tp in first if tp not in self._verified and tp not in self._unverified]
+        new = [tp for tp in first if tp not in self._unverified]
         committed = self._stable_committed(consumer, new)
         for tp in new:
             if tp not in committed:
@@ -379,6 +381,8 @@ class NativeRouter:
     ) -> None:
         records = []
         table = self._live.table
+        # exactly-once: first offset of each partition not checked since its assignment
+        unchecked: dict[_TP, int] | None = {} if self._exactly_once else None
         for msg in messages:
             err = msg.error()
             if err is not None:
@@ -388,24 +392,28 @@ class NativeRouter:
                     log.warning("consume error: %s", err.str())
                 continue
             topic, partition = msg.topic() or "", msg.partition() or 0
-            if (topic, partition) in self._parked:
+            tp = (topic, partition)
+            if tp in self._parked:
                 continue
+            offset = msg.offset() or 0
             if table.bus_for_topic(topic) is None:
-                self._park(consumer, topic, partition, msg.offset() or 0)
+                self._park(consumer, topic, partition, offset)
                 continue
+            if unchecked is not None and tp not in self._verified:
+                unchecked.setdefault(tp, offset)
             records.append(
                 InRecord(
-                    msg.topic() or "",
-                    msg.partition() or 0,
-                    msg.offset() or 0,
+                    topic,
+                    partition,
+                    offset,
                     msg.key(),
                     msg.value(),
                     msg.headers(),  # type: ignore[arg-type]  # librdkafka gives bytes values
                     msg.timestamp()[1],
                 )
             )
-        if self._exactly_once and records:
-            records = self._verify(consumer, records)
+        if unchecked:
+            records = self._verify(consumer, records, unchecked)
         if not records:
             return
         results = [route(table, record) for record in records]
@@ -414,8 +422,8 @@ class NativeRouter:
                 self._produce_transaction(consumer, producer, records, results)
             else:
                 self._produce_and_wait(producer, records, results)
-                for tp in _next_offsets(records):
-                    self._position[(tp.topic, tp.partition)] = tp.offset
+                for nxt in _next_offsets(records):
+                    self._position[(nxt.topic, nxt.partition)] = nxt.offset
                 self._commit(consumer, {(r.topic, r.partition) for r in records})
         except (EgressFailed, KafkaException) as exc:
             log.warning("batch not acknowledged, routing it again: %s", exc)
