@@ -160,8 +160,8 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        if self._waiter is None:  # bytes nobody asked for: the connection is not reusable
-            self.close()
+        if self._waiter is None or self._waiter.done():
+            self.close()  # bytes nobody asked for: the connection is not reusable
             return
         self._got_bytes = True
         try:
