@@ -94,7 +94,7 @@ def test_sigterm_with_a_pending_egress_send_loses_nothing(kbridge: Kbridge, engi
 
     Before the fix the Faust engine acked (and committed) the event on shutdown: after a
     restart and the topic's return it was in neither the egress nor the dead-letter topic.
-    (The native engine, never affected, is stopped under load in tests/chaos.)
+    (The native engine, never affected, is stopped under load by bench/chaos.py.)
     """
     u = kbridge.unique
     bus, gone = f"kbridge.bus.rel-{u}", f"kbridge.target.gone-{u}"
