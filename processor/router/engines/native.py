@@ -15,7 +15,8 @@ With ``exactly_once`` a partition's first records after it was assigned (and a f
 batch's partitions) are checked against the group's *stable* committed offset before
 anything is routed (:meth:`NativeRouter._verify`): librdkafka can start a newly assigned
 partition at ``auto.offset.reset`` while a crashed router's transaction still holds its
-offsets, which re-routed already committed records (docs/operations.md#exactly-once).
+offsets, which re-routed already committed records
+(docs/operations.md#after-a-crash-native-engine).
 """
 
 from __future__ import annotations
@@ -73,9 +74,10 @@ well under a second; Kafka Streams uses 10 s for the same reason."""
 RECHECK_EVERY = 1.0
 """Seconds between asking again for the committed offsets of partitions held unverified."""
 
-COMMITTED_TIMEOUT = 1.0
-"""Seconds to wait for a committed offset: librdkafka keeps retrying while a transaction
-holds it (UNSTABLE_OFFSET_COMMIT) and answers a stable one in milliseconds."""
+COMMITTED_TIMEOUT = 0.5
+"""Seconds to wait for committed offsets (a quarter for one partition): librdkafka keeps
+retrying while a transaction holds one (UNSTABLE_OFFSET_COMMIT) and answers stable ones in
+milliseconds. The loop waits meanwhile, so this is kept short."""
 
 _TP = tuple[str, int]
 _Key = tuple[str, int, int, int]
@@ -299,6 +301,7 @@ class NativeRouter:
         """
         new = [tp for tp in first if tp not in self._unverified]
         committed = self._stable_committed(consumer, new)
+        moved: set[_TP] = set()  # sought elsewhere: this batch's records of it are dropped
         for tp in new:
             if tp not in committed:
                 self._hold(consumer, tp, first[tp])
@@ -318,13 +321,18 @@ class NativeRouter:
                     first[tp],
                     committed[tp],
                 )
+                moved.add(tp)
                 try:
                     consumer.seek(TopicPartition(tp[0], tp[1], committed[tp]))
                 except KafkaException as exc:  # revoked meanwhile: its new owner checks it
                     log.info("not seeking %s[%d]: %s", tp[0], tp[1], exc)
                 else:
                     self._verified.add(tp)
-        return [r for r in records if (r.topic, r.partition) in self._verified]
+        return [
+            r
+            for r in records
+            if (r.topic, r.partition) in self._verified and (r.topic, r.partition) not in moved
+        ]
 
     def _hold(self, consumer: Consumer, tp: _TP, fallback: int) -> None:
         """Pause ``tp`` until its committed offset is known; ``fallback`` if none is."""
@@ -338,11 +346,11 @@ class NativeRouter:
 
     def _recheck(self, consumer: Consumer, *, force: bool = False) -> None:
         """Resume held partitions whose committed offset became stable, at that offset."""
-        now = time.monotonic()
-        if not force and now - self._last_recheck < RECHECK_EVERY:
+        if not force and time.monotonic() - self._last_recheck < RECHECK_EVERY:
             return
-        self._last_recheck = now
-        for tp, offset in self._stable_committed(consumer, list(self._unverified)).items():
+        known = self._stable_committed(consumer, list(self._unverified))
+        self._last_recheck = time.monotonic()  # the other partitions' turn in between
+        for tp, offset in known.items():
             target = offset if offset >= 0 else self._unverified[tp]
             del self._unverified[tp]
             try:
