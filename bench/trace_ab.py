@@ -61,7 +61,7 @@ def report(rows: list[dict[str, float]], rate: str, cpu: str) -> None:
         )
 
 
-def routers(events: int, rounds: int, rules: int) -> None:
+def routers(events: int, rounds: int, rules: int, round_timeout: float) -> None:
     run = uuid.uuid4().hex[:6]
     bus = f"bench-ab-{run}"
     kafka = KafkaClientConfig(bootstrap_servers=BOOTSTRAP)
@@ -99,7 +99,12 @@ def routers(events: int, rounds: int, rules: int) -> None:
             target = events * (round_no + 1)
             done: dict[str, float] = {}
             cpu: dict[str, float] = {}
+            deadline = time.monotonic() + round_timeout
             while len(done) < len(SIDES):
+                if time.monotonic() > deadline:
+                    late = ", ".join(f"tracing {s}" for s in SIDES if s not in done)
+                    print(f"round {round_no}: {late} did not commit every event in time; stopping")
+                    break
                 for side in SIDES:
                     if procs[side].poll() is not None:
                         raise SystemExit(f"router (tracing {side}) exited")
@@ -107,6 +112,8 @@ def routers(events: int, rounds: int, rules: int) -> None:
                         done[side] = time.perf_counter() - t0
                         cpu[side] = router_bench.cpu_seconds(procs[side].pid) - cpu0[side]
                 time.sleep(0.2)
+            if len(done) < len(SIDES):
+                break
             row = {f"rate_{s}": events / done[s] for s in SIDES}
             row.update({f"cpu_{s}": cpu[s] / events * 1e6 for s in SIDES})
             load = os.getloadavg()[0]
@@ -124,7 +131,8 @@ def routers(events: int, rounds: int, rules: int) -> None:
         for proc in procs.values():
             proc.terminate()
             proc.wait(30)
-    report(rows, "rate", "cpu")
+    if rows:
+        report(rows, "rate", "cpu")
 
 
 def gateways(seconds: float, rounds: int, concurrency: int) -> None:
@@ -189,9 +197,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=8.0, help="gateway: seconds per round")
     parser.add_argument("--concurrency", type=int, default=8, help="gateway: connections each")
     parser.add_argument("--rounds", type=int, default=4)
+    parser.add_argument(
+        "--round-timeout", type=float, default=180.0, help="router: seconds a round may take"
+    )
     args = parser.parse_args()
     if args.what == "router":
-        routers(args.events, args.rounds, args.rules)
+        routers(args.events, args.rounds, args.rules, args.round_timeout)
     else:
         gateways(args.seconds, args.rounds, args.concurrency)
 

@@ -258,6 +258,43 @@ class TraceWriter:
             offset,
         )
 
+    def accepted_lines(
+        self,
+        bus: str,
+        records: Sequence[tuple[str, Any, Any, Any]],
+        acks: Sequence[Any],
+        by: str | None = None,
+    ) -> list[tuple[int, bytes]]:
+        """The lines of one publish call (a gateway request, a source's send): the
+        threshold, line head and clock read once per call, the rest inlined."""
+        threshold = self.policy.threshold(bus)
+        if threshold <= 0:
+            return []
+        head = self._prefix(r.ACCEPTED, by, bus, None)
+        at = self._at()
+        dumps = orjson.dumps
+        attributes = _ACCEPTED_ATTRIBUTES
+        lines: list[tuple[int, bytes]] = []
+        for (event_id, _key, _value, headers), ack in zip(records, acks, strict=True):
+            if isinstance(ack, BaseException):
+                continue
+            hashed = zlib.crc32(event_id.encode("utf-8"))
+            if hashed % SAMPLE_SCALE >= threshold:
+                continue
+            extra = [
+                b',"%s":%s' % (attributes[name], dumps(_text(value)))
+                for name, value in headers or ()
+                if name in attributes and value is not None
+            ]
+            lines.append(
+                (
+                    hashed,
+                    b'%s,"event_id":%s,"at":%s%s,"partition":%d,"offset":%d}'
+                    % (head, dumps(event_id), at, b"".join(extra), ack[0], ack[1]),
+                )
+            )
+        return lines
+
     def routed(self, record: InLike, result: ResultLike) -> None:
         """The router's decision for one ingress record (after its outputs were acked)."""
         line = self._routed_line(record, result, self._at())
@@ -744,13 +781,7 @@ def published(
     if tracer is None and not spans:
         return
     if tracer is not None:
-        at = tracer._at()
-        lines = [
-            tracer._accepted_line(event_id, bus, ack[0], ack[1], headers, None, by, at)
-            for (event_id, _key, _value, headers), ack in zip(records, acks, strict=True)
-            if not isinstance(ack, BaseException)
-        ]
-        tracer._add([line for line in lines if line is not None])
+        tracer._add(tracer.accepted_lines(bus, records, acks, by))
     if not spans:
         return
     for (event_id, _key, _value, headers), ack in zip(records, acks, strict=True):
