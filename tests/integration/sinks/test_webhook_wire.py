@@ -22,10 +22,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+from pydantic import SecretStr
 
+from processor.config.connections import OAuthClientCredentialsConnection
 from processor.errors import BackpressureError, FatalError
 from processor.netguard import SsrfRefused
 from processor.sinks.base import Delivery
+from processor.sinks.http import signing
 from processor.sinks.http.status import outcome, transport_error
 from processor.sinks.http.wire import WirePool
 from processor.sinks.webhook import WebhookSink
@@ -359,3 +362,52 @@ async def test_webhook_sink_over_the_wire_client() -> None:
     # credentials in the URL become Basic auth as httpx sent them (RFC 7617: user:pass base64)
     assert all("Authorization: Basic dXNlcjpwYSBzcw==" in h for h in heads)
     assert server.connections <= 2
+
+
+async def test_oauth_refresh_on_401_and_signature_over_the_wire_client() -> None:
+    """The token comes from the httpx side client, deliveries go over the wire client; a
+    token the server revoked gets a 401, a fresh token and one more try, with a valid
+    X-Kbridge-Signature on every delivery."""
+    tokens = iter(["t1", "t2"])
+    state = {"valid": ""}
+
+    async def handle(request: Request, writer: asyncio.StreamWriter) -> bool:
+        head = request[0]
+        if head.startswith(b"POST /token "):
+            state["valid"] = next(tokens)
+            token = b'{"access_token": "%s", "expires_in": 3600}' % state["valid"].encode()
+            writer.write(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: %d\r\n\r\n%s" % (len(token), token)
+            )
+        elif f"Authorization: Bearer {state['valid']}\r\n".encode() in head:
+            writer.write(OK)
+        else:
+            writer.write(b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n")
+        return True
+
+    async with serving(handle) as server:
+        base = f"http://127.0.0.1:{server.port}"
+        connection = OAuthClientCredentialsConnection(
+            name="o",
+            token_url=f"{base}/token",
+            client_id="cid",
+            client_secret=SecretStr("cs"),
+            allow_private_network=True,
+        )
+        sink = WebhookSink(
+            f"{base}/in", connection=connection, secret="s3cret", allow_private_network=True
+        )
+        await sink.setup()
+        item = Delivery(value=b'{"n": 1}', headers={"ce_id": "a", "ce_source": "s"})
+        assert await sink.deliver([item, item]) == [None, None]
+        state["valid"] = "revoked-by-server"
+        assert await sink.deliver([item]) == [None]
+        await sink.close()
+    token_fetches = [h for h, _ in server.requests if h.startswith(b"POST /token ")]
+    deliveries = [(h, b) for h, b in server.requests if h.startswith(b"POST /in ")]
+    assert len(token_fetches) == 2
+    assert len(deliveries) == 4  # 2 + (401, then again with the new token)
+    for head, body in deliveries:
+        line = next(x for x in head.decode().split("\r\n") if x.startswith(signing.HEADER))
+        assert signing.verify("s3cret", body, line.split(": ", 1)[1])
