@@ -67,7 +67,7 @@ def request_body_limit(entries_limit: int) -> int:
 
 def entries_size(entries: Sequence[Any], entry_size: Any) -> int:
     """Total AWS entry size of ``entries`` (entries that are not objects count 0)."""
-    return sum(entry_size(e) for e in entries if isinstance(e, Mapping))
+    return sum([entry_size(e) for e in entries if type(e) is dict or isinstance(e, Mapping)])
 
 
 def field_problem(entry: Mapping[str, Any]) -> tuple[str, str] | None:

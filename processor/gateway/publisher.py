@@ -75,7 +75,7 @@ Outcome = Published | Rejected
 
 def record_size(value: bytes | None, headers: Sequence[tuple[str, bytes]]) -> int:
     """Bytes an encoded event takes on the wire (value plus header names and values)."""
-    return len(value or b"") + sum(len(name) + len(raw) for name, raw in headers)
+    return len(value or b"") + sum([len(name) + len(raw) for name, raw in headers])
 
 
 class Publisher:
