@@ -21,6 +21,11 @@ Usage::
 
     python bench/gateway.py [--seconds 10] [--concurrency 16] [--workers 1] [--trace]
         [--scenarios putevents,cloudevents,single] [--bootstrap 127.0.0.1:9092]
+    python bench/gateway.py --app-only
+
+``--app-only`` measures the gateway app's own event-loop CPU per request in this process
+(ASGI calls, a producer that acknowledges at once: no HTTP server, no Kafka), the figure
+that stays steady on a shared machine.
 
 Event tracing (``KBRIDGE_TRACE__*``, one ``kbridge.trace`` record per accepted event) is
 switched off for the gateway under test unless ``--trace`` is given.
@@ -38,6 +43,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import orjson
@@ -268,6 +274,97 @@ def plain_producer(topic: str, bootstrap: str, count: int) -> tuple[float, float
     return count / elapsed, cpu / count
 
 
+class _Acked:
+    """A delivery report: partition 0, offset 0."""
+
+    def partition(self) -> int:
+        return 0
+
+    def offset(self) -> int:
+        return 0
+
+
+class InstantProducer:
+    """Acknowledges every record at once: the app's own CPU without Kafka's."""
+
+    async def send(self, *args: object, **kwargs: object) -> tuple[int, int]:
+        raise AssertionError("the gateway queues with produce()")
+
+    def produce(
+        self, topic: str, value: object, key: object, headers: object, on_delivery: Any, **_: Any
+    ) -> None:
+        on_delivery(None, _Acked())
+
+
+async def app_cpu(raw_requests: list[bytes], count: int) -> float:
+    """Event-loop CPU seconds per request of the gateway app itself (best of 5 rounds):
+    ASGI calls straight into ``create_app(...)`` with :class:`InstantProducer`, no HTTP
+    server and no Kafka. Steadier than the whole-process figure on a shared machine, which
+    also depends on how well librdkafka batches at the rate reached."""
+    from processor.gateway.app import create_app
+    from processor.settings import Settings
+
+    app = create_app(Settings(), known_buses=["bench"], producer=InstantProducer())
+    parsed = []
+    for raw in raw_requests:
+        head, body = raw.split(b"\r\n\r\n", 1)
+        lines = head.split(b"\r\n")
+        path = lines[0].split()[1].decode()
+        pairs = [line.split(b":", 1) for line in lines[1:]]
+        parsed.append((path, [(k.strip().lower(), v.strip()) for k, v in pairs], body))
+
+    async def one(path: str, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "POST",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "headers": headers,
+            "client": ("127.0.0.1", 5555),
+            "server": ("127.0.0.1", 8080),
+        }
+
+        async def receive() -> dict[str, Any]:
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        statuses = []
+
+        async def send(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                statuses.append(message["status"])
+
+        await app(scope, receive, send)
+        assert statuses[0] in (200, 202), statuses
+
+    for k in range(200):  # warm-up
+        await one(*parsed[k % len(parsed)])
+    best = float("inf")
+    for _ in range(5):
+        started = time.thread_time()
+        for k in range(count):
+            await one(*parsed[k % len(parsed)])
+        best = min(best, (time.thread_time() - started) / count)
+    return best
+
+
+def app_only() -> None:
+    """``--app-only``: the app's CPU per request for each request shape, no Kafka needed."""
+    shapes = {
+        f"PutEvents batch of {BATCH}": (putevents_requests("/v1/buses/bench/events", BATCH), 500),
+        "PutEvents 1 entry": (putevents_requests("/v1/buses/bench/events", 1), 2000),
+        "CloudEvents binary, 1 event": (cloudevents_requests("/v1/buses/bench/cloudevents"), 2000),
+    }
+    print(f"gateway app alone (no HTTP server, no Kafka); load average {os.getloadavg()[0]:.1f}")
+    for label, (requests, count) in shapes.items():
+        seconds = uvloop.run(app_cpu(requests, count))
+        print(f"{label:44}{seconds * 1e6:>9.1f} us CPU per request")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -284,7 +381,15 @@ def main() -> None:
     parser.add_argument(
         "--trace", action="store_true", help="keep event tracing on (the default of kbridge)"
     )
+    parser.add_argument(
+        "--app-only",
+        action="store_true",
+        help="measure the app's own CPU per request in this process (no server, no Kafka)",
+    )
     args = parser.parse_args()
+    if args.app_only:
+        app_only()
+        return
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     kafka = KafkaClientConfig(bootstrap_servers=args.bootstrap)
     bus = f"bench-{uuid.uuid4().hex[:8]}"
