@@ -34,7 +34,7 @@ from processor.sinks.http.client import HttpClients
 from processor.sinks.http.ratelimit import RateLimiter, destination, limiter_for, windows_for_rate
 from processor.sinks.http.ssrf import check_url
 from processor.sinks.http.status import Answer, outcome, transport_error
-from processor.sinks.http.wire import WirePool
+from processor.sinks.http.wire import OWN_HEADERS, WirePool
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,9 @@ class WebhookSink(Sink):
         )
         # the hot path; ``transport`` (tests' mock networks) keeps every request on httpx
         self._wire: WirePool | None = None
-        if transport is None:
+        # a configured Host or framing header is httpx's to honour (rare: a virtual host)
+        own = any(name.lower() in OWN_HEADERS for name in self.static_headers)
+        if transport is None and not own:
             self._wire = WirePool(
                 timeout=timeout,
                 allow_private_network=allow_private_network,
@@ -111,6 +113,8 @@ class WebhookSink(Sink):
         # so a refused destination fails its items (dead letters), not the sink's setup.
         await check_url(self.url, allow_private_network=True)
         self._http.open()
+        if self._wire is not None:
+            self._wire.open()
         self._auth = authenticator(self.connection, self._http.first)
 
     async def close(self) -> None:

@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 KEEPALIVE_EXPIRY = 5.0
 """Seconds an idle connection is kept for reuse (httpx's default)."""
 DEFAULT_HEADERS = {"Accept": "*/*"}
+OWN_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+"""Header names this client writes itself (``Host``, framing, keep-alive)."""
 
 
 class WireResponse:
@@ -328,8 +330,13 @@ class WirePool:
             return response
         raise AssertionError("unreachable")  # pragma: no cover
 
+    def open(self) -> None:
+        """Accept requests again after :meth:`close` (a sink set up anew)."""
+        self._closed = False
+
     async def close(self) -> None:
-        """Close every connection; later requests fail."""
+        """Close every idle connection (busy ones close when released); until :meth:`open`,
+        requests fail."""
         self._closed = True
         for pool in self._pools.values():
             for conn in pool.idle:

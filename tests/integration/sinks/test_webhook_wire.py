@@ -411,3 +411,24 @@ async def test_oauth_refresh_on_401_and_signature_over_the_wire_client() -> None
     for head, body in deliveries:
         line = next(x for x in head.decode().split("\r\n") if x.startswith(signing.HEADER))
         assert signing.verify("s3cret", body, line.split(": ", 1)[1])
+
+
+async def test_a_closed_sink_set_up_again_delivers_and_a_configured_host_is_sent_once() -> None:
+    async with serving(answer(OK)) as server:
+        url = f"http://127.0.0.1:{server.port}/in"
+        item = Delivery(value=b"{}", headers={"ce_id": "a", "ce_source": "s"})
+        sink = WebhookSink(url, allow_private_network=True)
+        assert await sink.deliver([item]) == [None]
+        await sink.close()
+        assert await sink.deliver([item]) == [None]  # deliver sets a closed sink up again
+        await sink.close()
+        # a virtual host from the target's headers replaces the URL's (as httpx did)
+        vhost = WebhookSink(url, headers={"Host": "api.example"}, allow_private_network=True)
+        assert await vhost.deliver([item]) == [None]
+        await vhost.close()
+    hosts = [
+        [line for line in head.decode().split("\r\n") if line.lower().startswith("host:")]
+        for head, _ in server.requests
+    ]
+    assert hosts[-1] == ["Host: api.example"]
+    assert hosts[0] == [f"Host: 127.0.0.1:{server.port}"]
