@@ -93,10 +93,19 @@ def gateway_producer_overrides(settings: Settings) -> dict[str, Any]:
     Its local queue holds more than the in-flight budget, so that the budget (a fast 503)
     binds first and ``produce`` never finds the queue full. Batches linger 1 ms, not the
     default 5: a client waits for every acknowledgement, and under load librdkafka still
-    batches whatever queues while earlier requests are in flight.
+    batches whatever queues while earlier requests are in flight (a longer linger cuts
+    librdkafka's broker-thread CPU, 8-11 us per event at 3 ms against 15-25 us at 1 ms in
+    in-process runs of batches of 10, but adds its whole length to every request at low
+    load). TCP_NODELAY on the broker sockets: a small produce request sent while
+    another is unacknowledged must not wait for the kernel's delayed ACK (Nagle).
+    Acknowledgement settings (acks=all, idempotence) are the shared defaults, untouched.
     """
     queue_kbytes = max(2 * settings.gateway.max_inflight_bytes // 1024, 16 * 1024)
-    return {"queue.buffering.max.kbytes": queue_kbytes, "linger.ms": 1}
+    return {
+        "queue.buffering.max.kbytes": queue_kbytes,
+        "linger.ms": 1,
+        "socket.nagle.disable": True,
+    }
 
 
 def _brokers_down_reporter(
