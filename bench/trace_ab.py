@@ -61,7 +61,9 @@ def report(rows: list[dict[str, float]], rate: str, cpu: str) -> None:
         )
 
 
-def routers(events: int, rounds: int, rules: int, round_timeout: float) -> None:
+def routers(
+    events: int, rounds: int, rules: int, round_timeout: float, on_env: dict[str, str]
+) -> None:
     run = uuid.uuid4().hex[:6]
     bus = f"bench-ab-{run}"
     kafka = KafkaClientConfig(bootstrap_servers=BOOTSTRAP)
@@ -83,6 +85,8 @@ def routers(events: int, rounds: int, rules: int, round_timeout: float) -> None:
         command = [sys.executable, "-m", "processor", "--log-level", "WARNING", "router"]
         command += ["--engine", "native", "--group-id", groups[side]]
         side_env = {**env, "KBRIDGE_TRACE__ENABLED": "true" if side == "on" else "false"}
+        if side == "on":
+            side_env.update(on_env)
         procs[side] = subprocess.Popen(command, env=side_env)
     topic = bus_topic(bus)
     payload = router_bench.make_events(events)
@@ -135,16 +139,22 @@ def routers(events: int, rounds: int, rules: int, round_timeout: float) -> None:
         report(rows, "rate", "cpu")
 
 
-def gateways(seconds: float, rounds: int, concurrency: int) -> None:
+def gateways(seconds: float, rounds: int, concurrency: int, on_env: dict[str, str]) -> None:
     bus = f"bench-ab-{uuid.uuid4().hex[:8]}"
     kafka = KafkaClientConfig(bootstrap_servers=BOOTSTRAP)
     ensure_topics(kafka, [TopicSpec(bus_topic(bus), partitions=4)])
     os.environ["KBRIDGE_TRACE__TOPIC"] = f"kbridge.trace.{bus}"  # start_gateway copies it
     ports = {side: gateway_bench.free_port() for side in SIDES}
-    procs = {
-        side: gateway_bench.start_gateway(bus, ports[side], BOOTSTRAP, 1, side == "on")
-        for side in SIDES
-    }
+    procs = {}
+    for side in SIDES:
+        saved = dict(os.environ)
+        if side == "on":
+            os.environ.update(on_env)
+        try:
+            procs[side] = gateway_bench.start_gateway(bus, ports[side], BOOTSTRAP, 1, side == "on")
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
     batch = 10
     requests = gateway_bench.putevents_requests(f"/v1/buses/{bus}/events", batch)
     rows: list[dict[str, float]] = []
@@ -200,11 +210,20 @@ def main() -> None:
     parser.add_argument(
         "--round-timeout", type=float, default=180.0, help="router: seconds a round may take"
     )
+    parser.add_argument(
+        "--on-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment of the traced side, e.g. KBRIDGE_TRACE__SAMPLE=0 (the "
+        "writer runs but writes nothing: its fixed cost alone)",
+    )
     args = parser.parse_args()
+    on_env = dict(item.split("=", 1) for item in args.on_env)
     if args.what == "router":
-        routers(args.events, args.rounds, args.rules, args.round_timeout)
+        routers(args.events, args.rounds, args.rules, args.round_timeout, on_env)
     else:
-        gateways(args.seconds, args.rounds, args.concurrency)
+        gateways(args.seconds, args.rounds, args.concurrency, on_env)
 
 
 if __name__ == "__main__":

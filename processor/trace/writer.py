@@ -12,7 +12,7 @@ pre-encoded bytes templates, not a dict) and appends it to an in-memory list; a
 background thread (or the caller, once the list is large) joins the lines of each trace
 partition into **one Kafka record** (newline-delimited JSON) and produces it without a
 per-record delivery callback. That replaces one librdkafka produce call, one message and
-one delivery report per trace record with one per partition and flush (100 ms). The
+one delivery report per trace record with one per partition and flush (200 ms). The
 writer picks the partition from a hash of the event id
 (:func:`processor.trace.partitioning.trace_partition`), so the lookup still reads only
 that event's partition. A full list, a full producer queue or an unwritable topic drops
@@ -66,15 +66,20 @@ PRODUCER_OVERRIDES: dict[str, Any] = {
     "delivery.report.only.error": True,  # no report per record: only failures are counted
 }
 
-FLUSH_INTERVAL: Final = 0.1
-"""Seconds between the background thread's flushes (how late a trace record may appear)."""
+FLUSH_INTERVAL: Final = 0.2
+"""Seconds between the background thread's flushes (how late a trace record may appear).
+
+Not shorter: every wake-up of a thread takes the GIL from the stage's own thread (the
+gateway's event loop, the router's loop), and on a loaded machine handing it back can
+wait for a CPU; the writer's producer has no poll thread of its own for the same reason
+(this thread serves its rare error reports)."""
 FLUSH_RECORDS: Final = 5_000
 """Pending trace records at which the caller flushes at once instead of waiting."""
 MAX_PENDING: Final = 100_000
 """Pending trace records beyond which new ones are dropped (Kafka unreachable for long)."""
 MAX_RECORD_BYTES: Final = 512 * 1024
 """Largest Kafka record the writer builds (the broker's default limit is 1 MB)."""
-_REFRESH_EVERY: Final = 10
+_REFRESH_EVERY: Final = 5
 """Flushes between two reads of the per-bus policy (about once a second)."""
 
 
@@ -671,7 +676,7 @@ def start(
             return _active
         from processor.kafka.producer import Producer
 
-        producer = Producer(kafka, **PRODUCER_OVERRIDES)
+        producer = Producer(kafka, poll_thread=False, **PRODUCER_OVERRIDES)
         writer = TraceWriter(_sender(producer.raw, settings.topic), settings, by=by)
         writer.policy.refresh()
         _producer = producer
@@ -716,6 +721,7 @@ class _Flusher(threading.Thread):
         ticks = 0
         while not self.stopping.wait(FLUSH_INTERVAL):
             self.writer.flush()
+            self.raw.poll(0)  # error reports only (delivery.report.only.error)
             ticks += 1
             if ticks % _REFRESH_EVERY == 0:
                 try:
