@@ -7,7 +7,8 @@ For the two routes that carry nearly all traffic (``POST /v1/buses/{bus}/events`
 ``POST /v1/buses/{bus}/cloudevents``) :class:`GatewayApp` answers in one flat step
 (:class:`HotPath`): the same request guard checks (:class:`~processor.gateway.guard.
 GuardMiddleware`), the same traceparent rule, the same latency histogram, the handler, and
-its errors rendered by the app's own exception handlers. Everything else (other routes, a
+its errors rendered by the app's own exception handlers (an exception none of them handles
+is logged and answered 500 with the gateway's JSON error body). Everything else (other routes, a
 body without ``Content-Length`` that the guard must count while it streams, FastAPI's
 OpenTelemetry server spans when a tracer provider is configured) takes the full middleware
 stack, where :class:`HotRoutes` still dispatches the hot routes without FastAPI routing.
