@@ -133,3 +133,28 @@ async def test_the_hot_path_serves_the_ingest_routes() -> None:
     assert hot_app.hot_path is not None and full_app.hot_path is None
     assert hot_app.middleware_stack is None  # FastAPI never built its stack for the request
     assert full_app.middleware_stack is not None
+
+
+async def test_an_unexpected_error_is_a_logged_json_500(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in a handler never escapes as a traceback to the client nor kills the worker."""
+    from processor.gateway import putevents
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(putevents, "put_entries", broken)
+    app = create_app(Settings(), known_buses=["orders"], producer=Recording())
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as http:
+        response = await http.post("/v1/buses/orders/events", content=CASES[0][1], headers=JSON)
+        after = await http.post(
+            "/v1/buses/orders/cloudevents", content=b'{"a": 1}', headers={**JSON, **CE}
+        )
+    assert response.status_code == 500
+    assert response.json()["error"]["code"] == "internal-error"
+    assert "a bug" not in response.text
+    assert "a bug" in caplog.text  # the operator sees it
+    assert ("/v1/buses/{bus}/events", "500") in latency_labels(app)
+    assert after.status_code == 202  # the app keeps serving
