@@ -528,6 +528,7 @@ class Result:
     lost: int = 0
     duplicates: int = 0  # webhook calls beyond the first per id
     recovery: float | None = None  # fault end → everything acked before it delivered
+    resumed: float | None = None  # fault end → the gateway's first ack (when it had refused)
     slowest_answer: float = 0.0  # the slowest PutEvents answer during the fault (s)
     lost_ids: list[str] = field(default_factory=list)
     failures: Counter[str] = field(default_factory=Counter)
@@ -535,17 +536,22 @@ class Result:
 
     def row(self) -> str:
         recovery = "-" if self.recovery is None else f"{self.recovery:.1f}"
+        resumed = "-" if self.resumed is None else f"{self.resumed:.1f}"
+        if self.resumed == float("inf"):
+            resumed = "never"
         return (
             f"| {self.scenario} | {self.engine} | {self.acked:,} | {self.failed:,} | "
             f"{self.webhook:,} | {self.rows:,} | {self.dead_letters:,} | {self.lost:,} | "
-            f"{self.duplicates:,} | {recovery} | {self.slowest_answer:.1f} | {self.notes} |"
+            f"{self.duplicates:,} | {recovery} | {resumed} | {self.slowest_answer:.1f} | "
+            f"{self.notes} |"
         )
 
 
 TABLE_HEAD = (
     "| scenario | engine | acked | failed (not acked) | webhook (unique ids) | MariaDB rows "
-    "| dead letters | lost | duplicates | recovery (s) | slowest answer in fault (s) | notes |\n"
-    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
+    "| dead letters | lost | duplicates | recovery (s) | acks resumed (s) "
+    "| slowest answer in fault (s) | notes |\n"
+    "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
 )
 
 
@@ -724,9 +730,14 @@ def run_scenario(
         stop_load = time.monotonic() + scale.after
         deadline = stop_load + scale.drain
         while time.monotonic() < deadline:
-            if load.thread.is_alive() and time.monotonic() >= stop_load:
-                load.stop()
             acked, kind = load.snapshot()
+            # a gateway still refusing after the fault keeps being offered load until it
+            # acknowledges again (to measure when), within the drain time
+            may_stop = any(t > run.fault_end for t in acked.values()) or not any(
+                a.status != 200 for a in list(load.answers) if a.sent >= run.fault_start
+            )
+            if load.thread.is_alive() and time.monotonic() >= stop_load and may_stop:
+                load.stop()
             dead = dead_letters.ids(prefix)
             _, _, settled = delivered(run, prefix, kind, dead)
             before_end = {i for i, t in acked.items() if t <= run.fault_end}
@@ -749,6 +760,12 @@ def run_scenario(
         for a in load.answers
         if run.fault_start <= a.sent <= max(run.fault_end, run.fault_start + 1)
     ]
+    # how long after the fault the gateway acknowledged again (only if it refused meanwhile)
+    refused = any(a.status != 200 for a in load.answers if a.sent >= run.fault_start)
+    after_fault = [t for t in acked.values() if t > run.fault_end]
+    resumed = min(after_fault) - run.fault_end if refused and after_fault else None
+    if refused and not after_fault:
+        resumed = float("inf")  # never, while the load ran
     stages = Counter(f"{stage or '?'}/{code or '?'}" for _, stage, code in dead.values())
     notes = list(run.notes)
     if stages:
@@ -767,6 +784,7 @@ def run_scenario(
         lost=len(lost),
         duplicates=sum(n - 1 for n in hooks.values()),
         recovery=recovery,
+        resumed=resumed,
         slowest_answer=max(in_fault, default=0.0),
         lost_ids=lost[:20],
         failures=load.failed,
