@@ -112,6 +112,7 @@ class TraceWriter:
         self._pending: list[tuple[int, bytes]] = []
         self._prefixes: dict[tuple[str, str, str | None, str | None, str | None], bytes] = {}
         self._tails: dict[tuple[tuple[str, ...], tuple[str, ...]], bytes] = {}
+        self._extras: dict[tuple[tuple[str, Any], ...], bytes] = {}
         self.written = 0
         """Trace records handed to the producer."""
         self.dropped = 0
@@ -279,6 +280,7 @@ class TraceWriter:
         at = self._at()
         dumps = orjson.dumps
         attributes = _ACCEPTED_ATTRIBUTES
+        extras = self._extras
         lines: list[tuple[int, bytes]] = []
         for (event_id, _key, _value, headers), ack in zip(records, acks, strict=True):
             if isinstance(ack, BaseException):
@@ -286,16 +288,24 @@ class TraceWriter:
             hashed = zlib.crc32(event_id.encode("utf-8"))
             if hashed % SAMPLE_SCALE >= threshold:
                 continue
-            extra = [
-                b',"%s":%s' % (attributes[name], dumps(_text(value)))
+            kept = tuple(
+                (name, value)
                 for name, value in headers or ()
                 if name in attributes and value is not None
-            ]
+            )
+            extra = extras.get(kept)  # events mostly share source and type
+            if extra is None:
+                extra = b"".join(
+                    b',"%s":%s' % (attributes[name], dumps(_text(value))) for name, value in kept
+                )
+                if len(extras) > 1_000:  # unique values (e.g. traceparents): stay bounded
+                    extras.clear()
+                extras[kept] = extra
             lines.append(
                 (
                     hashed,
                     b'%s,"event_id":%s,"at":%s%s,"partition":%d,"offset":%d}'
-                    % (head, dumps(event_id), at, b"".join(extra), ack[0], ack[1]),
+                    % (head, dumps(event_id), at, extra, ack[0], ack[1]),
                 )
             )
         return lines
