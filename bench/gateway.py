@@ -22,7 +22,6 @@ Usage::
     python bench/gateway.py [--seconds 10] [--concurrency 16] [--workers 1] [--trace]
         [--scenarios putevents,cloudevents,single] [--bootstrap 127.0.0.1:9092]
     python bench/gateway.py --app-only
-    python bench/gateway.py --loop-delivery   # the gateway with delivery reports on its loop
 
 ``--app-only`` measures the gateway app's own event-loop CPU per request in this process
 (ASGI calls, a producer that acknowledges at once: no HTTP server, no Kafka), the figure
@@ -71,7 +70,7 @@ def free_port() -> int:
 
 
 def start_gateway(
-    bus: str, port: int, bootstrap: str, workers: int, trace: bool, loop_delivery: bool = False
+    bus: str, port: int, bootstrap: str, workers: int, trace: bool
 ) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -82,8 +81,6 @@ def start_gateway(
     }
     command = [sys.executable, "-m", "processor", "--log-level", "WARNING", "gateway"]
     command += ["--buses", bus, "--port", str(port), "--workers", str(workers)]
-    if loop_delivery:
-        command.append("--loop-delivery")
     process = subprocess.Popen(command, env=env)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -385,11 +382,6 @@ def main() -> None:
         "--trace", action="store_true", help="keep event tracing on (the default of kbridge)"
     )
     parser.add_argument(
-        "--loop-delivery",
-        action="store_true",
-        help="run the gateway with --loop-delivery (delivery reports on the event loop)",
-    )
-    parser.add_argument(
         "--app-only",
         action="store_true",
         help="measure the app's own CPU per request in this process (no server, no Kafka)",
@@ -404,7 +396,7 @@ def main() -> None:
     topic = bus_topic(bus)
     ensure_topics(kafka, [TopicSpec(topic, partitions=4)])
     port = free_port()
-    gateway = start_gateway(bus, port, args.bootstrap, args.workers, args.trace, args.loop_delivery)
+    gateway = start_gateway(bus, port, args.bootstrap, args.workers, args.trace)
     results: dict[str, tuple[Run, float, float, float]] = {}
     try:
         pids = process_tree(gateway.pid)
@@ -445,8 +437,7 @@ def main() -> None:
     baseline_rate, baseline_cpu = plain_producer(topic, args.bootstrap, max(total, 20_000))
     delete_topics(kafka, [topic])
     print(
-        f"kbridge gateway, {args.workers} worker(s), tracing {'on' if args.trace else 'off'}"
-        f"{', --loop-delivery' if args.loop_delivery else ''}; "
+        f"kbridge gateway, {args.workers} worker(s), tracing {'on' if args.trace else 'off'}; "
         "~1 KB events, 4 partitions, acks=all; "
         f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )

@@ -33,7 +33,6 @@ from processor.gateway.flow import FlowControl
 from processor.gateway.guard import install_guard
 from processor.gateway.metrics import GatewayMetrics
 from processor.gateway.publisher import AsyncProducer, Publisher, publish_function
-from processor.gateway.pump import DeliveryPump
 from processor.gateway.tracing import TraceparentMiddleware
 from processor.kafka.producer import Headers
 from processor.kafka.topics import RULES_TOPIC
@@ -48,7 +47,6 @@ class ProducerSlot:
 
     def __init__(self, producer: AsyncProducer | None = None) -> None:
         self.producer = producer
-        self.kick: Callable[[], None] = _nothing  # the delivery pump's, when there is one
 
     async def send(
         self,
@@ -87,10 +85,6 @@ class ProducerSlot:
         if produce is None:
             raise RetriableError("the producer cannot queue records with callbacks")
         produce(topic, value, key, headers, on_delivery, block=False)
-
-
-def _nothing() -> None:
-    return None
 
 
 def gateway_producer_overrides(settings: Settings) -> dict[str, Any]:
@@ -145,7 +139,6 @@ def create_app(
     resolve_source: Callable[[str], object | None] | None = None,
     rules_topic: str = RULES_TOPIC,
     mode: Mode = "binary",
-    loop_delivery: bool = False,
 ) -> FastAPI:
     """Build the gateway app.
 
@@ -158,8 +151,6 @@ def create_app(
     * ``keys``: API keys and SigV4 access keys; ``settings.gateway.admin_api_key`` is added
       with every scope. Keys are enforced when ``settings.gateway.auth_enabled`` (and SigV4
       is verified whenever access keys exist).
-    * ``loop_delivery``: serve the created producer's delivery reports on the event loop
-      instead of a callback thread (:mod:`processor.gateway.pump`).
     """
     settings = settings or Settings()
     slot = ProducerSlot(producer)
@@ -219,21 +210,15 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         created = None
-        pump_task: asyncio.Task[None] | None = None
         if slot.producer is None:
             from processor.kafka.producer import Producer
 
             created = Producer(
                 settings.kafka,
-                poll_thread=not loop_delivery,
                 error_cb=_brokers_down_reporter(asyncio.get_running_loop(), flow),
                 **gateway_producer_overrides(settings),
             )
             slot.producer = created
-            if loop_delivery:
-                pump = DeliveryPump(created.raw)
-                pump_task = asyncio.create_task(pump.run(), name="kbridge-delivery-pump")
-                slot.kick = pump.kick
             trace_writer.start(settings.kafka, by="gateway")  # docs/tracing.md
         started_store = None
         if owns_store:
@@ -255,9 +240,6 @@ def create_app(
         finally:
             if started_store is not None:
                 started_store.stop()
-            if pump_task is not None:
-                pump_task.cancel()
-                slot.kick = _nothing
             if created is not None:
                 # Requests were answered (within the ack timeout) before the lifespan ends;
                 # records still queued now belong to answers already sent as OutcomeUnknown.

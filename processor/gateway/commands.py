@@ -40,13 +40,6 @@ def gateway(
         help="Processes serving the port, each with its own Kafka producer "
         "(default: one per core).",
     ),
-    loop_delivery: bool = typer.Option(
-        False,
-        "--loop-delivery",
-        envvar="KBRIDGE_GATEWAY_LOOP_DELIVERY",
-        help="Serve Kafka delivery reports on the event loop, not a callback thread: less "
-        "CPU per event under load, up to 1 ms more per request at low load.",
-    ),
 ) -> None:
     """Serve PutEvents, CloudEvents HTTP, SaaS webhooks and the management API."""
     from processor.errors import ConfigError
@@ -64,7 +57,6 @@ def gateway(
     known = [b.strip() for b in buses.split(",") if b.strip()] if buses else None
     spec = {"api_keys": str(api_keys) if api_keys else None, "rules_topic": rules_topic}
     spec["buses"] = known  # type: ignore[assignment]
-    spec["loop_delivery"] = loop_delivery  # type: ignore[assignment]
     count = workers or settings.gateway.workers or usable_cores()
     if openapi is not None:
         from processor.gateway.app import create_app
@@ -89,14 +81,9 @@ def gateway(
     if count == 1:
         from processor.gateway.app import create_app
 
-        app = create_app(
-            settings,
-            known_buses=known,
-            keys=keys,
-            rules_topic=rules_topic,
-            loop_delivery=loop_delivery,
+        uvicorn.run(
+            create_app(settings, known_buses=known, keys=keys, rules_topic=rules_topic), **options
         )
-        uvicorn.run(app, **options)
         return
     # uvicorn's worker model: this process binds the port and supervises ``count`` spawned
     # processes (restarting any that dies); each builds its own app, producer and config
@@ -133,11 +120,7 @@ def worker_app() -> Any:
     spec = json.loads(os.environ[SPEC_ENV])
     keys = load_keys(Path(spec["api_keys"])) if spec.get("api_keys") else None
     return create_app(
-        load_settings(),
-        known_buses=spec.get("buses"),
-        keys=keys,
-        rules_topic=spec["rules_topic"],
-        loop_delivery=bool(spec.get("loop_delivery")),
+        load_settings(), known_buses=spec.get("buses"), keys=keys, rules_topic=spec["rules_topic"]
     )
 
 

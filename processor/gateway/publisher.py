@@ -268,9 +268,6 @@ async def send_many(
             batch.record(index, delivery_error(exc.args[0]))
         except Exception as exc:  # a local refusal (record too large, closed)
             batch.record(index, exc)
-    kick = getattr(producer, "kick", None)
-    if kick is not None:
-        kick()  # a delivery pump on the loop (processor/gateway/pump.py) polls from now
     timer = loop.call_later(flow.ack_timeout, _expire, batch.done)
     try:
         await batch.done

@@ -171,11 +171,9 @@ def read_ids(bootstrap: str, topic: str, group: str, expected: set[str]) -> set[
     return seen
 
 
-@pytest.mark.parametrize("loop_delivery", [False, True], ids=["callback-thread", "loop-delivery"])
 def test_broker_down_fast_503s_bounded_memory_recovery_no_loss(
-    private_kafka: PrivateKafka, unique: str, loop_delivery: bool
+    private_kafka: PrivateKafka, unique: str
 ) -> None:
-    """Also with ``--loop-delivery`` (delivery and error reports served on the event loop)."""
     bus = f"bp-{unique}"
     topic = bus_topic(bus)
     ensure_topics(
@@ -188,7 +186,6 @@ def test_broker_down_fast_503s_bounded_memory_recovery_no_loss(
         "KBRIDGE_GATEWAY__ACK_TIMEOUT": str(ACK_TIMEOUT),
         "KBRIDGE_GATEWAY__MAX_INFLIGHT_BYTES": str(INFLIGHT),
         "KBRIDGE_LOG_LEVEL": "WARNING",
-        "KBRIDGE_GATEWAY_LOOP_DELIVERY": "true" if loop_delivery else "false",
     }
     gateway = subprocess.Popen(
         [
