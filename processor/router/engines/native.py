@@ -136,6 +136,7 @@ class NativeRouter:
         self._parked: dict[_TP, int] = {}  # paused: a bus this router has no config for
         self._parked_with: object = None  # the table that did not know them
         self._last_commit = 0.0
+        self._commit_failing = False  # the last commit's outcome was a failure (logged once)
         # exactly-once: partitions whose position matched the stable committed offset since
         # they were assigned, and paused ones waiting for it (with where to go if none)
         self._verified: set[_TP] = set()
@@ -150,8 +151,45 @@ class NativeRouter:
         return make_consumer(
             self._kafka,
             self._group_id,
-            **{"topic.metadata.refresh.interval.ms": 5000, "fetch.wait.max.ms": 50},
+            **{
+                "topic.metadata.refresh.interval.ms": 5000,
+                "fetch.wait.max.ms": 50,
+                "on_commit": self._on_commit,
+            },
         )
+
+    def _on_commit(self, err: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """An offset commit's outcome (served inside ``consume``): failed offsets go again.
+
+        Commits are asynchronous, so a refusal (coordinator moved or loading, a rebalance
+        under way, a request timeout) arrives here, not as an exception. Dropping it left the
+        group's offsets behind what was routed until the partition's next record: an idle
+        router showed lag for ever, and a restart routed those records again.
+        """
+        if err is not None and err.code() == KafkaError._NO_OFFSET:
+            return
+        failed = [tp for tp in partitions if err is not None or tp.error is not None]
+        if not failed:
+            if self._commit_failing:
+                self._commit_failing = False
+                log.info("offset commits succeed again")
+            return
+        again = 0
+        for tp in failed:
+            key = (tp.topic, tp.partition)
+            # still ours, not superseded by a later committable offset, not queued already
+            if self._committed.get(key) == tp.offset and key not in self._uncommitted:
+                self._uncommitted[key] = tp.offset
+                again += 1
+        cause = err if err is not None else failed[0].error
+        # once per failing spell: commits are retried every COMMIT_EVERY seconds
+        (log.debug if self._commit_failing else log.warning)(
+            "offset commit failed for %d partition(s) (%s); %d will be committed again",
+            len(failed),
+            cause.str() if isinstance(cause, KafkaError) else cause,
+            again,
+        )
+        self._commit_failing = True
 
     def _producer(self) -> RdProducer:
         conf: dict[str, Any] = {
