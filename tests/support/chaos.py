@@ -641,6 +641,8 @@ def mariadb_down(run: Run) -> None:
 def webhook_flaky(run: Run) -> None:
     """The webhook answers 50% of calls 429 + Retry-After: 1 and hangs 5% for ``fault`` s."""
     run.begin()
+    with run.receiver.lock:  # count this scenario's refusals only
+        run.receiver.refused = run.receiver.hung = 0
     run.receiver.fail_ratio, run.receiver.hang_ratio = 0.5, 0.05
     time.sleep(run.scale.fault)
     run.receiver.fail_ratio, run.receiver.hang_ratio = 0.0, 0.0
