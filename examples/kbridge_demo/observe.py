@@ -5,7 +5,10 @@ from __future__ import annotations
 import contextlib
 import re
 import sqlite3
+import threading
+import time
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 
@@ -56,13 +59,21 @@ def histogram_quantile(metrics: dict[Any, float], name: str, q: float) -> float 
 
 
 class BusWatcher:
-    """Reads a bus topic from its current end: the function target's published results."""
+    """Reads a bus topic from its current end: the function target's published results.
+
+    On a thread of its own from the start, so each result's arrival is stamped when it is
+    written, not when the demo (busy sending the other scenarios) would get round to it.
+    """
 
     def __init__(self, bootstrap: str, topic: str, source: str) -> None:
         from confluent_kafka import Consumer, TopicPartition
 
         self.source = source
         self.results: list[dict[str, Any]] = []
+        #: When the newest result was read (monotonic clock).
+        self.last_at: float | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
         self._consumer = Consumer(
             kafka_conf(bootstrap, **{"group.id": "kbridge-demo", "enable.auto.commit": False})
         )
@@ -72,21 +83,65 @@ class BusWatcher:
             _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
             parts.append(TopicPartition(topic, p, high))
         self._consumer.assign(parts)
+        self._thread = threading.Thread(target=self._run, name="demo-bus-watch", daemon=True)
+        self._thread.start()
 
-    def poll(self) -> None:
+    def _run(self) -> None:
         from processor.events.kafka import decode_json_form
 
-        for msg in self._consumer.consume(500, timeout=0.2):
-            if msg.error() is not None:
-                continue
-            with contextlib.suppress(Exception):
-                headers: Any = msg.headers()  # a list of (name, value) from a consumer
-                form = decode_json_form(msg.value(), headers)
-                if form.get("source") == self.source:
-                    self.results.append(form)
+        while not self._stop.is_set():
+            for msg in self._consumer.consume(500, timeout=0.02):
+                if msg.error() is not None:
+                    continue
+                with contextlib.suppress(Exception):
+                    headers: Any = msg.headers()  # a list of (name, value) from a consumer
+                    form = decode_json_form(msg.value(), headers)
+                    if form.get("source") == self.source:
+                        with self._lock:
+                            self.results.append(form)
+                            self.last_at = time.monotonic()
+
+    def snapshot(self) -> list[dict[str, Any]]:
+        """The results read so far."""
+        with self._lock:
+            return list(self.results)
 
     def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
         self._consumer.close()
+
+
+class CountWatch:
+    """Polls ``count`` on a thread from the moment a scenario was sent, keeping when it first
+    reached ``want``.
+
+    The demo sends all three scenarios before it waits for deliveries; a table polled only
+    then would add the time spent sending the later scenarios to the earlier ones'
+    "delivered after".
+    """
+
+    def __init__(self, count: Callable[[], int], want: int, every: float = 0.02) -> None:
+        self.at: float | None = None
+        self._count = count
+        self._want = want
+        self._every = every
+        self._stop = threading.Event()
+        threading.Thread(target=self._run, name="demo-count-watch", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self._count() >= self._want:
+                self.at = time.monotonic()
+                return
+            self._stop.wait(self._every)
+
+    def arrived(self) -> float | None:
+        """When the count reached ``want`` (monotonic clock), or None so far."""
+        return self.at
+
+    def close(self) -> None:
+        self._stop.set()
 
 
 def topic_ends(bootstrap: str, topics: list[str]) -> dict[str, int]:

@@ -45,6 +45,7 @@ from kbridge_demo.console import say, step
 from kbridge_demo.files import example_config
 from kbridge_demo.observe import (
     BusWatcher,
+    CountWatch,
     histogram_quantile,
     metric_sum,
     scrape,
@@ -69,6 +70,14 @@ class Expect:
     #: When the receiver got the last expected message (its own clock, on arrival), so
     #: "delivered after" does not include the time the demo spent sending later scenarios.
     arrived: Callable[[], float | None] | None = None
+
+
+def answers_200(url: str) -> bool:
+    """``url`` answers 200 now (a readiness probe)."""
+    try:
+        return http_json(url, timeout=2)[0] == 200
+    except OSError:
+        return False
 
 
 def demo_config(workdir: Path, source: Path | None = None) -> Path:
@@ -147,20 +156,31 @@ def run_demo(args: argparse.Namespace) -> int:
             procs.start("gateway", "gateway", "--port", str(gateway_port))
             procs.start("router", "router", "--engine", args.engine,
                         "--metrics-port", str(metrics_port))
+            # every process serves /readyz: 200 once Kafka answered and its consumer group
+            # has it as a member, so the scenarios start when every worker is in its group
+            # (a sink still joining would add its join time to "delivered after")
+            ready_urls = [f"http://127.0.0.1:{metrics_port}/readyz"]
             for target in targets:
-                procs.start(f"sink-{target}", "sink", target)
-            procs.start("source-kms-audit-feed", "source", "kms-audit-feed")
+                probe = free_port()
+                procs.start(f"sink-{target}", "sink", target, "--metrics-port", str(probe))
+                ready_urls.append(f"http://127.0.0.1:{probe}/readyz")
+            probe = free_port()
+            procs.start("source-kms-audit-feed", "source", "kms-audit-feed",
+                        "--metrics-port", str(probe))
+            ready_urls.append(f"http://127.0.0.1:{probe}/readyz")
             base = f"http://127.0.0.1:{gateway_port}"
+            ready_urls.append(f"{base}/readyz")
             deadline = time.monotonic() + 90
             while True:
-                with contextlib.suppress(OSError):
-                    if http_json(f"{base}/readyz", timeout=2)[0] == 200:
-                        break
+                waiting = [url for url in ready_urls if not answers_200(url)]
+                if not waiting:
+                    break
                 if procs.dead() or time.monotonic() > deadline:
-                    say(f"demo: not ready (exited: {procs.dead()}); logs in {workdir / 'logs'}")
+                    say(f"demo: not ready (exited: {procs.dead()}; not ready: {waiting}); "
+                        f"logs in {workdir / 'logs'}")
                     return 1
                 time.sleep(0.5)
-            say(f"  gateway ready on {base}; {len(procs.running)} processes running "
+            say(f"  gateway ready on {base}; {len(procs.running)} processes running and ready "
                 f"(logs in {workdir / 'logs'})")
 
             # ---- scenario 1
@@ -176,6 +196,10 @@ def run_demo(args: argparse.Namespace) -> int:
                 if status >= 300:
                     say(f"    {answer}")
             completed = [r["id"] for r in responses if r["status"] == "completed"]
+            survey_rows = CountWatch(
+                lambda: sql_count(env["SURVEY_DB_URL"], "survey_responses", "id", completed),
+                len(completed),
+            )
 
             # ---- scenario 2
             step("2. message push: alarms → PutEvents → DingTalk, WeCom, Feishu, Slack, email")
@@ -208,6 +232,9 @@ def run_demo(args: argparse.Namespace) -> int:
             say(f"  produced {len(events) + 5} records to kms.audit "
                 f"({len(events)} distinct event ids, 5 redelivered)")
             kms_ids = [e.id for e in events]
+            kms_rows = CountWatch(
+                lambda: sql_count(env["KMS_DB_URL"], "kms_events", "id", kms_ids), len(kms_ids)
+            )
 
             def im_count(channel: str) -> Callable[[], int]:
                 return lambda: sum(
@@ -223,14 +250,16 @@ def run_demo(args: argparse.Namespace) -> int:
                 return sum(1 for name in critical if name in text)
 
             def aggregated() -> int:
-                return int(sum(r.get("data", {}).get("responses", 0) for r in watcher.results
+                return int(sum(r.get("data", {}).get("responses", 0) for r in watcher.snapshot()
                                if r.get("data", {}).get("survey_id") == f"nps-{run}"))
 
             expects = [
-                Expect("1 survey", "survey-aggregate", 5, 5, aggregated, survey_sent, survey_in),
+                Expect("1 survey", "survey-aggregate", 5, 5, aggregated, survey_sent, survey_in,
+                       arrived=lambda: watcher.last_at if watcher else None),
                 Expect("1 survey", "survey-db", 5, 5,
                        lambda: sql_count(env["SURVEY_DB_URL"], "survey_responses", "id",
-                                         completed), survey_sent, survey_in),
+                                         completed), survey_sent, survey_in,
+                       arrived=survey_rows.arrived),
                 *(Expect("2 alarms", f"ops-{c}", 3, 3, im_count(c), alarms_sent, alarms_in,
                          arrived=im_arrived(c))
                   for c in IM_CHANNELS),
@@ -238,14 +267,13 @@ def run_demo(args: argparse.Namespace) -> int:
                        arrived=im_arrived("email")),
                 Expect("3 kms dump", "kms-events-db", 25, 20,
                        lambda: sql_count(env["KMS_DB_URL"], "kms_events", "id", kms_ids),
-                       kms_sent, kms_in),
+                       kms_sent, kms_in, arrived=kms_rows.arrived),
             ]
 
             step("waiting for deliveries")
             deadline = time.monotonic() + args.timeout
             last = ""
             while time.monotonic() < deadline:
-                watcher.poll()
                 for e in expects:
                     if e.done_at is None and e.count() >= e.delivered:
                         e.done_at = (e.arrived() if e.arrived else None) or time.monotonic()
@@ -260,11 +288,10 @@ def run_demo(args: argparse.Namespace) -> int:
                     say(f"  stopped unexpectedly: {', '.join(procs.dead())}")
                     break
                 time.sleep(0.05)  # "delivered after" is only as fine as this poll
-            watcher.poll()
 
-            if watcher.results:
+            if watcher.snapshot():
                 step("survey-aggregate published its result to the saas bus:")
-                for result_event in watcher.results:
+                for result_event in watcher.snapshot():
                     say(json.dumps(result_event.get("data"), indent=2, ensure_ascii=False))
 
             # ---- summary
