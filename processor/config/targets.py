@@ -380,6 +380,12 @@ class SlackTarget(_ImTarget):
     """`text`, or `blocks` (the transform renders Block Kit JSON)."""
     rate_per_second: Annotated[float, Field(gt=0, le=100)] = 1.0
     """Messages per second (Slack allows about 1)."""
+    burst: Annotated[int, Field(ge=1, le=20)] = 3
+    """Messages sent back to back before the rate applies (`burst` in any `burst /
+    rate_per_second` seconds): Slack allows one per second "with short bursts >1 allowed"
+    (https://api.slack.com/docs/rate-limits), so three alarms of one incident arrive
+    together; a refused burst gets 429 with `Retry-After`, which is honoured. `1`: strictly
+    one per `1 / rate_per_second` seconds."""
     max_chars: Annotated[int, Field(ge=100, le=1_000_000)] = 40_000
     """Text length cap."""
 

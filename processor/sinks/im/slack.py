@@ -4,7 +4,7 @@ Request: ``POST https://hooks.slack.com/services/T.../B.../...`` with ``{"text":
 ``{"text": <fallback>, "blocks": [...]}``. Success is HTTP 200 with the body ``ok``; errors
 are plain-text bodies (``invalid_payload``, ``channel_not_found``, ...) with a 4xx status,
 ``rollup_error`` with 500, and 429 with ``Retry-After`` when rate limited (about one
-message per second per webhook, short bursts allowed).
+message per second per webhook, short bursts allowed: ``burst``, 3 by default).
 
 For ``msgtype: blocks`` the template may render the blocks itself (a JSON array, or an object
 with ``blocks`` and optionally ``text``); any other text becomes ``mrkdwn`` section blocks of
@@ -44,7 +44,11 @@ class SlackSink(ChatWebhookSink):
     target: SlackTarget
 
     def rate_windows(self) -> list[Window]:
-        return windows_for_rate(self.target.rate_per_second)
+        rate, burst = self.target.rate_per_second, self.target.burst
+        if burst == 1:
+            return windows_for_rate(rate)
+        # the same average rate, at most `burst` messages at once (Slack: "short bursts")
+        return [Window(burst, burst / rate)]
 
     def messages(self, text: str, context: Delivery) -> list[dict[str, Any]]:
         if self.target.msgtype == "blocks":

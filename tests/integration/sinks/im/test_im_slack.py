@@ -78,9 +78,21 @@ async def test_server_errors_retry_client_errors_do_not(slack_server: SlackServe
 
 async def test_one_message_per_second(slack_server: SlackServer) -> None:
     clock = ManualClock()
-    sink = SlackSink(target(slack_server, rate_per_second=0.5), clock=clock)
+    sink = SlackSink(target(slack_server, rate_per_second=0.5, burst=1), clock=clock)
     assert await deliver(sink, [event(str(i), i) for i in range(3)]) == [None] * 3
     assert clock.sleeps == pytest.approx([2.05, 2.05])
+
+
+async def test_a_short_burst_goes_at_once_then_the_rate_applies(
+    slack_server: SlackServer,
+) -> None:
+    # https://api.slack.com/docs/rate-limits: "Posting messages: 1 per second. Short bursts
+    # >1 allowed." Default burst 3 at 1 message/s: three at once, the fourth 3 s later.
+    clock = ManualClock()
+    sink = SlackSink(target(slack_server), clock=clock)
+    assert await deliver(sink, [event(str(i), i) for i in range(4)]) == [None] * 4
+    assert clock.sleeps == pytest.approx([3.05])
+    assert len(slack_server.received) == 4
 
 
 async def test_unreachable_webhook_is_retriable(slack_server: SlackServer) -> None:
