@@ -584,26 +584,25 @@ class Run:
         self.fault_end = time.monotonic()
 
 
-def broker_stop(run: Run) -> None:
-    """Controlled shutdown of the webhook sink group's coordinator for ``fault`` s."""
+def _sink_coordinator_down(run: Run, take_down: Callable[[int], None]) -> None:
+    """The webhook sink group's coordinator taken down for ``fault`` s, then restarted."""
     node = run.cluster.coordinator(f"kbridge-sink-{run.pipeline.hook}")
     run.notes.append(f"node {node} (sink coordinator)")
     run.begin()
-    run.cluster.stop_node(node)
+    take_down(node)
     time.sleep(run.scale.fault)
     run.cluster.start()
     run.end()
+
+
+def broker_stop(run: Run) -> None:
+    """Controlled shutdown of the webhook sink group's coordinator for ``fault`` s."""
+    _sink_coordinator_down(run, run.cluster.stop_node)
 
 
 def broker_kill(run: Run) -> None:
     """SIGKILL of the webhook sink group's coordinator, restarted after ``fault`` s."""
-    node = run.cluster.coordinator(f"kbridge-sink-{run.pipeline.hook}")
-    run.notes.append(f"node {node} (sink coordinator)")
-    run.begin()
-    run.cluster.kill_node(node)
-    time.sleep(run.scale.fault)
-    run.cluster.start()
-    run.end()
+    _sink_coordinator_down(run, run.cluster.kill_node)
 
 
 def router_kill(run: Run) -> None:
