@@ -57,6 +57,22 @@ MYSQL_URL = os.environ.get(
 BATCH = 500
 
 
+class OneTarget:
+    """The configuration view a benchmarked sink worker needs: its one target, nothing else."""
+
+    def __init__(self, target: Any) -> None:
+        self._target = target
+
+    def target(self, name: str) -> Any:
+        return self._target
+
+    def connection(self, name: str) -> Any:
+        return None
+
+    def rule(self, name: str) -> Any:
+        return None
+
+
 def _value(i: int) -> bytes:
     return orjson.dumps(
         {"keyId": f"key-{i}", "op": "rotate", "region": "eu-1", "actor": "svc", "pad": "x" * 700}
@@ -187,17 +203,7 @@ async def kbridge_run(kafka: KafkaClientConfig, topic_target: str, n: int, table
         timed.append(_Timed(build_sink("mysql", t, c)))
         return timed[-1]
 
-    class View:
-        def target(self, name: str) -> Any:
-            return target
-
-        def connection(self, name: str) -> Any:
-            return None
-
-        def rule(self, name: str) -> Any:
-            return None
-
-    view = View()
+    view = OneTarget(target)
     settings = WorkerSettings(poll_timeout=0.1, linger=0.0, backoff=Backoff(0.1, 1.0))
     worker = SinkWorker(
         topic_target, kafka=kafka, snapshot=lambda: view, settings=settings, builder=builder
@@ -337,17 +343,7 @@ async def _webhook_worker(
         assert isinstance(sink, WebhookSink)
         return _use_httpx(sink) if client == "httpx" else sink
 
-    class View:
-        def target(self, name: str) -> Any:
-            return target
-
-        def connection(self, name: str) -> Any:
-            return None
-
-        def rule(self, name: str) -> Any:
-            return None
-
-    view = View()
+    view = OneTarget(target)
     worker = SinkWorker(name, kafka=kafka, snapshot=lambda: view, builder=builder)
     stop = asyncio.Event()
     task = asyncio.create_task(worker.run(stop))
