@@ -33,6 +33,7 @@ DEFAULT_SEARCH_SINCE = 600.0
 """How far back ``kbridge trace --bus ...`` searches by default (seconds)."""
 
 _ORDER = {stage: i for i, stage in enumerate(r.STAGES)}
+_LATER = len(r.STAGES)
 
 
 def _consumer(kafka: KafkaClientConfig) -> Consumer:
@@ -118,8 +119,16 @@ def _with_consumer(
 
 
 def timeline(records: list[r.TraceRecord]) -> list[r.TraceRecord]:
-    """Records in the order they happened (stage order breaks ties of the same millisecond)."""
-    return sorted(records, key=lambda rec: (rec.at, _ORDER.get(rec.stage, 99)))
+    """Records in the order they happened: by phase (:data:`processor.trace.record.PHASES`:
+    accepted, then the router's stage, then the sinks'), then time, then stage order."""
+    return sorted(
+        records,
+        key=lambda rec: (
+            r.PHASES.get(rec.stage, _LATER),
+            rec.at,
+            _ORDER.get(rec.stage, _LATER),
+        ),
+    )
 
 
 def trace_event(

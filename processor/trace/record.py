@@ -39,6 +39,22 @@ STAGES: Final = (
     DEAD_LETTERED,
 )
 
+PHASES: Final = {
+    ACCEPTED: 0,
+    ROUTED: 1,
+    UNMATCHED: 1,
+    ROUTER_DEAD_LETTER: 1,
+    RETRIED: 2,
+    DELIVERED: 2,
+    DEAD_LETTERED: 2,
+}
+"""Each stage's place in an event's causal order: ingested, routed, then delivered.
+
+A timeline sorts by phase before time because the stages' clocks are not comparable to
+the millisecond: the gateway stamps ``accepted`` when its handler sees the ack, and on a
+busy machine the router may already have routed the event by then (or runs on another
+host whose clock is a little behind)."""
+
 
 @dataclass(frozen=True, slots=True)
 class TraceRecord:

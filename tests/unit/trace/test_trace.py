@@ -237,6 +237,21 @@ def test_timeline_orders_by_time_then_stage_and_renders() -> None:
     assert render.outcome([]) == "not-found"
 
 
+def test_timeline_keeps_causal_order_when_a_later_stage_has_an_earlier_clock() -> None:
+    """The router routed (and a sink delivered) before the gateway's handler stamped its
+    ack: on a busy machine the gateway's ``at`` can be later than the router's."""
+    recs = [
+        r.TraceRecord("e", r.UNMATCHED, 10.001, "router"),
+        r.TraceRecord("e", r.ACCEPTED, 10.004, "gateway", bus="b", partition=0, offset=1),
+        r.TraceRecord("e", r.DELIVERED, 10.002, "sink", target="t", attempts=2),
+        r.TraceRecord("e", r.RETRIED, 10.0015, "sink", target="t", attempts=1),
+    ]
+    assert [x.stage for x in timeline(recs)] == ["accepted", "unmatched", "retried", "delivered"]
+    # within one phase, time decides (a retry of target u after t's delivery)
+    later = r.TraceRecord("e", r.RETRIED, 10.009, "sink", target="u", attempts=1)
+    assert [x.stage for x in timeline([later, *recs])][-1] == "retried"
+
+
 def test_a_sources_publish_writes_accepted_by_the_source() -> None:
     import asyncio
 
