@@ -27,13 +27,18 @@ from processor.backoff import Backoff, BackoffCounter
 from processor.config.model import ConfigObject, KbridgeConfig, ObjectKind
 from processor.config.provision import rules_topic_spec
 from processor.config.records import decode_object, parse_key
-from processor.errors import KbridgeError, RetriableError
+from processor.errors import FatalError, KbridgeError, RetriableError
 from processor.kafka.admin import ensure_topics
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.consumer import make_consumer
+from processor.kafka.failures import explain, refusal
 from processor.kafka.topics import RULES_TOPIC
 
 log = logging.getLogger(__name__)
+
+REFUSAL_PROBE_AFTER = 2.0
+"""Seconds of not catching up after which :meth:`ConfigStore.start_and_wait` checks once
+whether the brokers refuse this client (a healthy cluster is read well within them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,16 +198,39 @@ class ConfigStore:
         """Start and block until caught up; every process that follows the store does this.
 
         Raises :class:`RetriableError` naming the topic, the servers and the last failure
-        when the topic cannot be read within ``timeout`` (the thread keeps retrying).
+        when the topic cannot be read within ``timeout``. Gives up early, with a
+        :class:`FatalError` that says why, when the brokers refuse this client (wrong
+        credentials, an untrusted certificate: :func:`processor.kafka.failures.refusal`),
+        since waiting cannot cure that. Either way the store is stopped first: its thread
+        must not outlive a process that exits on the error.
         """
         self.start()
         started = time.monotonic()
-        if not self.wait_until_caught_up(timeout):
-            reason = f": {describe_kafka_error(self.failure)}" if self.failure else ""
-            raise RetriableError(
-                f"could not read {self._topic} from {self._kafka.bootstrap_servers} "
-                f"within {time.monotonic() - started:.0f}s{reason}"
-            )
+        deadline = started + timeout
+        probed = False
+        while not self.wait_until_caught_up(max(min(1.0, deadline - time.monotonic()), 0.0)):
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            if not probed and now - started >= REFUSAL_PROBE_AFTER:
+                probed = True
+                refused = refusal(self._kafka)
+                if refused is not None:
+                    self.stop()
+                    cause = explain(KafkaException(refused), self._kafka, probe_timeout=0)
+                    raise FatalError(
+                        f"could not read {self._topic} from {self._kafka.bootstrap_servers}\n"
+                        f"  cause: {cause}",
+                        code="kafka-refused",
+                    )
+        else:
+            return
+        self.stop()
+        reason = f": {describe_kafka_error(self.failure)}" if self.failure else ""
+        raise RetriableError(
+            f"could not read {self._topic} from {self._kafka.bootstrap_servers} "
+            f"within {time.monotonic() - started:.0f}s{reason}"
+        )
 
     def wait_until_caught_up(self, timeout: float) -> bool:
         """Block until every record present at start was applied; ``False`` on timeout."""
@@ -398,6 +426,8 @@ def follow_or_load(
     store = ConfigStore(kafka, topic=topic)
     try:
         store.start_and_wait(timeout)
+    except FatalError:
+        raise  # the brokers refused this client: a file would not help
     except KbridgeError as exc:
         store.stop()
         raise RetriableError(f"{exc.message} (or pass -f kbridge.yaml)") from None

@@ -67,6 +67,17 @@ def probe(config: KafkaClientConfig, timeout: float = 3.0) -> KafkaError | None:
     return errors[0] if errors else None
 
 
+REFUSAL_CODES = AUTH_CODES | SSL_CODES | {KafkaError._INVALID_ARG}
+"""Errors that waiting does not cure: credentials, TLS trust, client settings."""
+
+
+def refusal(config: KafkaClientConfig, timeout: float = 3.0) -> KafkaError | None:
+    """The brokers' refusal of this client (:data:`REFUSAL_CODES`), found by :func:`probe`;
+    ``None`` when they answer or are merely unreachable (which may pass)."""
+    error = probe(config, timeout)
+    return error if error is not None and error.code() in REFUSAL_CODES else None
+
+
 def _answers(producer: Producer) -> bool:
     try:
         return bool(producer.list_topics(timeout=0.1).brokers)
