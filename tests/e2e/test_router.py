@@ -3,8 +3,6 @@ events in binary and structured mode, egress and dead-letter topics read back, l
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from processor.events import CloudEvent, decode, encode
@@ -12,6 +10,9 @@ from processor.kafka import KafkaClientConfig, Producer
 from tests.support.kbridge import Kbridge, read_topic
 
 pytestmark = [pytest.mark.kafka]
+
+REBUILT = "routing table rebuilt"
+"""The router's log line after it applied a configuration change (processor/router/live.py)."""
 
 
 def config_text(u: str, *, extra_rule: bool = False) -> str:
@@ -108,9 +109,11 @@ def test_router_end_to_end(kbridge: Kbridge, engine: str) -> None:
         assert marks["kbridge-failed-stage"] == b"decode"
         assert marks["kbridge-error-message"]
 
-    # live rule change: a new rule applies to events produced 5 s later, without a restart
+    # live rule change: a new rule applies to events produced once the router rebuilt its
+    # table (apply writes only the changed rule: one rebuild), without a restart
+    rebuilt = kbridge.log_count(REBUILT, "router")
     kbridge.apply(config_text(u, extra_rule=True))
-    time.sleep(5)
+    kbridge.wait_for_log(REBUILT, "router", rebuilt + 1)
     produce(bootstrap, bus_topic, alarms(20, "warning"))
     archived = read_topic(bootstrap, f"kbridge.target.arch-{u}", 130)
     warnings = [
@@ -121,8 +124,9 @@ def test_router_end_to_end(kbridge: Kbridge, engine: str) -> None:
     assert decode(warnings[0].value(), warnings[0].headers()).data["severity"] == "warning"
 
     # and deleting it stops them
+    rebuilt = kbridge.log_count(REBUILT, "router")
     kbridge.apply(config_text(u), "--prune")
-    time.sleep(5)
+    kbridge.wait_for_log(REBUILT, "router", rebuilt + 1)
     produce(bootstrap, bus_topic, alarms(20, "warning", start=20))
     produce(bootstrap, bus_topic, alarms(1, "critical", start=500))  # a marker that still routes
     pager = read_topic(bootstrap, f"kbridge.target.pager-{u}", 111)

@@ -137,6 +137,7 @@ def test_one_process_many_targets_isolated_and_live(kbridge: Kbridge, receiver: 
     assert took < n * 0.02 + 10  # throughput: sending pace plus slack, not hang's timeout
 
     # live add: a new target gets a worker in the same process
+    rebuilt = kbridge.log_count("routing table rebuilt", "router")
     kbridge.apply(config(u, receiver, ["a", "hang", "b"]))
     inspector = Inspector(KafkaClientConfig(bootstrap_servers=kbridge.bootstrap))
     until(
@@ -144,7 +145,8 @@ def test_one_process_many_targets_isolated_and_live(kbridge: Kbridge, receiver: 
         60,
         "b's worker joined its group",
     )
-    time.sleep(2)  # the router follows the same change
+    # the router follows the same change (target b and its rule: a rebuild for each)
+    kbridge.wait_for_log("routing table rebuilt", "router", rebuilt + 2)
     send(kbridge.bootstrap, bus, 10)
     until(lambda: count("b") >= 10, 60, "deliveries to the added target")
 

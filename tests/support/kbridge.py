@@ -70,6 +70,30 @@ class Kbridge:
     def logs(self) -> str:
         return "\n".join(p.read_text(errors="replace")[-5000:] for p in self.tmp.glob("*.log"))
 
+    def log_count(self, text: str, name: str) -> int:
+        """How many lines of the logs of the processes started as ``name`` contain ``text``."""
+        return sum(
+            line.count(text)
+            for path in self.tmp.glob(f"{name}-*.log")
+            for line in path.read_text(errors="replace").splitlines()
+        )
+
+    def wait_for_log(self, text: str, name: str, count: int, timeout: float = 60.0) -> None:
+        """Until ``text`` appeared ``count`` times in ``name``'s logs.
+
+        Tests wait for a process's own word (e.g. the router's "routing table rebuilt"
+        after an apply) instead of a fixed sleep that is too long on a quiet machine and
+        possibly too short on a busy one.
+        """
+        deadline = time.monotonic() + timeout
+        while self.log_count(text, name) < count:
+            if time.monotonic() >= deadline:
+                raise AssertionError(
+                    f"{text!r} not seen {count} times in {name}'s log within {timeout} s\n"
+                    + self.logs()
+                )
+            time.sleep(0.1)
+
     def stop_all(self) -> None:
         for proc in self.processes:
             if proc.poll() is None:
