@@ -67,6 +67,7 @@ def gateway(
         return
     import uvicorn
 
+    from processor.gateway.protocol import GatewayProtocol
     from processor.logs import current_dict_config
 
     options: dict[str, Any] = {
@@ -75,7 +76,7 @@ def gateway(
         "log_level": settings.log_level.lower(),
         "access_log": False,
         "log_config": current_dict_config(),  # --log-format for uvicorn's lines and workers
-        "http": "httptools",
+        "http": GatewayProtocol,  # uvicorn's httptools protocol + the lean ingest routes
         "loop": "uvloop",
     }
     if count == 1:

@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from processor.gateway.errors import error_body
-from processor.gateway.guard import GuardMiddleware, refuse
+from processor.gateway.guard import GuardMiddleware, refusal_response
 from processor.gateway.metrics import GatewayMetrics
 from processor.gateway.tracing import traceparent_of, traceparent_scope
 
@@ -112,6 +112,12 @@ class HotRoutes:
 _INTERNAL_ERROR = orjson.dumps(
     error_body("internal-error", "the gateway failed to serve the request; see its log")
 )
+_INTERNAL_ERROR_HEADERS = [
+    (b"content-type", b"application/json"),
+    (b"content-length", str(len(_INTERNAL_ERROR)).encode()),
+]
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+"""``(status, headers, body)`` of a hot route's response (``Content-Length`` included)."""
 
 
 class HotPath:
@@ -134,31 +140,30 @@ class HotPath:
         """The hot route of ``scope`` if this path may serve it (see the module docstring)."""
         return _hot_handler(scope, self.handlers)
 
-    async def serve(
+    async def answer(
         self,
         app: FastAPI,
         scope: Scope,
         receive: Receive,
-        send: Send,
         hot: tuple[str, str, Handler],
-    ) -> bool:
-        """Answer the request; False (nothing sent) when the full stack must serve it."""
-        refused, streamed = self.guard._check(scope)
-        if streamed:
-            return False  # no Content-Length: the guard's counting receive is needed
+        refused: tuple[int, str, str] | None,
+    ) -> Answer:
+        """The whole answer to a hot request the guard checked (``refused``: its refusal):
+        ``(status, headers, body)``, with the latency observed. Never raises."""
         started = time.perf_counter()
         endpoint = "unmatched"
         status = 500
         try:
             if refused is not None:
-                status = refused[0]
-                await refuse(send, scope["path"], *refused)
-                return True
+                answer = refusal_response(scope["path"], *refused)
+                status = answer[0]
+                return answer
             bus, tail, handler = hot
-            endpoint = self.marks[tail].path
-            scope["route"] = self.marks[tail]
+            mark = self.marks[tail]
+            endpoint = mark.path
+            scope["route"] = mark
             scope["app"] = app
-            request = Request(scope, receive, send)
+            request = Request(scope, receive)
             token = traceparent_scope(traceparent_of(scope))
             try:
                 try:
@@ -169,24 +174,31 @@ class HotPath:
                 if token is not None:
                     token.var.reset(token)
             status = response.status_code
-            await response(scope, receive, send)
-            return True
+            return status, response.raw_headers, bytes(response.body)
         except Exception:
             logger.exception("serving %s failed", scope["path"])
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 500,
-                    "headers": [
-                        (b"content-type", b"application/json"),
-                        (b"content-length", str(len(_INTERNAL_ERROR)).encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
-            return True
+            status = 500
+            return status, _INTERNAL_ERROR_HEADERS, _INTERNAL_ERROR
         finally:
             self.metrics.observe_latency(endpoint, status, time.perf_counter() - started)
+
+    async def serve(
+        self,
+        app: FastAPI,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        hot: tuple[str, str, Handler],
+    ) -> bool:
+        """Answer the request over ASGI; False (nothing sent) when the full stack must serve
+        it (no ``Content-Length``: the guard's counting receive is needed)."""
+        refused, streamed = self.guard._check(scope)
+        if streamed:
+            return False
+        status, headers, body = await self.answer(app, scope, receive, hot, refused)
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+        return True
 
 
 class GatewayApp(FastAPI):

@@ -155,8 +155,11 @@ def exposure_warning(settings: Any) -> str | None:
     )
 
 
-async def refuse(send: Send, path: str, status: int, code: str, message: str) -> None:
-    """Send the guard's refusal (the AWS error shape on ``/``, else the gateway's)."""
+def refusal_response(
+    path: str, status: int, code: str, message: str
+) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """The guard's refusal as ``(status, headers, body)``: the AWS error shape on ``/``, else
+    the gateway's."""
     if path == "/":  # the AWS JSON 1.1 protocol: botocore reads errors in AWS's shape
         aws_type = "AccessDeniedException" if status == 403 else "ValidationException"
         body = orjson.dumps({"__type": aws_type, "message": message})
@@ -164,16 +167,14 @@ async def refuse(send: Send, path: str, status: int, code: str, message: str) ->
     else:
         body = orjson.dumps(error_body(code, message))
         content_type = b"application/json"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", content_type),
-                (b"content-length", str(len(body)).encode()),
-            ],
-        }
-    )
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    return status, headers, body
+
+
+async def refuse(send: Send, path: str, status: int, code: str, message: str) -> None:
+    """Send the guard's refusal (:func:`refusal_response`) over ASGI."""
+    status, headers, body = refusal_response(path, status, code, message)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 

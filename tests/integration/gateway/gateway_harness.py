@@ -12,6 +12,8 @@ from typing import Any
 import uvicorn
 from confluent_kafka import Message
 
+from processor.gateway.protocol import GatewayProtocol
+
 ReadBack = Callable[[str, int], list[Message]]
 
 
@@ -27,7 +29,14 @@ def serve(app: Any) -> Iterator[str]:
     """Run ``app`` with uvicorn on a free loopback port (lifespan on); yields its base URL."""
     port = _free_port()
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        uvicorn.Config(
+            app,
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="on",
+            http=GatewayProtocol,  # as `kbridge gateway` serves it
+        )
     )
     thread = threading.Thread(target=server.run, name="gateway-under-test", daemon=True)
     thread.start()
