@@ -22,10 +22,17 @@ Usage::
     python bench/gateway.py [--seconds 10] [--concurrency 16] [--workers 1] [--trace]
         [--scenarios putevents,cloudevents,single] [--bootstrap 127.0.0.1:9092]
     python bench/gateway.py --app-only
+    python bench/gateway.py --no-kafka [--rounds 3] [--seconds 6]
 
 ``--app-only`` measures the gateway app's own event-loop CPU per request in this process
 (ASGI calls, a producer that acknowledges at once: no HTTP server, no Kafka), the figure
 that stays steady on a shared machine.
+
+``--no-kafka`` serves the app over HTTP in a child process with that instant-ack producer,
+once with kbridge's protocol (:mod:`processor.gateway.protocol`, as ``kbridge gateway``)
+and once with uvicorn's own httptools protocol, alternating ``--rounds`` times, and reports
+the server's CPU per request: the HTTP server and the app without librdkafka and without
+the broker competing for the cores (uvicorn's protocol is the same-run baseline).
 
 Event tracing (``KBRIDGE_TRACE__*``, one ``kbridge.trace`` record per accepted event) is
 switched off for the gateway under test unless ``--trace`` is given.
@@ -365,6 +372,81 @@ def app_only() -> None:
         print(f"{label:44}{seconds * 1e6:>9.1f} us CPU per request")
 
 
+PROTOCOLS = ("uvicorn", "kbridge")
+
+
+def serve_instant(port: int, protocol: str) -> None:
+    """The child process of ``--no-kafka``: the app with :class:`InstantProducer` over HTTP."""
+    import uvicorn
+
+    from processor.gateway.app import create_app
+    from processor.gateway.protocol import GatewayProtocol
+    from processor.settings import Settings
+
+    app = create_app(Settings(), known_buses=["bench"], producer=InstantProducer())
+    uvicorn.run(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http=GatewayProtocol if protocol == "kbridge" else "httptools",
+    )
+
+
+def no_kafka(seconds: float, concurrency: int, rounds: int) -> None:
+    """``--no-kafka``: server CPU per request, kbridge's protocol against uvicorn's."""
+    shapes = {
+        f"PutEvents batch of {BATCH}": (putevents_requests("/v1/buses/bench/events", BATCH), BATCH),
+        "CloudEvents binary, 1 event": (cloudevents_requests("/v1/buses/bench/cloudevents"), 1),
+    }
+    cpu: dict[tuple[str, str], list[float]] = {}
+    rates: dict[tuple[str, str], list[float]] = {}
+    for _ in range(rounds):
+        for protocol in PROTOCOLS:
+            port = free_port()
+            server = subprocess.Popen(
+                [sys.executable, __file__, "--serve-instant", str(port), "--protocol", protocol]
+            )
+            try:
+                deadline = time.monotonic() + 30
+                while True:
+                    try:
+                        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                        break
+                    except OSError:
+                        if time.monotonic() > deadline:
+                            raise SystemExit("the instant-ack server did not start") from None
+                        time.sleep(0.1)
+                for label, (requests, per_request) in shapes.items():
+                    uvloop.run(drive(port, requests, per_request, 1.0, concurrency))  # warm-up
+                    before = cpu_seconds([server.pid])
+                    run = uvloop.run(drive(port, requests, per_request, seconds, concurrency))
+                    used = cpu_seconds([server.pid]) - before
+                    assert run.failed == 0 and run.statuses, run.statuses
+                    answered = sum(run.statuses.values())
+                    cpu.setdefault((label, protocol), []).append(used / answered)
+                    rates.setdefault((label, protocol), []).append(answered / seconds)
+            finally:
+                server.terminate()
+                server.wait(30)
+    print(
+        f"gateway over HTTP without Kafka (instant-ack producer), {concurrency} clients, "
+        f"{rounds} alternating rounds; load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"{'request shape':32}{'protocol':>10}{'requests/s':>12}"
+        f"{'CPU us/request (median; range)':>34}"
+    )
+    for label in shapes:
+        for protocol in PROTOCOLS:
+            values = sorted(v * 1e6 for v in cpu[(label, protocol)])
+            rate = statistics.median(rates[(label, protocol)])
+            spread = f"{statistics.median(values):.0f} ({values[0]:.0f}-{values[-1]:.0f})"
+            print(f"{label:32}{protocol:>10}{rate:>12,.0f}{spread:>34}")
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -386,9 +468,23 @@ def main() -> None:
         action="store_true",
         help="measure the app's own CPU per request in this process (no server, no Kafka)",
     )
+    parser.add_argument(
+        "--no-kafka",
+        action="store_true",
+        help="serve over HTTP with an instant-ack producer: kbridge's protocol vs uvicorn's",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="alternations for --no-kafka")
+    parser.add_argument("--serve-instant", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--protocol", choices=PROTOCOLS, default="kbridge", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.serve_instant:
+        serve_instant(args.serve_instant, args.protocol)
+        return
     if args.app_only:
         app_only()
+        return
+    if args.no_kafka:
+        no_kafka(args.seconds, args.concurrency, args.rounds)
         return
     scenarios = [s.strip() for s in args.scenarios.split(",") if s.strip()]
     kafka = KafkaClientConfig(bootstrap_servers=args.bootstrap)
