@@ -147,7 +147,7 @@ consumer.subscribe([bus])
 while not consumer.assignment():
     consumer.poll(0.2)
 producer = Producer({"bootstrap.servers": bootstrap, "transactional.id": "zombie-" + group,
-                     "transaction.timeout.ms": 30000})
+                     "transaction.timeout.ms": 20000})
 producer.init_transactions(30)
 producer.begin_transaction()
 producer.send_offsets_to_transaction(
@@ -202,9 +202,11 @@ def test_native_exactly_once_resumes_at_the_committed_offset_after_a_crash(
     admin = AdminClient({"bootstrap.servers": kbridge.bootstrap})
     late = [f"kbridge.bus.late{i}-{u}" for i in range(8)]
     try:
-        for topic in late:  # assignment changes while the zombie's offsets are unstable
+        # assignment changes while the zombie's offsets are unstable: 8 over ~16 s, within
+        # its 20 s transaction timeout (the broker aborts it after that, up to 10 s later)
+        for topic in late:
             admin.create_topics([NewTopic(topic, 1, 1)])[topic].result(timeout=30)
-            time.sleep(3)
+            time.sleep(2)
         records = read_topic(kbridge.bootstrap, egress, total - committed, timeout=120, settle=3)
     finally:
         for future in admin.delete_topics(late).values():
