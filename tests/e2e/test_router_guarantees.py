@@ -71,7 +71,7 @@ def partition_shares(bootstrap: str, group: str, topic: str, timeout: float = 90
         # bus topic another test creates meanwhile unbalances it until the next rebalance)
         if len(shares) == 2 and min(shares) > 0 and ours == 6 and shares[1] - shares[0] <= 1:
             break
-        time.sleep(1)
+        time.sleep(0.2)
     return shares
 
 
