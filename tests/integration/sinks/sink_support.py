@@ -81,8 +81,15 @@ def produce(
     start: int = 0,
     rule: str = "r1",
     value: Callable[[int], bytes] | None = None,
+    producer: Producer | None = None,
 ) -> None:
-    producer = Producer(kafka)
+    """Produce ``n`` test events and wait for Kafka's acks.
+
+    Pass ``producer`` to reuse one across many small calls: a fresh idempotent producer's
+    first send waits 0.1-0.5 s for its producer id and metadata.
+    """
+    own = producer is None
+    producer = producer or Producer(kafka)
     records = [
         (
             topic,
@@ -96,7 +103,8 @@ def produce(
         outcomes = producer.send_batch(records)
         assert all(o is None for o in outcomes), outcomes
     finally:
-        producer.close()
+        if own:
+            producer.close()
 
 
 def read_all(
