@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import subprocess
 import time
@@ -135,20 +136,49 @@ def reader(kafka_config: KafkaClientConfig) -> Iterator[Any]:
         r.close()
 
 
+class _Connected(logging.Handler):
+    """Names of the sources that logged "<kind> source connected" (MQTT: subscribed; AMQP:
+    queue declared and bound; NATS JetStream: stream and durable consumer made)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.names: set[str] = set()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().endswith(" source connected"):
+            self.names.add(str(getattr(record, "source", "")))
+
+
 @contextlib.asynccontextmanager
-async def _running(source: Source) -> AsyncIterator[asyncio.Task[None]]:
+async def _running(
+    source: Source, *, connected: bool = False, timeout: float = 30.0
+) -> AsyncIterator[asyncio.Task[None]]:
+    """Run ``source``; with ``connected``, yield only once it logged that it is connected
+    (instead of a fixed sleep before publishing)."""
+    logger = logging.getLogger("processor.sources")
+    handler, level = _Connected(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     await source.setup()
     task = asyncio.create_task(source.run())
     try:
+        deadline = time.monotonic() + timeout
+        while connected and source.name not in handler.names:
+            assert not task.done(), f"source {source.name} stopped before connecting"
+            assert time.monotonic() < deadline, f"source {source.name} did not connect"
+            await asyncio.sleep(0.05)
         yield task
     finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
         await source.stop()
         await asyncio.wait_for(task, timeout=30)
 
 
 @pytest.fixture
 def running() -> Any:
-    """``async with running(source):`` runs it in the background and stops it cleanly."""
+    """``async with running(source):`` runs it in the background and stops it cleanly;
+    ``running(source, connected=True)`` first waits for its "connected" log line."""
     return _running
 
 

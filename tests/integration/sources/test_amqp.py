@@ -48,8 +48,7 @@ async def test_queue_messages_arrive_in_order_and_malformed_go_to_dlq(
         prefetch=20,
     )
     source = AmqpSource(config, producer)
-    async with running(source):
-        await asyncio.sleep(1.0)  # queue declared
+    async with running(source, connected=True):
         await publish("", queue, [json.dumps({"n": i}).encode() for i in range(100)])
         await publish("", queue, [b"{not json"], content_type="application/json")
         await publish("", queue, [b"plain"], content_type="text/plain", message_id="m-1")
@@ -89,8 +88,7 @@ async def test_exchange_binding_and_broker_restart_lose_nothing(
     )
     source = AmqpSource(config, producer)
     total = 200
-    async with running(source):
-        await asyncio.sleep(1.0)
+    async with running(source, connected=True):
         await publish(
             exchange, "orders.created", [json.dumps({"n": i}).encode() for i in range(100)]
         )
@@ -157,8 +155,7 @@ async def test_prefetch_bounds_unacknowledged_messages(
     config = AmqpConfig(
         name=f"amqp-{unique}", bus=bus, url=URL, allow_private_network=True, queue=queue, prefetch=5
     )
-    async with running(AmqpSource(config, slow)):
-        await asyncio.sleep(1.0)
+    async with running(AmqpSource(config, slow), connected=True):
         await publish("", queue, [json.dumps({"n": i}).encode() for i in range(40)])
         await ingress.wait_for(40)
     assert slow.peak == 5

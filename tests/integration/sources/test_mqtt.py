@@ -48,8 +48,7 @@ async def test_messages_arrive_as_cloudevents_in_order(
     source = MqttSource(config(bus, unique, f"t{unique}/+/temp"), producer)
     device = publisher(f"dev-{unique}")
     try:
-        async with running(source):
-            await asyncio.sleep(1.0)  # subscribed
+        async with running(source, connected=True):
             infos = []
             for i in range(50):
                 room = "a" if i % 2 else "b"
@@ -86,8 +85,7 @@ async def test_oversized_payload_goes_to_dead_letter_topic(
     source = MqttSource(config(bus, unique, f"big{unique}"), producer)
     device = publisher(f"dev-{unique}")
     try:
-        async with running(source):
-            await asyncio.sleep(1.0)
+        async with running(source, connected=True):
             device.publish(f"big{unique}", b"x" * (300 * 1024), qos=1).wait_for_publish(10)
             device.publish(f"big{unique}", b'{"ok": true}', qos=1).wait_for_publish(10)
             await dlq.wait_for(1)
@@ -113,8 +111,7 @@ async def test_broker_restart_mid_stream_loses_nothing(
     device = publisher(f"dev-{unique}")
     total = 200
     try:
-        async with running(source):
-            await asyncio.sleep(1.0)
+        async with running(source, connected=True):
             for i in range(total // 2):
                 device.publish(f"r{unique}", json.dumps({"n": i}), qos=1).wait_for_publish(10)
             await asyncio.to_thread(broker.script, "restart", "mosquitto")
@@ -140,8 +137,9 @@ async def test_messages_published_while_the_source_is_down_wait_for_it(
     ingress = reader(bus_topic(bus))
     device = publisher(f"dev-{unique}")
     try:
-        async with running(MqttSource(config(bus, unique, f"off{unique}"), producer)):
-            await asyncio.sleep(1.0)  # persistent session and subscription exist now
+        async with running(
+            MqttSource(config(bus, unique, f"off{unique}"), producer), connected=True
+        ):
             for i in range(10):
                 device.publish(f"off{unique}", json.dumps({"n": i}), qos=1).wait_for_publish(10)
             await ingress.wait_for(10)
@@ -167,8 +165,7 @@ async def test_shared_subscription_splits_messages_between_two_processes(
     second.client_id += "-b"
     device = publisher(f"dev-{unique}")
     try:
-        async with running(first), running(second):
-            await asyncio.sleep(1.0)
+        async with running(first, connected=True), running(second, connected=True):
             for i in range(40):
                 device.publish(f"sh{unique}/x", json.dumps({"n": i}), qos=1).wait_for_publish(10)
             await ingress.wait_for(40)

@@ -67,8 +67,7 @@ async def test_jetstream_messages_arrive_in_order_with_stable_ids(
         subject=f"orders{unique}.>",
         stream=stream,
     )
-    async with running(NatsSource(config, producer)):
-        await asyncio.sleep(1.0)  # stream created
+    async with running(NatsSource(config, producer), connected=True):
         await publish_many(subject, [json.dumps({"n": i}).encode() for i in range(100)], stream)
         await publish_many(f"orders{unique}.raw", [b"\x00\x01"], stream)
         await ingress.wait_for(101)
@@ -97,8 +96,7 @@ async def test_durable_consumer_resumes_and_broker_restart_loses_nothing(
         stream=stream,
     )
     total = 150
-    async with running(NatsSource(config, producer)):
-        await asyncio.sleep(1.0)
+    async with running(NatsSource(config, producer), connected=True):
         await publish_many(subject, [json.dumps({"n": i}).encode() for i in range(50)], stream)
         await ingress.wait_for(50)
     # source stopped: these wait in the stream for the durable consumer
