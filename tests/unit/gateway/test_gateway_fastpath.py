@@ -7,7 +7,6 @@ same status, same body (event ids aside), same records, same latency label.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -16,49 +15,20 @@ import pytest
 
 from processor.gateway.app import create_app
 from processor.settings import Settings
+from tests.support.producers import RecordingProducer
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"  # W3C example
 ENTRY = {"Source": "acme", "DetailType": "Order", "Detail": '{"n": 1}', "EventId": "e-1"}
 CE = {"ce-specversion": "1.0", "ce-id": "c-1", "ce-source": "/acme", "ce-type": "t"}
 
 
-class Message:
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return 7
-
-
-class Recording:
-    """A producer that acknowledges at once and keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.records: list[tuple[str, bytes | None, bytes | None, dict[str, bytes]]] = []
-
-    async def send(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
-        raise AssertionError("the gateway queues with produce()")
-
-    def produce(
-        self,
-        topic: str,
-        value: bytes | None,
-        key: bytes | None,
-        headers: list[tuple[str, bytes]],
-        on_delivery: Callable[[Any, Any], None],
-        **_options: Any,
-    ) -> None:
-        self.records.append((topic, key, value, dict(headers)))
-        on_delivery(None, Message())
-
-
 async def both(
     path: str, body: bytes, headers: dict[str, str]
-) -> list[tuple[httpx.Response, Recording, Any]]:
+) -> list[tuple[httpx.Response, RecordingProducer, Any]]:
     """The response, records and app of the hot path, then of the full stack."""
     out = []
     for hot in (True, False):
-        producer = Recording()
+        producer = RecordingProducer()
         app = create_app(Settings(), known_buses=["orders"], producer=producer)
         if not hot:
             app.hot_path = None
@@ -145,7 +115,7 @@ async def test_an_unexpected_error_is_a_logged_json_500(
         raise RuntimeError("a bug")
 
     monkeypatch.setattr(putevents, "put_entries", broken)
-    app = create_app(Settings(), known_buses=["orders"], producer=Recording())
+    app = create_app(Settings(), known_buses=["orders"], producer=RecordingProducer())
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as http:
         response = await http.post("/v1/buses/orders/events", content=CASES[0][1], headers=JSON)

@@ -8,51 +8,21 @@ https://github.com/cloudevents/spec/blob/v1.0.2/cloudevents/extensions/distribut
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import httpx
 import orjson
 
 from processor.gateway.app import create_app
 from processor.settings import Settings
+from tests.support.producers import RecordingProducer
 
 # W3C Trace Context's example values
 PRODUCER = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 OWN = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-class Message:
-    def partition(self) -> int:
-        return 0
-
-    def offset(self) -> int:
-        return 7
-
-
-class Recording:
-    """A producer that acknowledges at once and keeps what it was given."""
-
-    def __init__(self) -> None:
-        self.headers: list[dict[str, bytes]] = []
-
-    async def send(self, *args: Any, **kwargs: Any) -> tuple[int, int]:
-        raise AssertionError("the gateway queues with produce()")
-
-    def produce(
-        self,
-        topic: str,
-        value: bytes | None,
-        key: bytes | None,
-        headers: list[tuple[str, bytes]],
-        on_delivery: Callable[[Any, Any], None],
-        **_options: Any,
-    ) -> None:
-        self.headers.append(dict(headers))
-        on_delivery(None, Message())
-
-
-async def put(producer: Recording, path: str, body: bytes, **headers: str) -> httpx.Response:
+async def put(
+    producer: RecordingProducer, path: str, body: bytes, **headers: str
+) -> httpx.Response:
     app = create_app(Settings(), known_buses=["orders"], producer=producer)
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8080") as http:
@@ -63,7 +33,7 @@ ENTRY = {"Source": "acme", "DetailType": "Order", "Detail": "{}"}
 
 
 async def test_putevents_events_get_the_requests_traceparent() -> None:
-    producer = Recording()
+    producer = RecordingProducer()
     body = orjson.dumps({"Entries": [ENTRY, ENTRY]})
     response = await put(
         producer,
@@ -76,7 +46,7 @@ async def test_putevents_events_get_the_requests_traceparent() -> None:
 
 
 async def test_an_events_own_traceparent_wins_and_bad_values_are_ignored() -> None:
-    producer = Recording()
+    producer = RecordingProducer()
     event = {"ce-id": "e1", "ce-source": "acme", "ce-type": "t", "ce-specversion": "1.0"}
     response = await put(
         producer,
@@ -88,7 +58,7 @@ async def test_an_events_own_traceparent_wins_and_bad_values_are_ignored() -> No
     assert response.status_code < 300, response.text
     assert producer.headers[0]["ce_traceparent"] == OWN.encode()
 
-    producer = Recording()
+    producer = RecordingProducer()
     body = orjson.dumps({"Entries": [ENTRY]})
     await put(
         producer,
