@@ -140,9 +140,7 @@ def _with_kafka_cause(exc: KbridgeError) -> str:
     "could not read kbridge.rules from host:9096 ... Broker transport failure" does not say
     that the password was wrong; a short probe of the same brokers does.
     """
-    from confluent_kafka import KafkaException
-
-    from processor.kafka.failures import explain, probe
+    from processor.kafka.failures import probe, with_cause
 
     config = _kafka_settings()
     if not exc.retriable or config.bootstrap_servers not in exc.message:
@@ -150,7 +148,7 @@ def _with_kafka_cause(exc: KbridgeError) -> str:
     cause = probe(config)
     if cause is None:
         return exc.message
-    return f"{exc.message}\n  cause: {explain(KafkaException(cause), config, probe_timeout=0)}"
+    return with_cause(exc.message, cause, config)
 
 
 def main() -> None:

@@ -31,7 +31,7 @@ from processor.errors import FatalError, KbridgeError, RetriableError
 from processor.kafka.admin import ensure_topics
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.consumer import make_consumer
-from processor.kafka.failures import explain, refusal
+from processor.kafka.failures import refusal, with_cause
 from processor.kafka.topics import RULES_TOPIC
 
 log = logging.getLogger(__name__)
@@ -207,6 +207,7 @@ class ConfigStore:
         self.start()
         started = time.monotonic()
         deadline = started + timeout
+        failed = f"could not read {self._topic} from {self._kafka.bootstrap_servers}"
         probed = False
         while not self.wait_until_caught_up(max(min(1.0, deadline - time.monotonic()), 0.0)):
             now = time.monotonic()
@@ -217,20 +218,12 @@ class ConfigStore:
                 refused = refusal(self._kafka)
                 if refused is not None:
                     self.stop()
-                    cause = explain(KafkaException(refused), self._kafka, probe_timeout=0)
-                    raise FatalError(
-                        f"could not read {self._topic} from {self._kafka.bootstrap_servers}\n"
-                        f"  cause: {cause}",
-                        code="kafka-refused",
-                    )
+                    raise FatalError(with_cause(failed, refused, self._kafka), code="kafka-refused")
         else:
             return
         self.stop()
         reason = f": {describe_kafka_error(self.failure)}" if self.failure else ""
-        raise RetriableError(
-            f"could not read {self._topic} from {self._kafka.bootstrap_servers} "
-            f"within {time.monotonic() - started:.0f}s{reason}"
-        )
+        raise RetriableError(f"{failed} within {time.monotonic() - started:.0f}s{reason}")
 
     def wait_until_caught_up(self, timeout: float) -> bool:
         """Block until every record present at start was applied; ``False`` on timeout."""

@@ -78,6 +78,12 @@ def refusal(config: KafkaClientConfig, timeout: float = 3.0) -> KafkaError | Non
     return error if error is not None and error.code() in REFUSAL_CODES else None
 
 
+def with_cause(message: str, error: KafkaError, config: KafkaClientConfig) -> str:
+    """``message`` with a second line saying why (``error`` :func:`explain`-ed), the shape
+    every command prints when Kafka refused or did not answer."""
+    return f"{message}\n  cause: {explain(KafkaException(error), config, probe_timeout=0)}"
+
+
 def _answers(producer: Producer) -> bool:
     try:
         return bool(producer.list_topics(timeout=0.1).brokers)
