@@ -25,8 +25,10 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run ``app`` with uvicorn on a free loopback port (lifespan on); yields its base URL."""
+def serve(app: Any, http: Any = GatewayProtocol) -> Iterator[str]:
+    """Run ``app`` with uvicorn on a free loopback port (lifespan on); yields its base URL.
+
+    ``http``: the protocol, kbridge's as ``kbridge gateway`` serves (or ``"httptools"``)."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -35,7 +37,7 @@ def serve(app: Any) -> Iterator[str]:
             port=port,
             log_level="warning",
             lifespan="on",
-            http=GatewayProtocol,  # as `kbridge gateway` serves it
+            http=http,
         )
     )
     thread = threading.Thread(target=server.run, name="gateway-under-test", daemon=True)

@@ -11,15 +11,13 @@ chunked bodies, a client that goes away) must hold.
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import gateway_harness
 import orjson
 import pytest
-import uvicorn
 
 from processor.gateway import protocol as gateway_protocol
 from processor.gateway.app import create_app
@@ -30,32 +28,12 @@ from tests.support.producers import RecordingProducer
 ENTRY = {"Source": "acme", "DetailType": "Order", "Detail": '{"n": 1}', "EventId": "e-1"}
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def serve(http: Any) -> Iterator[tuple[int, RecordingProducer]]:
     producer = RecordingProducer()
     app = create_app(Settings(), known_buses=["orders"], producer=producer)
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", http=http)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "server did not start"
-        time.sleep(0.02)
-    try:
-        yield port, producer
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with gateway_harness.serve(app, http) as url:
+        yield int(url.rsplit(":", 1)[1]), producer
 
 
 @pytest.fixture(scope="module")
