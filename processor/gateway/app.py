@@ -13,6 +13,7 @@ import time
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any
 
 from confluent_kafka import KafkaError
@@ -262,8 +263,8 @@ def create_app(
     install_error_handlers(app)
 
     hot_handlers = {
-        "events": putevents.put_events,
-        "cloudevents": lambda bus, request: cloudevents_http.put_cloudevents(bus, request, context),
+        "events": partial(putevents.serve_put_events, context=context),
+        "cloudevents": partial(cloudevents_http.serve_cloudevents, context=context),
     }
     app.add_middleware(  # innermost: the guard and the timing below still wrap it
         HotRoutes,

@@ -31,8 +31,9 @@ from processor.gateway.aws_rules import (
 from processor.gateway.body import read_body
 from processor.gateway.context import GatewayContext, get_context
 from processor.gateway.errors import ApiError
+from processor.gateway.ingest import declared_size
 from processor.gateway.patterns_api import PatternTestError, evaluate_pattern
-from processor.gateway.putevents import declared_size, put_entries
+from processor.gateway.putevents import put_entries
 from processor.gateway.sigv4 import SigV4Error, verify
 
 logger = logging.getLogger(__name__)
@@ -192,7 +193,8 @@ async def aws_json(request: Request, context: GatewayContext = Depends(get_conte
         limit = request_body_limit(context.settings.max_batch_bytes)
         flow = context.publisher.flow
         try:
-            reserved = flow.reserve(declared_size(request, limit))  # the in-flight budget
+            declared = declared_size(request.headers.get("content-length"), limit)
+            reserved = flow.reserve(declared)  # the in-flight budget
         except ApiError as exc:
             raise AwsError("ThrottlingException", exc.message, 503, exc.headers) from None
         try:

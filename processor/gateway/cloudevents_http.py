@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
@@ -21,11 +20,11 @@ from processor.errors import InvalidEventError
 from processor.events import CloudEvent
 from processor.events.http import binary_event
 from processor.gateway.binary_mode import binary_record
-from processor.gateway.body import parse_json, read_body
+from processor.gateway.body import parse_json
 from processor.gateway.context import GatewayContext, get_context
 from processor.gateway.errors import ApiError, error_body
+from processor.gateway.ingest import Answer, IngestRequest, as_response, declared_size, json_answer
 from processor.gateway.publisher import Outcome, Published
-from processor.gateway.putevents import declared_size
 
 router = APIRouter(tags=["events"])
 
@@ -53,11 +52,6 @@ def structured_events(body: bytes, batch: bool) -> list[CloudEvent]:
         except InvalidEventError as exc:
             raise ApiError(400, "invalid-event", f"event [{index}]: {exc.message}") from None
     return events
-
-
-def json_response(body: Any, status: int) -> Response:
-    """A JSON response serialized with orjson (the stdlib encoder costs more per request)."""
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 def _result(outcome: Outcome) -> dict[str, Any]:
@@ -92,14 +86,22 @@ async def put_cloudevents(
     bus: str, request: Request, context: GatewayContext = Depends(get_context)
 ) -> Response:
     """Publish one event (binary or structured) or a batch; 202 once Kafka acknowledged."""
+    # The gateway serves this route with serve_cloudevents before FastAPI's routing; the
+    # declaration gives the OpenAPI document the route (and serves it the same if reached).
+    ingest = IngestRequest(request.scope, receive=request.receive)
+    return as_response(await serve_cloudevents(bus, ingest, context))
+
+
+async def serve_cloudevents(bus: str, request: IngestRequest, context: GatewayContext) -> Answer:
+    """CloudEvents over HTTP on the gateway's hot path (:mod:`processor.gateway.fastpath`)."""
     context.require_bus(bus)
     context.authorize_put(request, bus)
-    kind = media_type(request.headers.get("content-type"))
+    kind = media_type(request.header(b"content-type"))
     batch = kind == BATCH
     event_limit = context.event_limit(bus)
     limit = context.settings.max_batch_bytes if batch else event_limit
     flow = context.publisher.flow
-    reserved = flow.reserve(declared_size(request, limit))  # 503 when shedding load
+    reserved = flow.reserve(declared_size(request.header(b"content-length"), limit))  # 503: shed
     try:
         return await _publish_request(context, bus, request, kind, limit, event_limit)
     finally:
@@ -107,15 +109,20 @@ async def put_cloudevents(
 
 
 async def _publish_request(
-    context: GatewayContext, bus: str, request: Request, kind: str, limit: int, event_limit: int
-) -> Response:
+    context: GatewayContext,
+    bus: str,
+    request: IngestRequest,
+    kind: str,
+    limit: int,
+    event_limit: int,
+) -> Answer:
     batch = kind == BATCH
     publisher = context.publisher
-    body = await read_body(request, limit)
+    body = await request.read_body(limit)
     if batch or kind == STRUCTURED:
         events = structured_events(body, batch)
     else:
-        record = binary_record(request.scope["headers"], body) if publisher.binary else None
+        record = binary_record(request.raw_headers, body) if publisher.binary else None
         if record is not None:  # the common shape, without a model (binary_mode.py)
             outcomes = await publisher.publish_records(bus, [record], max_event_bytes=event_limit)
             return _single_answer(context, bus, outcomes[0])
@@ -128,7 +135,7 @@ async def _publish_request(
             f"got {len(events)}",
         )
     if not events:
-        return json_response({"failed": 0, "events": []}, 202)
+        return json_answer({"failed": 0, "events": []}, 202)
     outcomes = await publisher.publish(bus, events, max_event_bytes=event_limit)
     if not batch:
         return _single_answer(context, bus, outcomes[0])
@@ -143,14 +150,14 @@ async def _publish_request(
     elif failed:
         status = 207
     body_out = {"failed": len(failed), "events": [_result(o) for o in outcomes]}
-    return json_response(body_out, status)
+    return json_answer(body_out, status)
 
 
-def _single_answer(context: GatewayContext, bus: str, outcome: Outcome) -> Response:
+def _single_answer(context: GatewayContext, bus: str, outcome: Outcome) -> Answer:
     """202 with the event id, else the outcome as an error (counted either way)."""
     if isinstance(outcome, Published):
         context.metrics.accept(bus, "cloudevents", 1)
-        return json_response({"id": outcome.event_id}, 202)
+        return json_answer({"id": outcome.event_id}, 202)
     context.metrics.failed.labels(bus, "cloudevents", outcome.code).inc()
     headers = {"Retry-After": "1"} if outcome.retriable else None
     raise ApiError(outcome.status, outcome.code, outcome.message, headers=headers)

@@ -6,7 +6,7 @@ Routes reach it through :func:`get_context`; tests build it with fakes-free real
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -18,6 +18,13 @@ from processor.gateway.errors import ApiError, unknown_bus
 from processor.gateway.metrics import GatewayMetrics
 from processor.gateway.publisher import Publisher
 from processor.settings import GatewaySettings
+
+
+class HasHeaders(Protocol):
+    """A request as authorization reads it (Starlette's, or an ingest route's)."""
+
+    @property
+    def headers(self) -> Mapping[str, str]: ...
 
 
 class BusCatalog(Protocol):
@@ -106,7 +113,7 @@ class GatewayContext:
                 )
             raise unknown_bus(bus)
 
-    def authorize(self, request: Request, scope: str) -> None:
+    def authorize(self, request: HasHeaders, scope: str) -> None:
         """401/403 unless the request's API key grants ``scope`` (when auth is enabled)."""
         if not self.settings.auth_enabled:
             return
@@ -124,11 +131,11 @@ class GatewayContext:
         if not key.allows(scope):
             raise ApiError(403, "forbidden", f"API key {key.name!r} lacks scope {scope!r}")
 
-    def authorize_put(self, request: Request, bus: str) -> None:
+    def authorize_put(self, request: HasHeaders, bus: str) -> None:
         """Authorization to send events to ``bus``."""
         self.authorize(request, put_scope(bus))
 
-    def authorize_admin(self, request: Request) -> None:
+    def authorize_admin(self, request: HasHeaders) -> None:
         """Authorization for the management API."""
         self.authorize(request, ADMIN)
 

@@ -24,18 +24,18 @@ from typing import Any
 
 import orjson
 from fastapi import FastAPI
-from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from processor.gateway.errors import error_body
 from processor.gateway.guard import GuardMiddleware, refusal_response
+from processor.gateway.ingest import Answer, IngestRequest
 from processor.gateway.metrics import GatewayMetrics
 from processor.gateway.tracing import traceparent_of, traceparent_scope
 
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[str, Request], Awaitable[Response]]
+Handler = Callable[[str, IngestRequest], Awaitable[Answer]]
 ExceptionHandlers = Callable[[], Mapping[Any, Any]]
 PREFIX = "/v1/buses/"
 TELEMETRY_RECHECK_SECONDS = 1.0
@@ -64,16 +64,23 @@ def _hot_handler(scope: Scope, handlers: Mapping[str, Handler]) -> tuple[str, st
 
 
 async def _render(
-    exception_handlers: ExceptionHandlers, request: Request, exc: Exception
-) -> Response:
-    """The app's registered handler for ``exc`` (by class hierarchy), else re-raise."""
+    exception_handlers: ExceptionHandlers, request: IngestRequest, exc: Exception
+) -> Answer:
+    """The app's registered handler's answer to ``exc`` (by class hierarchy), else re-raise."""
     handlers = exception_handlers()
     for cls in type(exc).__mro__:
         handler = handlers.get(cls)
         if handler is not None:
-            response: Response = await handler(request, exc)
-            return response
+            response: Response = await handler(request.starlette(), exc)
+            return response.status_code, response.raw_headers, bytes(response.body)
     raise exc
+
+
+async def send_answer(send: Send, answer: Answer) -> None:
+    """Send an :data:`Answer` over ASGI."""
+    status, headers, body = answer
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 class HotRoutes:
@@ -101,12 +108,12 @@ class HotRoutes:
             return
         bus, tail, handler = hot
         scope["route"] = self.marks[tail]
-        request = Request(scope, receive, send)
+        request = IngestRequest(scope, receive=receive)
         try:
-            response = await handler(bus, request)
+            answer = await handler(bus, request)
         except Exception as exc:
-            response = await _render(self.exception_handlers, request, exc)
-        await response(scope, receive, send)
+            answer = await _render(self.exception_handlers, request, exc)
+        await send_answer(send, answer)
 
 
 _INTERNAL_ERROR = orjson.dumps(
@@ -116,8 +123,6 @@ _INTERNAL_ERROR_HEADERS = [
     (b"content-type", b"application/json"),
     (b"content-length", str(len(_INTERNAL_ERROR)).encode()),
 ]
-Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
-"""``(status, headers, body)`` of a hot route's response (``Content-Length`` included)."""
 
 
 class HotPath:
@@ -143,8 +148,7 @@ class HotPath:
     async def answer(
         self,
         app: FastAPI,
-        scope: Scope,
-        receive: Receive,
+        request: IngestRequest,
         hot: tuple[str, str, Handler],
         refused: tuple[int, str, str] | None,
     ) -> Answer:
@@ -153,6 +157,7 @@ class HotPath:
         started = time.perf_counter()
         endpoint = "unmatched"
         status = 500
+        scope = request.scope
         try:
             if refused is not None:
                 answer = refusal_response(scope["path"], *refused)
@@ -163,18 +168,17 @@ class HotPath:
             endpoint = mark.path
             scope["route"] = mark
             scope["app"] = app
-            request = Request(scope, receive)
             token = traceparent_scope(traceparent_of(scope))
             try:
                 try:
-                    response = await handler(bus, request)
+                    answer = await handler(bus, request)
                 except Exception as exc:
-                    response = await _render(self.exception_handlers, request, exc)
+                    answer = await _render(self.exception_handlers, request, exc)
             finally:
                 if token is not None:
                     token.var.reset(token)
-            status = response.status_code
-            return status, response.raw_headers, bytes(response.body)
+            status = answer[0]
+            return answer
         except Exception:
             logger.exception("serving %s failed", scope["path"])
             status = 500
@@ -195,9 +199,8 @@ class HotPath:
         refused, streamed = self.guard._check(scope)
         if streamed:
             return False
-        status, headers, body = await self.answer(app, scope, receive, hot, refused)
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        request = IngestRequest(scope, receive=receive)
+        await send_answer(send, await self.answer(app, request, hot, refused))
         return True
 
 

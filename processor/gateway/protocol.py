@@ -37,7 +37,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
-from processor.gateway.fastpath import PREFIX, Answer, GatewayApp, Handler
+from processor.gateway.fastpath import PREFIX, GatewayApp, Handler
+from processor.gateway.ingest import Answer, IngestRequest
 
 logger = logging.getLogger(__name__)
 
@@ -175,20 +176,13 @@ class GatewayProtocol(HttpToolsProtocol):
         self.tasks.add(task)
 
     async def _answer(self, hot_request: _HotRequest) -> None:
-        body = b"".join(hot_request.body)
-        delivered = False
-
-        async def receive() -> dict[str, Any]:
-            nonlocal delivered
-            if delivered:
-                return {"type": "http.disconnect"}
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
+        chunks = hot_request.body
+        body = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        request = IngestRequest(hot_request.scope, body)
         gateway = self.gateway
         assert gateway is not None and gateway.hot_path is not None
         answer = await gateway.hot_path.answer(
-            gateway, hot_request.scope, receive, hot_request.hot, hot_request.refused
+            gateway, request, hot_request.hot, hot_request.refused
         )
         self._respond(hot_request.answering, answer)
 

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from random import getrandbits
 from typing import Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,9 +28,10 @@ from processor.gateway.aws_rules import (
     entries_size,
     request_body_limit,
 )
-from processor.gateway.body import parse_json, read_body
+from processor.gateway.body import parse_json
 from processor.gateway.context import GatewayContext
 from processor.gateway.errors import ApiError
+from processor.gateway.ingest import Answer, IngestRequest, as_response, declared_size, json_answer
 from processor.gateway.publisher import OUTCOME_UNKNOWN, EncodedEvent, Published, Rejected
 
 router = APIRouter(tags=["events"])
@@ -322,27 +322,27 @@ def _path_bus(bus: str) -> Callable[[Any], str | EntryError]:
 )
 async def put_events(bus: str, request: Request) -> Response:
     """Publish a batch of entries to ``bus``; answers after Kafka acknowledged each one."""
+    # The gateway serves this route with serve_put_events before FastAPI's routing; the
+    # declaration gives the OpenAPI document the route (and serves it the same if reached).
     context: GatewayContext = request.app.state.kbridge
+    ingest = IngestRequest(request.scope, receive=request.receive)
+    return as_response(await serve_put_events(bus, ingest, context))
+
+
+async def serve_put_events(bus: str, request: IngestRequest, context: GatewayContext) -> Answer:
+    """PutEvents on the gateway's hot path (:mod:`processor.gateway.fastpath`)."""
     context.require_bus(bus)
     context.authorize_put(request, bus)
     limit = request_body_limit(context.settings.max_batch_bytes)
     flow = context.publisher.flow
-    reserved = flow.reserve(declared_size(request, limit))
+    reserved = flow.reserve(declared_size(request.header(b"content-length"), limit))
     try:
-        body = await read_body(request, limit)
+        body = await request.read_body(limit)
         entries = entries_of(
             parse_json(body), context.settings.max_batch_entries, context.settings.max_batch_bytes
         )
-        key = request.headers.get("idempotency-key")
+        key = request.header(b"idempotency-key")
         result = await put_entries(context, entries, _path_bus(bus), "putevents", key)
     finally:
         flow.release(reserved)
-    return Response(orjson.dumps(result), media_type="application/json")
-
-
-def declared_size(request: Request, limit: int) -> int:
-    """The body size a request will take: its Content-Length, else ``limit`` (chunked)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit():
-        return min(int(declared), limit)
-    return limit
+    return json_answer(result, 200)
