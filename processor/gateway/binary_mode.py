@@ -54,8 +54,9 @@ def binary_record(headers: Iterable[tuple[bytes, bytes]], body: bytes) -> Encode
         return None  # an explicit JSON null: the model path keeps it
     attributes["datacontenttype"] = content_type
     checked = attrs.check_attributes(attributes)
-    out = [
-        ("ce_" + name, attrs.extension_header_text(value).encode("utf-8"))
+    text = attrs.extension_header_text
+    out = [  # header values are text already: the conversion only for a checked non-str
+        ("ce_" + name, (value if type(value) is str else text(value)).encode("utf-8"))
         for name, value in checked.items()
         if name != "datacontenttype"
     ]

@@ -32,6 +32,7 @@ import ctypes
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Callable
 
 from processor.gateway.errors import ApiError
@@ -76,6 +77,10 @@ class FlowControl:
         self.peak_bytes = 0
         self.peak_since_trim = 0
         self.trims = 0
+        # Requests waiting for acknowledgements, by deadline (see watch()).
+        self._waiting: deque[tuple[float, asyncio.Future[None]]] = deque()
+        self._waiting_loop: asyncio.AbstractEventLoop | None = None
+        self._sweep_timer: asyncio.TimerHandle | None = None
 
     @property
     def retry_after(self) -> str:
@@ -130,6 +135,44 @@ class FlowControl:
         MALLOC_TRIM()
         self.trims += 1
 
+    def watch(self, done: asyncio.Future[None]) -> None:
+        """Settle ``done`` (with ``None``) ``ack_timeout`` from now unless it settles first.
+
+        Why one timer for every waiting request instead of a ``call_later`` each: creating
+        and cancelling a timer per request was a visible part of the event loop's work per
+        request. Every request waits the same ``ack_timeout``, so deadlines arrive in the
+        order requests do: a queue kept in that order, and one timer at its head, serve
+        them all. Requests already answered are dropped from the head as new ones come.
+        """
+        loop = done.get_loop()
+        if loop is not self._waiting_loop:  # a new event loop (tests): start over
+            self._waiting.clear()
+            self._waiting_loop = loop
+            self._sweep_timer = None
+        waiting = self._waiting
+        while waiting and waiting[0][1].done():
+            waiting.popleft()
+        deadline = loop.time() + self.ack_timeout
+        if waiting and deadline < waiting[-1][0]:  # ack_timeout was lowered: own timer
+            loop.call_at(deadline, _expire, done)
+            return
+        waiting.append((deadline, done))
+        if self._sweep_timer is None:
+            self._sweep_timer = loop.call_at(deadline, self._sweep)
+
+    def _sweep(self) -> None:
+        """Settle every request whose deadline passed; re-arm for the next one."""
+        loop = self._waiting_loop
+        waiting = self._waiting
+        self._sweep_timer = None
+        if loop is None:
+            return
+        now = loop.time() + 0.001  # timers fire with 1 ms resolution: never spin on one
+        while waiting and (waiting[0][0] <= now or waiting[0][1].done()):
+            _expire(waiting.popleft()[1])
+        if waiting:
+            self._sweep_timer = loop.call_at(waiting[0][0], self._sweep)
+
     def records_sent(self, count: int) -> None:
         """``count`` records were handed to the producer."""
         self.pending_records += count
@@ -164,3 +207,8 @@ class FlowControl:
                 "until it does",
                 extra={"ack_timeout": self.ack_timeout, "pending": self.pending_records},
             )
+
+
+def _expire(done: asyncio.Future[None]) -> None:
+    if not done.done():
+        done.set_result(None)

@@ -192,6 +192,7 @@ class GuardMiddleware:
         self.policy = policy
         self._hosts: dict[str, bool] = {}
         self._json_types: dict[str, bool] = {}
+        self._paths: dict[tuple[str, str], tuple[bool, int]] = {}
 
     def _host_allowed(self, host: str | None) -> bool:
         if host is None:
@@ -214,9 +215,6 @@ class GuardMiddleware:
 
     def _check(self, scope: Scope) -> tuple[tuple[int, str, str] | None, bool]:
         """The refusal, if any, and whether the body must be counted while it streams."""
-        policy = self.policy
-        path: str = scope.get("path", "")
-        method: str = scope.get("method", "GET")
         host = origin = content_type = declared = None
         for key, value in scope.get("headers") or ():
             name = key.lower()
@@ -228,6 +226,29 @@ class GuardMiddleware:
                 content_type = value.decode("latin-1")
             elif name == b"content-length":
                 declared = value
+        return self.check_values(
+            scope.get("method", "GET"),
+            scope.get("path", ""),
+            scope.get("scheme", "http"),
+            host,
+            origin,
+            content_type,
+            declared,
+        )
+
+    def check_values(
+        self,
+        method: str,
+        path: str,
+        scheme: str,
+        host: str | None,
+        origin: str | None,
+        content_type: str | None,
+        declared: bytes | None,
+    ) -> tuple[tuple[int, str, str] | None, bool]:
+        """:meth:`_check` on header values already read (the gateway's protocol reads them
+        while it parses): the refusal, if any, and whether the body must be counted."""
+        policy = self.policy
         if path not in _UNCHECKED_HOST_PATHS and not self._host_allowed(host):
             return (
                 403,
@@ -235,16 +256,15 @@ class GuardMiddleware:
                 f"Host {host!r} is not a name of this gateway; add it to "
                 "KBRIDGE_GATEWAY__ALLOWED_HOSTS if clients use it (DNS-rebinding protection)",
             ), False
-        if origin is not None and not policy.origin_allowed(
-            origin, host, scope.get("scheme", "http")
-        ):
+        if origin is not None and not policy.origin_allowed(origin, host, scheme):
             return (
                 403,
                 "origin-not-allowed",
                 f"cross-origin requests from {origin!r} are refused; add the origin to "
                 "KBRIDGE_GATEWAY__ALLOWED_ORIGINS to allow it",
             ), False
-        if needs_json(method, path) and not self._is_json(content_type):
+        json_only, limit = self._path_rules(method, path)
+        if json_only and not self._is_json(content_type):
             given = _media_type(content_type)
             return (
                 415,
@@ -253,7 +273,6 @@ class GuardMiddleware:
             ), False
         if declared is None:
             return None, True
-        limit = policy.body_limit(path)
         try:
             size = int(declared)
         except ValueError:
@@ -262,6 +281,16 @@ class GuardMiddleware:
             message = f"request body is {size} bytes; the limit is {limit}"
             return (413, "request-too-large", message), False
         return None, False
+
+    def _path_rules(self, method: str, path: str) -> tuple[bool, int]:
+        """Whether ``method path`` needs a JSON body, and its body bound (cached: two regex
+        matches per request otherwise)."""
+        known = self._paths.get((method, path))
+        if known is None:
+            known = (needs_json(method, path), self.policy.body_limit(path))
+            if len(self._paths) < _CACHE_SIZE:
+                self._paths[method, path] = known
+        return known
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

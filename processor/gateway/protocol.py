@@ -47,6 +47,28 @@ _FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto")
 _CLOSE = b"connection: close\r\n"
 
 
+_heads: tuple[list[tuple[bytes, bytes]], dict[int, bytes]] = ([], {})
+"""The server's default headers (uvicorn replaces the list when the date changes, once a
+second) and, per status, the status line with them rendered."""
+
+
+def _status_and_defaults(status: int, default_headers: list[tuple[bytes, bytes]]) -> bytes:
+    """``STATUS_LINE[status]`` and the server's default headers (``date``, ``server``) as
+    bytes, rendered once per status and second instead of once per response."""
+    global _heads
+    defaults, rendered = _heads
+    if defaults is not default_headers:
+        rendered = {}
+        _heads = (default_headers, rendered)
+    head = rendered.get(status)
+    if head is None:
+        parts = [STATUS_LINE[status]]
+        for name, value in default_headers:
+            parts += (name, b": ", value, b"\r\n")
+        head = rendered[status] = b"".join(parts)
+    return head
+
+
 def find_gateway(app: Any) -> GatewayApp | None:
     """The :class:`GatewayApp` inside uvicorn's wrappers (proxy headers, logging), if any."""
     for _ in range(8):
@@ -58,17 +80,31 @@ def find_gateway(app: Any) -> GatewayApp | None:
     return None
 
 
+class _NoWaiter:
+    """The ``message_event`` of :class:`_Answering`: uvicorn sets it when the connection is
+    lost, to wake an app waiting for more body; a hot request never waits for its body."""
+
+    __slots__ = ()
+
+    def set(self) -> None:
+        """Nothing waits on it."""
+
+
+_NO_WAITER = _NoWaiter()
+
+
 class _Answering:
     """Stands in for uvicorn's ``RequestResponseCycle`` while a hot request is answered, so
     that uvicorn queues a request pipelined behind it and reads its connection state."""
 
-    __slots__ = ("disconnected", "keep_alive", "message_event", "response_complete")
+    __slots__ = ("disconnected", "keep_alive", "response_complete")
+
+    message_event = _NO_WAITER
 
     def __init__(self, keep_alive: bool) -> None:
         self.keep_alive = keep_alive
         self.response_complete = False
         self.disconnected = False
-        self.message_event = asyncio.Event()
 
 
 class _HotRequest:
@@ -129,25 +165,43 @@ class GatewayProtocol(HttpToolsProtocol):
             or self.parser.should_upgrade()
         ):
             return None
-        parsed = httptools.parse_url(self.url)
-        raw_path: bytes = parsed.path
+        url = self.url
+        if b"?" in url or b"#" in url:
+            parsed = httptools.parse_url(url)
+            raw_path: bytes = parsed.path
+            query: bytes = parsed.query or b""
+        else:  # the usual target: the path alone
+            raw_path, query = url, b""
         if b"%" in raw_path:
             return None  # uvicorn unquotes it
-        for name, _value in self.headers:
-            if name in _FORWARDED:
+        # One pass over the headers for what the guard reads (as GuardMiddleware._check).
+        host = origin = content_type = declared = None
+        for name, value in self.headers:
+            if name == b"host":
+                host = value.decode("latin-1")
+            elif name == b"content-type":
+                content_type = value.decode("latin-1")
+            elif name == b"content-length":
+                declared = value
+            elif name == b"origin":
+                origin = value.decode("latin-1")
+            elif name in _FORWARDED:
                 return None  # uvicorn's proxy-headers middleware may rewrite the scope
         scope = self.scope
         scope["method"] = "POST"
         http_version = self.parser.get_http_version()
         if http_version != "1.1":
             scope["http_version"] = http_version
-        scope["path"] = raw_path.decode("ascii")
+        path = raw_path.decode("ascii")
+        scope["path"] = path
         scope["raw_path"] = raw_path
-        scope["query_string"] = parsed.query or b""
+        scope["query_string"] = query
         hot = hot_path.match(scope)  # type: ignore[arg-type]
         if hot is None or gateway._otel_enabled():  # type: ignore[union-attr]
             return None
-        refused, streamed = hot_path.guard._check(scope)  # type: ignore[arg-type]
+        refused, streamed = hot_path.guard.check_values(
+            "POST", path, scope["scheme"], host, origin, content_type, declared
+        )
         if streamed:
             return None
         keep_alive = http_version != "1.0" and self.parser.should_keep_alive()
@@ -190,12 +244,9 @@ class GatewayProtocol(HttpToolsProtocol):
         """Write the whole response at once, then let uvicorn go on with the connection."""
         status, headers, body = answer
         answering.response_complete = True
-        answering.message_event.set()
         if answering.disconnected or self.transport.is_closing():
             return
-        head = [STATUS_LINE[status]]
-        for name, value in self.server_state.default_headers:
-            head += (name, b": ", value, b"\r\n")
+        head = [_status_and_defaults(status, self.server_state.default_headers)]
         for name, value in headers:
             head += (name, b": ", value, b"\r\n")
         if not answering.keep_alive:

@@ -268,21 +268,13 @@ async def send_many(
             batch.record(index, delivery_error(exc.args[0]))
         except Exception as exc:  # a local refusal (record too large, closed)
             batch.record(index, exc)
-    timer = loop.call_later(flow.ack_timeout, _expire, batch.done)
-    try:
-        await batch.done
-    finally:
-        timer.cancel()
+    flow.watch(batch.done)
+    await batch.done
     if batch.complete:
         return batch.results  # type: ignore[return-value]  # every slot is filled
     flow.timed_out()
     timeout = AckTimeout(flow.ack_timeout)
     return [r if r is not None else timeout for r in batch.results]
-
-
-def _expire(done: asyncio.Future[None]) -> None:
-    if not done.done():
-        done.set_result(None)
 
 
 async def _send_each(
