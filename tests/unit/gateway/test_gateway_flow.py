@@ -7,6 +7,7 @@ record gives the same CloudEvent, for plain and awkward entries alike.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -144,3 +145,35 @@ def test_all_brokers_down_stalls_only_while_records_pend() -> None:
     assert refused.value.code == "kafka-unavailable"
     flow.records_settled(2, acknowledged=True)
     flow.release(flow.reserve(1))
+
+
+async def test_watch_settles_each_waiting_request_at_its_own_deadline() -> None:
+    """One timer serves every waiting request: each is settled ack_timeout after it began
+    waiting, requests answered first are left alone, and a lowered timeout still holds."""
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    flow = FlowControl(max_inflight_bytes=1 << 20, ack_timeout=0.2)
+    settled: dict[str, float] = {}
+
+    def waiting(name: str) -> asyncio.Future[None]:
+        done: asyncio.Future[None] = loop.create_future()
+        done.add_done_callback(lambda _: settled.setdefault(name, loop.time()))
+        flow.watch(done)
+        return done
+
+    start = loop.time()
+    first = waiting("first")
+    answered = waiting("answered")
+    await asyncio.sleep(0.1)
+    answered.set_result(None)  # Kafka acknowledged it: the timer must not touch it again
+    later = waiting("later")
+    flow.ack_timeout = 0.05  # lowered while others wait: the new request keeps its own
+    hurried = waiting("hurried")
+    await asyncio.gather(first, later, hurried)
+    assert 0.19 <= settled["first"] - start < 0.3
+    assert 0.09 <= settled["answered"] - start < 0.15
+    assert 0.29 <= settled["later"] - start < 0.4
+    assert 0.14 <= settled["hurried"] - start < 0.25
+    assert settled["hurried"] < settled["later"]
+    assert not flow._waiting  # every settled request left the queue
