@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from fastapi import Request
 
-from processor.config import KbridgeConfig
+from processor.config import Bus, KbridgeConfig
 from processor.gateway.auth import ADMIN, KeyRing, allows, presented_key, put_scope
 from processor.gateway.errors import ApiError, unknown_bus
 from processor.gateway.metrics import GatewayMetrics
@@ -67,14 +67,26 @@ class ConfigBuses:
 
     snapshot: Callable[[], KbridgeConfig]
     caught_up: Callable[[], bool] = lambda: True
+    _index: list[Any] = field(default_factory=lambda: [None, {}], compare=False, repr=False)
+    """``[config, {name: bus}]``: the buses of the last snapshot by name. Asked twice per
+    ingest request; ``KbridgeConfig.bus`` scans the list, this is one dict lookup."""
+
+    def _bus(self, name: str) -> Bus | None:
+        config = self.snapshot()
+        index = self._index
+        if index[0] is not config:  # a new snapshot (the store swaps the whole object)
+            index[1] = {bus.name: bus for bus in config.buses}
+            index[0] = config
+        found: Bus | None = index[1].get(name)
+        return found
 
     def exists(self, bus: str) -> bool:
         """Whether the live configuration declares ``bus``."""
-        return self.snapshot().bus(bus) is not None
+        return self._bus(bus) is not None
 
     def max_event_bytes(self, bus: str) -> int | None:
         """The bus's own ``max_event_bytes`` from kbridge.yaml."""
-        declared = self.snapshot().bus(bus)
+        declared = self._bus(bus)
         return None if declared is None else declared.max_event_bytes
 
     def loaded(self) -> bool:
