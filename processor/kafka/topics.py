@@ -22,9 +22,18 @@ def check_name(name: str, kind: str = "name") -> str:
     return name
 
 
+_BUS_TOPICS: dict[str, str] = {}
+_CACHE_SIZE = 10_000
+
+
 def bus_topic(bus: str) -> str:
-    """Ingress topic of a bus."""
-    return f"{PREFIX}.bus.{check_name(bus, 'bus name')}"
+    """Ingress topic of a bus (remembered, bounded: the gateway asks once per request)."""
+    topic = _BUS_TOPICS.get(bus)
+    if topic is None:
+        topic = f"{PREFIX}.bus.{check_name(bus, 'bus name')}"
+        if len(_BUS_TOPICS) < _CACHE_SIZE:
+            _BUS_TOPICS[bus] = topic
+    return topic
 
 
 def bus_dlq_topic(bus: str) -> str:
