@@ -30,6 +30,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -178,6 +179,33 @@ async def refuse(send: Send, path: str, status: int, code: str, message: str) ->
     await send({"type": "http.response.body", "body": body})
 
 
+_FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto")
+
+
+def guarded_headers(
+    headers: Iterable[tuple[bytes, bytes]],
+) -> tuple[str | None, str | None, str | None, bytes | None, bool]:
+    """What the guard reads from a request's headers, in one pass: ``(host, origin,
+    content_type, content_length, forwarded)`` (the last value of each; ``forwarded``:
+    an ``X-Forwarded-For``/``-Proto`` header is present, which a proxy-headers middleware
+    may turn into another client address or scheme)."""
+    host = origin = content_type = declared = None
+    forwarded = False
+    for key, value in headers:
+        name = key.lower()
+        if name == b"host":
+            host = value.decode("latin-1")
+        elif name == b"content-type":
+            content_type = value.decode("latin-1")
+        elif name == b"content-length":
+            declared = value
+        elif name == b"origin":
+            origin = value.decode("latin-1")
+        elif name in _FORWARDED:
+            forwarded = True
+    return host, origin, content_type, declared, forwarded
+
+
 class GuardMiddleware:
     """Applies a :class:`GuardPolicy` to every HTTP request (plain ASGI, no per-request task).
 
@@ -215,17 +243,7 @@ class GuardMiddleware:
 
     def _check(self, scope: Scope) -> tuple[tuple[int, str, str] | None, bool]:
         """The refusal, if any, and whether the body must be counted while it streams."""
-        host = origin = content_type = declared = None
-        for key, value in scope.get("headers") or ():
-            name = key.lower()
-            if name == b"host":
-                host = value.decode("latin-1")
-            elif name == b"origin":
-                origin = value.decode("latin-1")
-            elif name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                declared = value
+        host, origin, content_type, declared, _ = guarded_headers(scope.get("headers") or ())
         return self.check_values(
             scope.get("method", "GET"),
             scope.get("path", ""),

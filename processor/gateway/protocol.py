@@ -38,12 +38,12 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from processor.gateway.fastpath import PREFIX, GatewayApp, Handler
+from processor.gateway.guard import guarded_headers
 from processor.gateway.ingest import Answer, IngestRequest
 
 logger = logging.getLogger(__name__)
 
 _PREFIX = PREFIX.encode("ascii")
-_FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto")
 _CLOSE = b"connection: close\r\n"
 
 
@@ -174,19 +174,9 @@ class GatewayProtocol(HttpToolsProtocol):
             raw_path, query = url, b""
         if b"%" in raw_path:
             return None  # uvicorn unquotes it
-        # One pass over the headers for what the guard reads (as GuardMiddleware._check).
-        host = origin = content_type = declared = None
-        for name, value in self.headers:
-            if name == b"host":
-                host = value.decode("latin-1")
-            elif name == b"content-type":
-                content_type = value.decode("latin-1")
-            elif name == b"content-length":
-                declared = value
-            elif name == b"origin":
-                origin = value.decode("latin-1")
-            elif name in _FORWARDED:
-                return None  # uvicorn's proxy-headers middleware may rewrite the scope
+        host, origin, content_type, declared, forwarded = guarded_headers(self.headers)
+        if forwarded:
+            return None  # uvicorn's proxy-headers middleware may rewrite the scope
         scope = self.scope
         scope["method"] = "POST"
         http_version = self.parser.get_http_version()
