@@ -144,6 +144,20 @@ SHAPES: dict[str, tuple[bytes, int]] = {
         request("POST", "/v1/buses/orders/cloudevents", b'{"a": 1}', CE_HEADERS),
         202,
     ),
+    "cloudevents binary, a query string": (
+        request("POST", "/v1/buses/orders/cloudevents?source=form", b'{"a": 1}', CE_HEADERS),
+        202,
+    ),
+    "cloudevents binary, over the event limit (handler, body already buffered)": (
+        # within the guard's 1 MiB body bound, over the 256 KiB event limit
+        request(
+            "POST",
+            "/v1/buses/orders/cloudevents",
+            orjson.dumps({"pad": "x" * 300_000}),
+            CE_HEADERS,
+        ),
+        413,
+    ),
     "cloudevents binary, no specversion": (
         request(
             "POST",
