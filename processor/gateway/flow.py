@@ -142,7 +142,9 @@ class FlowControl:
         and cancelling a timer per request was a visible part of the event loop's work per
         request. Every request waits the same ``ack_timeout``, so deadlines arrive in the
         order requests do: a queue kept in that order, and one timer at its head, serve
-        them all. Requests already answered are dropped from the head as new ones come.
+        them all. Requests already answered are dropped from the head as new ones come;
+        behind one still waiting they stay queued until its deadline (at most
+        ``ack_timeout`` times the request rate entries of a few dozen bytes each).
         """
         loop = done.get_loop()
         if loop is not self._waiting_loop:  # a new event loop (tests): start over
