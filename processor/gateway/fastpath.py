@@ -22,14 +22,13 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-import orjson
 from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from processor.gateway.errors import error_body
 from processor.gateway.guard import GuardMiddleware, refusal_response
-from processor.gateway.ingest import Answer, IngestRequest
+from processor.gateway.ingest import Answer, IngestRequest, json_answer, send_answer
 from processor.gateway.metrics import GatewayMetrics
 from processor.gateway.tracing import traceparent_of, traceparent_scope
 
@@ -76,13 +75,6 @@ async def _render(
     raise exc
 
 
-async def send_answer(send: Send, answer: Answer) -> None:
-    """Send an :data:`Answer` over ASGI."""
-    status, headers, body = answer
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
-
-
 class HotRoutes:
     """ASGI middleware dispatching ``POST /v1/buses/{bus}/<tail>`` to plain handlers.
 
@@ -116,13 +108,9 @@ class HotRoutes:
         await send_answer(send, answer)
 
 
-_INTERNAL_ERROR = orjson.dumps(
-    error_body("internal-error", "the gateway failed to serve the request; see its log")
+_INTERNAL_ERROR = json_answer(
+    error_body("internal-error", "the gateway failed to serve the request; see its log"), 500
 )
-_INTERNAL_ERROR_HEADERS = [
-    (b"content-type", b"application/json"),
-    (b"content-length", str(len(_INTERNAL_ERROR)).encode()),
-]
 
 
 class HotPath:
@@ -182,7 +170,7 @@ class HotPath:
         except Exception:
             logger.exception("serving %s failed", scope["path"])
             status = 500
-            return status, _INTERNAL_ERROR_HEADERS, _INTERNAL_ERROR
+            return _INTERNAL_ERROR
         finally:
             self.metrics.observe_latency(endpoint, status, time.perf_counter() - started)
 

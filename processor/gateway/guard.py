@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from processor.gateway.errors import error_body
+from processor.gateway.ingest import Answer, json_answer, send_answer
 
 logger = logging.getLogger(__name__)
 
@@ -156,27 +156,19 @@ def exposure_warning(settings: Any) -> str | None:
     )
 
 
-def refusal_response(
-    path: str, status: int, code: str, message: str
-) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+def refusal_response(path: str, status: int, code: str, message: str) -> Answer:
     """The guard's refusal as ``(status, headers, body)``: the AWS error shape on ``/``, else
     the gateway's."""
     if path == "/":  # the AWS JSON 1.1 protocol: botocore reads errors in AWS's shape
         aws_type = "AccessDeniedException" if status == 403 else "ValidationException"
-        body = orjson.dumps({"__type": aws_type, "message": message})
-        content_type = b"application/x-amz-json-1.1"
-    else:
-        body = orjson.dumps(error_body(code, message))
-        content_type = b"application/json"
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
-    return status, headers, body
+        document = {"__type": aws_type, "message": message}
+        return json_answer(document, status, b"application/x-amz-json-1.1")
+    return json_answer(error_body(code, message), status)
 
 
 async def refuse(send: Send, path: str, status: int, code: str, message: str) -> None:
     """Send the guard's refusal (:func:`refusal_response`) over ASGI."""
-    status, headers, body = refusal_response(path, status, code, message)
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send_answer(send, refusal_response(path, status, code, message))
 
 
 _FORWARDED = (b"x-forwarded-for", b"x-forwarded-proto")

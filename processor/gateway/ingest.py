@@ -19,20 +19,28 @@ import orjson
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Receive, Scope
+from starlette.types import Receive, Scope, Send
 
 from processor.gateway.body import read_body, too_large
 
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
 """``(status, headers, body)`` of a hot route's response (``Content-Length`` included)."""
 
-_JSON = (b"content-type", b"application/json")
+JSON = b"application/json"
 
 
-def json_answer(document: Any, status: int) -> Answer:
+def json_answer(document: Any, status: int, content_type: bytes = JSON) -> Answer:
     """``document`` as a JSON answer (orjson: the stdlib encoder costs more per request)."""
     body = orjson.dumps(document)
-    return status, [_JSON, (b"content-length", str(len(body)).encode("ascii"))], body
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+    return status, headers, body
+
+
+async def send_answer(send: Send, answer: Answer) -> None:
+    """Send an :data:`Answer` over ASGI."""
+    status, headers, body = answer
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
 
 
 def as_response(answer: Answer) -> Response:
