@@ -6,6 +6,7 @@ operator can tell from a topic name which bus or target it belongs to.
 
 from __future__ import annotations
 
+import functools
 import re
 
 PREFIX = "kbridge"
@@ -16,24 +17,14 @@ _NAME = re.compile(r"^[A-Za-z0-9_-]{1,200}$")
 def check_name(name: str, kind: str = "name") -> str:
     """Reject names that would make an invalid or ambiguous topic name."""
     if not _NAME.match(name):
-        raise ValueError(
-            f"invalid {kind} {name!r}: use 1-200 letters, digits, '-' or '_'"
-        )
+        raise ValueError(f"invalid {kind} {name!r}: use 1-200 letters, digits, '-' or '_'")
     return name
 
 
-_BUS_TOPICS: dict[str, str] = {}
-_CACHE_SIZE = 10_000
-
-
+@functools.lru_cache(maxsize=10_000)
 def bus_topic(bus: str) -> str:
     """Ingress topic of a bus (remembered, bounded: the gateway asks once per request)."""
-    topic = _BUS_TOPICS.get(bus)
-    if topic is None:
-        topic = f"{PREFIX}.bus.{check_name(bus, 'bus name')}"
-        if len(_BUS_TOPICS) < _CACHE_SIZE:
-            _BUS_TOPICS[bus] = topic
-    return topic
+    return f"{PREFIX}.bus.{check_name(bus, 'bus name')}"
 
 
 def bus_dlq_topic(bus: str) -> str:
