@@ -66,6 +66,14 @@ class IngestRequest:
         self._receive = receive
         self._headers: Headers | None = None
 
+    def _receiver(self) -> Receive:
+        """ASGI ``receive``: the server's, else one over the buffered body (made on demand:
+        kept on the request, a bound method would make every request a reference cycle)."""
+        return self._receive if self._receive is not None else self._buffered
+
+    async def _buffered(self) -> dict[str, Any]:
+        return {"type": "http.request", "body": self._body or b"", "more_body": False}
+
     def header(self, name: bytes) -> str | None:
         """The first value of header ``name`` (lower-case bytes), if the request has one."""
         for key, value in self.scope["headers"]:
@@ -94,19 +102,11 @@ class IngestRequest:
             if len(body) > limit:
                 raise too_large(len(body), limit)
             return body
-        receive = self._receive
-        if receive is None:
-            return b""
-        return await read_body(Request(self.scope, receive), limit)
+        return await read_body(Request(self.scope, self._receiver()), limit)
 
     def starlette(self) -> Request:
         """A Starlette request over the same scope (the app's exception handlers take one)."""
-        body = self._body
-
-        async def receive() -> dict[str, Any]:
-            return {"type": "http.request", "body": body or b"", "more_body": False}
-
-        return Request(self.scope, self._receive or receive)
+        return Request(self.scope, self._receiver())
 
 
 def declared_size(content_length: str | None, limit: int) -> int:
