@@ -140,6 +140,52 @@ class GatewayProtocol(HttpToolsProtocol):
         super().__init__(config, server_state, app_state, _loop)
         self.gateway = find_gateway(self.app)
         self.hot_request: _HotRequest | None = None
+        self.idle_until: float | None = None
+        """When the idle keep-alive connection closes; None while a request is served."""
+
+    # --- keep-alive: one timer per connection, not one per response ----------------------
+    # uvicorn arms a ``call_later`` after every response and cancels it when the next
+    # request arrives (about 1.8 us per request with uvloop). Here the timer stays armed:
+    # requests only move the deadline, and the timer re-arms itself for what remains.
+
+    def _unset_keepalive_if_required(self) -> None:
+        self.idle_until = None  # busy: the armed timer finds no deadline and waits again
+
+    def on_response_complete(self) -> None:
+        """uvicorn's, with the keep-alive deadline moved instead of a new timer armed."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.idle_until = None
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
+            return
+        self.idle_until = self.loop.time() + self.timeout_keep_alive
+        if self.timeout_keep_alive_task is None:
+            self.timeout_keep_alive_task = self.loop.call_later(
+                self.timeout_keep_alive, self._keep_alive_due
+            )
+
+    def _keep_alive_due(self) -> None:
+        """The timer fired: close an idle connection past its deadline, else wait again."""
+        self.timeout_keep_alive_task = None
+        if self.transport.is_closing():
+            return
+        until = self.idle_until
+        remaining = self.timeout_keep_alive if until is None else until - self.loop.time()
+        if remaining > 0:
+            self.timeout_keep_alive_task = self.loop.call_later(remaining, self._keep_alive_due)
+        else:
+            self.timeout_keep_alive_handler()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        task = self.timeout_keep_alive_task
+        if task is not None:
+            task.cancel()
+            self.timeout_keep_alive_task = None
 
     def on_headers_complete(self) -> None:
         hot_request = self._hot_request()

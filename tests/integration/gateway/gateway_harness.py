@@ -25,10 +25,11 @@ def _free_port() -> int:
 
 
 @contextmanager
-def serve(app: Any, http: Any = GatewayProtocol) -> Iterator[str]:
+def serve(app: Any, http: Any = GatewayProtocol, **options: Any) -> Iterator[str]:
     """Run ``app`` with uvicorn on a free loopback port (lifespan on); yields its base URL.
 
-    ``http``: the protocol, kbridge's as ``kbridge gateway`` serves (or ``"httptools"``)."""
+    ``http``: the protocol, kbridge's as ``kbridge gateway`` serves (or ``"httptools"``);
+    ``options``: more ``uvicorn.Config`` settings (``timeout_keep_alive``)."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(
@@ -38,6 +39,7 @@ def serve(app: Any, http: Any = GatewayProtocol) -> Iterator[str]:
             log_level="warning",
             lifespan="on",
             http=http,
+            **options,
         )
     )
     thread = threading.Thread(target=server.run, name="gateway-under-test", daemon=True)

@@ -11,6 +11,7 @@ chunked bodies, a client that goes away) must hold.
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -29,10 +30,10 @@ ENTRY = {"Source": "acme", "DetailType": "Order", "Detail": '{"n": 1}', "EventId
 
 
 @contextmanager
-def serve(http: Any) -> Iterator[tuple[int, RecordingProducer]]:
+def serve(http: Any, **options: Any) -> Iterator[tuple[int, RecordingProducer]]:
     producer = RecordingProducer()
     app = create_app(Settings(), known_buses=["orders"], producer=producer)
-    with gateway_harness.serve(app, http) as url:
+    with gateway_harness.serve(app, http, **options) as url:
         yield int(url.rsplit(":", 1)[1]), producer
 
 
@@ -279,3 +280,25 @@ def test_a_client_leaving_mid_body_does_not_disturb_the_server(
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(raw[: len(raw) - 5])  # the body's last bytes never come
     assert exchange(port, raw)[0][0] == 200
+
+
+def test_keep_alive_closes_an_idle_connection_after_the_timeout_counted_from_the_last_answer() -> (
+    None
+):
+    """uvicorn's rule (``timeout_keep_alive``, here 0.6 s), kept with one re-arming timer."""
+    timeout = 0.6
+    with serve(GatewayProtocol, timeout_keep_alive=timeout) as (port, _):
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            buffer = bytearray()
+            started = time.monotonic()
+            # busy for three timeouts: each request comes within the timeout of the last
+            while True:
+                sock.sendall(putevents([ENTRY]))
+                assert read_response(sock, buffer)[0] == 200
+                last_answer = time.monotonic()
+                if last_answer - started > 3 * timeout:
+                    break
+                time.sleep(timeout / 3)
+            assert sock.recv(100) == b""  # idle now: the server closes the connection
+            idle = time.monotonic() - last_answer
+        assert timeout * 0.8 < idle < timeout * 3, idle
