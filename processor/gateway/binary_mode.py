@@ -25,6 +25,9 @@ from processor.gateway.publisher import EncodedEvent
 
 _CE = b"ce-"
 _CONTENT_TYPE = b"content-type"
+_KAFKA_NAMES = {name: "ce_" + name for name in attrs.CORE}
+"""Kafka header names of the core attributes, built once (extensions: per record)."""
+_text = attrs.extension_header_text
 
 
 def binary_record(headers: Iterable[tuple[bytes, bytes]], body: bytes) -> EncodedEvent | None:
@@ -38,8 +41,12 @@ def binary_record(headers: Iterable[tuple[bytes, bytes]], body: bytes) -> Encode
     for raw_name, value in headers:
         name = raw_name.lower()  # ASGI servers send lower-case names; a test client may not
         if name[:3] == _CE:
-            text_name = name.decode("latin-1")
-            attributes[text_name[3:]] = decode_header_value(text_name, value.decode("latin-1"))
+            attribute = name[3:].decode("latin-1")
+            text = value.decode("latin-1")
+            # decode_header_value's own shortcut, inline: plain ASCII needs no decoding
+            if not text.isascii() or '"' in text or "%" in text:
+                text = decode_header_value("ce-" + attribute, text)
+            attributes[attribute] = text
         elif name == _CONTENT_TYPE and content_type is None:
             content_type = value.decode("latin-1")
     if (
@@ -54,17 +61,19 @@ def binary_record(headers: Iterable[tuple[bytes, bytes]], body: bytes) -> Encode
         return None  # an explicit JSON null: the model path keeps it
     attributes["datacontenttype"] = content_type
     checked = attrs.check_attributes(attributes)
-    text = attrs.extension_header_text
+    del checked["datacontenttype"]  # sent as the record's content-type header
     out = [  # header values are text already: the conversion only for a checked non-str
-        ("ce_" + name, (value if type(value) is str else text(value)).encode("utf-8"))
+        (
+            _KAFKA_NAMES.get(name) or "ce_" + name,
+            (value if type(value) is str else _text(value)).encode(),
+        )
         for name, value in checked.items()
-        if name != "datacontenttype"
     ]
-    out.append(("content-type", content_type.encode("utf-8")))
+    out.append(("content-type", content_type.encode()))
     partition_key = checked.get("partitionkey")
     if partition_key is not None:
-        key: str = attrs.extension_header_text(partition_key)
+        key: str = _text(partition_key)
     else:
         subject = checked.get("subject")
         key = subject if subject is not None else checked["source"]
-    return checked["id"], key.encode("utf-8"), bytes(body), out
+    return checked["id"], key.encode(), bytes(body), out
