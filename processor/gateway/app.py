@@ -47,7 +47,22 @@ class ProducerSlot:
     """The producer the app sends with, filled in when the app starts."""
 
     def __init__(self, producer: AsyncProducer | None = None) -> None:
+        self.queue: Callable[..., None] | None = None
+        """The started producer's raw ``produce`` (``Producer.queue_function``), if any:
+        looked up once per producer instead of once per request."""
+        self._producer: AsyncProducer | None = None
         self.producer = producer
+
+    @property
+    def producer(self) -> AsyncProducer | None:
+        """The started producer (None before the app starts and after it stops)."""
+        return self._producer
+
+    @producer.setter
+    def producer(self, producer: AsyncProducer | None) -> None:
+        queue_function = getattr(producer, "queue_function", None)
+        self.queue = queue_function() if queue_function is not None else None
+        self._producer = producer
 
     async def send(
         self,
@@ -64,11 +79,6 @@ class ProducerSlot:
     def can_produce(self) -> bool:
         """Whether records can be queued with callbacks (else ``send`` is used per record)."""
         return self.producer is None or hasattr(self.producer, "produce")
-
-    def queue_function(self) -> Callable[..., None] | None:
-        """The started producer's raw ``produce`` (see ``Producer.queue_function``), if any."""
-        queue = getattr(self.producer, "queue_function", None)
-        return queue() if queue is not None else None
 
     def produce(
         self,

@@ -129,6 +129,12 @@ class Publisher:
         when the in-flight budget is spent or Kafka stalls (see :mod:`processor.gateway.flow`).
         """
         limit = self._max_event_bytes if max_event_bytes is None else max_event_bytes
+        if len(events) == 1:  # most requests: no bookkeeping of positions
+            event = events[0]
+            size = record_size(event[2], event[3])
+            if size > limit:
+                return [_too_large(event[0], size, limit)]
+            return [_outcome(event[0], (await self._send(bus, events, size))[0])]
         outcomes: list[Outcome | None] = [None] * len(events)
         sendable: list[EncodedEvent] = []
         positions: list[int] = []
@@ -136,32 +142,43 @@ class Publisher:
         for index, event in enumerate(events):
             size = record_size(event[2], event[3])
             if size > limit:
-                outcomes[index] = Rejected(
-                    event[0],
-                    "event-too-large",
-                    f"event {event[0]!r} is {size} bytes; the limit is {limit}",
-                    retriable=False,
-                    status=413,
-                )
+                outcomes[index] = _too_large(event[0], size, limit)
                 continue
             total += size
             sendable.append(event)
             positions.append(index)
         if sendable:
-            parent = request_traceparent()
-            if parent is not None:  # the request's W3C traceparent header (docs/tracing.md)
-                sendable = with_traceparent(sendable, parent)
-            flow = self.flow
-            reserved = flow.reserve(total)
-            started = time.time()
-            acks = await send_many(
-                self._producer, bus_topic(bus), sendable, flow, partial(flow.release, reserved)
-            )
+            acks = await self._send(bus, sendable, total)
             for index, event, ack in zip(positions, sendable, acks, strict=True):
                 outcomes[index] = _outcome(event[0], ack)
-            if trace_writer.hooks_on():  # trace records and spans: docs/tracing.md
-                trace_writer.published(bus, sendable, acks, started)
         return [o for o in outcomes if o is not None]
+
+    async def _send(
+        self, bus: str, records: Sequence[EncodedEvent], size: int
+    ) -> list[Ack | BaseException]:
+        """Reserve ``size`` bytes, produce ``records`` and wait for their acknowledgements."""
+        parent = request_traceparent()
+        if parent is not None:  # the request's W3C traceparent header (docs/tracing.md)
+            records = with_traceparent(records, parent)
+        flow = self.flow
+        reserved = flow.reserve(size)
+        started = time.time()
+        acks = await send_many(
+            self._producer, bus_topic(bus), records, flow, partial(flow.release, reserved)
+        )
+        if trace_writer.hooks_on():  # trace records and spans: docs/tracing.md
+            trace_writer.published(bus, records, acks, started)
+        return acks
+
+
+def _too_large(event_id: str, size: int, limit: int) -> Rejected:
+    return Rejected(
+        event_id,
+        "event-too-large",
+        f"event {event_id!r} is {size} bytes; the limit is {limit}",
+        retriable=False,
+        status=413,
+    )
 
 
 class AckTimeout(RetriableError):
@@ -221,9 +238,12 @@ class _Batch:
 
     def finish(self) -> None:
         """On the loop: settle the flow account and wake the request (if still waiting)."""
-        count = len(self.results)
-        acknowledged = any(not isinstance(r, BaseException) for r in self.results)
-        self.flow.records_settled(count, acknowledged)
+        acknowledged = False
+        for result in self.results:
+            if not isinstance(result, BaseException):
+                acknowledged = True
+                break
+        self.flow.records_settled(len(self.results), acknowledged)
         self.release()
         if not self.done.done():
             self.done.set_result(None)
@@ -243,25 +263,24 @@ async def send_many(
     producer exposing ``produce(..., on_delivery=...)`` (kbridge's ``Producer``) the event
     loop is woken once for the whole batch instead of once per record.
     """
-    produce = getattr(producer, "produce", None)
-    can_produce = getattr(producer, "can_produce", None)
-    if produce is None or (can_produce is not None and not can_produce()):
-        try:
-            return await _send_each(producer, topic, records, flow)
-        finally:
-            release()
-    queue_function = getattr(producer, "queue_function", None)
-    queue = queue_function() if queue_function is not None else None
+    # librdkafka's produce itself (ProducerSlot.queue): no wrapper per record
+    queue: Callable[..., None] | None = getattr(producer, "queue", None)
+    if queue is None:
+        produce = getattr(producer, "produce", None)
+        can_produce = getattr(producer, "can_produce", None)
+        if produce is None or (can_produce is not None and not can_produce()):
+            try:
+                return await _send_each(producer, topic, records, flow)
+            finally:
+                release()
+        queue = partial(_queue_with, produce)
     loop = asyncio.get_running_loop()
     batch = _Batch(loop, len(records), flow, release)
     flow.records_sent(len(records))
     on_delivery = batch.on_delivery
     for index, (_, key, value, headers) in enumerate(records):
         try:
-            if queue is not None:  # librdkafka's produce itself: no wrapper per record
-                queue(topic, value, key, headers=headers, on_delivery=partial(on_delivery, index))
-            else:
-                produce(topic, value, key, headers, partial(on_delivery, index))
+            queue(topic, value, key, headers=headers, on_delivery=partial(on_delivery, index))
         except BufferError:
             batch.record(index, RetriableError(QUEUE_FULL, code="producer-queue-full"))
         except KafkaException as exc:
@@ -275,6 +294,19 @@ async def send_many(
     flow.timed_out()
     timeout = AckTimeout(flow.ack_timeout)
     return [r if r is not None else timeout for r in batch.results]
+
+
+def _queue_with(
+    produce: Callable[..., None],
+    topic: str,
+    value: bytes | None,
+    key: bytes | None,
+    *,
+    headers: Any,
+    on_delivery: Callable[[Any, Any], None],
+) -> None:
+    """librdkafka's ``produce`` signature over a producer's ``produce`` with callbacks."""
+    produce(topic, value, key, headers, on_delivery)
 
 
 async def _send_each(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from contextvars import ContextVar, Token
 from typing import Any
 
@@ -101,7 +102,7 @@ def traceparent_scope(value: bytes | None) -> Token[bytes | None] | None:
 
 
 def with_traceparent(
-    records: list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]],
+    records: Sequence[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]],
     traceparent: bytes,
 ) -> list[tuple[str, bytes | None, bytes | None, list[tuple[str, bytes]]]]:
     """Binary-mode records given ``ce_traceparent`` unless they carry one (structured-mode
