@@ -10,8 +10,8 @@ response header, the proxy-headers middleware, and **two** socket writes per res
 ``POST /v1/buses/{bus}/events`` and ``.../cloudevents`` with a ``Content-Length`` this
 protocol collects the body as the parser delivers it, runs
 :meth:`~processor.gateway.fastpath.HotPath.answer` (the same guard checks, handler, error
-rendering and latency metric as the ASGI path) in one task, and writes the response with
-one ``write``.
+rendering and latency metric as the ASGI path) at once, without an asyncio Task
+(:mod:`processor.gateway.eager`), and writes the response with one ``write``.
 
 Everything else takes uvicorn's own path unchanged: other routes, a body without
 ``Content-Length`` (the guard counts it while it streams), ``Expect: 100-continue``,
@@ -37,6 +37,7 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from processor.gateway.eager import run_eagerly
 from processor.gateway.fastpath import PREFIX, GatewayApp, Handler
 from processor.gateway.guard import guarded_headers
 from processor.gateway.ingest import Answer, IngestRequest
@@ -261,9 +262,7 @@ class GatewayProtocol(HttpToolsProtocol):
 
     def _dispatch(self, hot_request: _HotRequest) -> None:
         hot_request.dispatched = True
-        task = self.loop.create_task(self._answer(hot_request))
-        task.add_done_callback(self.tasks.discard)
-        self.tasks.add(task)
+        run_eagerly(self._answer(hot_request), self.loop, self.tasks)
 
     async def _answer(self, hot_request: _HotRequest) -> None:
         chunks = hot_request.body
