@@ -58,7 +58,7 @@ import uvloop
 from confluent_kafka import Producer
 
 from processor.events import CloudEvent, encode
-from processor.kafka.admin import TopicSpec, delete_topics, ensure_topics
+from processor.kafka.admin import TopicSpec, admin_client, delete_topics, ensure_topics
 from processor.kafka.config import KafkaClientConfig
 from processor.kafka.topics import bus_topic
 
@@ -447,6 +447,16 @@ def no_kafka(seconds: float, concurrency: int, rounds: int) -> None:
             print(f"{label:32}{protocol:>10}{rate:>12,.0f}{spread:>34}")
 
 
+MANY_PARTITIONS = 1_000
+"""Above this many partitions on the broker the bench says its figures run high."""
+
+
+def broker_partitions(kafka: KafkaClientConfig) -> int:
+    """Partitions the broker holds: its own load, which the gateway's CPU figures feel."""
+    metadata = admin_client(kafka).list_topics(timeout=10)
+    return sum(len(topic.partitions) for topic in metadata.topics.values())
+
+
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
@@ -532,11 +542,19 @@ def main() -> None:
     total = sum(run.accepted for run, _, _, _ in results.values())
     baseline_rate, baseline_cpu = plain_producer(topic, args.bootstrap, max(total, 20_000))
     delete_topics(kafka, [topic])
+    partitions = broker_partitions(kafka)
     print(
         f"kbridge gateway, {args.workers} worker(s), tracing {'on' if args.trace else 'off'}; "
         "~1 KB events, 4 partitions, acks=all; "
-        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores; "
+        f"the broker holds {partitions:,} partitions"
     )
+    if partitions > MANY_PARTITIONS:
+        print(
+            "  (a broker carrying thousands of partitions, such as every test's topics, runs "
+            "these figures 10-30% higher: compare against a fresh one, `deploy/kafka/kafka.sh "
+            "stop && rm -rf deploy/kafka/.run && deploy/kafka/kafka.sh start`)"
+        )
     print(
         f"{'scenario':44}{'events/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'CPU us/ev':>11}"
         f"{'rdk us/ev':>11}{'failed':>8}"
