@@ -22,8 +22,12 @@ import orjson
 from processor.errors import InvalidEventError
 
 JSON_CONTENT_TYPE = "application/json"
+# application/json, text/json and any subtype with the +json structured-syntax suffix
+# (RFC 6839 §3.1), the subtype's characters being RFC 6838 §4.2's restricted-name-chars
+# (which include "+": application/vnd.a+b+json is JSON). Parameters and case are ignored.
+# The one rule for event data and for the gateway guard's JSON-only writes.
 _JSON_TYPE = re.compile(
-    r"^\s*(?:application|text)/(?:[A-Za-z0-9\-.!#$&^_]+\+)?json\s*(?:;.*)?$", re.I
+    r"^\s*(?:application|text)/(?:[A-Za-z0-9!#$&^_.+\-]+\+)?json\s*(?:;.*)?$", re.I
 )
 _TEXT_TYPE = re.compile(
     r"^\s*(?:text/[^;]+|[A-Za-z0-9\-.]+/(?:[A-Za-z0-9\-.]+\+)?xml|"

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from processor.events.content import is_json_type
 from processor.gateway.errors import error_body
 from processor.gateway.ingest import Answer, json_answer, send_answer
 
@@ -47,7 +48,6 @@ _UNCHECKED_HOST_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _PUTEVENTS_PATH = re.compile(r"^/v1/buses/[^/]+/events/?$")
 _CLOUDEVENTS_PATH = re.compile(r"^/v1/buses/[^/]+/cloudevents/?$")
 _WEBHOOK_PREFIX = "/v1/webhooks/"
-_JSON_TYPE = re.compile(r"^(?:application|text)/(?:[a-z0-9.+\-]+\+)?json$")
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
 _WILDCARD_BINDS = frozenset({"0.0.0.0", "::", ""})
 _CACHE_SIZE = 1024
@@ -211,7 +211,6 @@ class GuardMiddleware:
         self.app = app
         self.policy = policy
         self._hosts: dict[str, bool] = {}
-        self._json_types: dict[str, bool] = {}
         self._paths: dict[tuple[str, str], tuple[bool, int]] = {}
 
     def _host_allowed(self, host: str | None) -> bool:
@@ -224,14 +223,10 @@ class GuardMiddleware:
                 self._hosts[host] = known
         return known
 
-    def _is_json(self, content_type: str | None) -> bool:
-        raw = content_type or ""
-        known = self._json_types.get(raw)
-        if known is None:
-            known = bool(_JSON_TYPE.match(_media_type(raw)))
-            if len(self._json_types) < _CACHE_SIZE:
-                self._json_types[raw] = known
-        return known
+    @staticmethod
+    def _is_json(content_type: str | None) -> bool:
+        """A JSON media type is declared (the events' own rule: ``is_json_type``)."""
+        return content_type is not None and is_json_type(content_type)
 
     def _check(self, scope: Scope) -> tuple[tuple[int, str, str] | None, bool]:
         """The refusal, if any, and whether the body must be counted while it streams."""
