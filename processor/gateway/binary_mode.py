@@ -41,12 +41,8 @@ def binary_record(headers: Iterable[tuple[bytes, bytes]], body: bytes) -> Encode
     for raw_name, value in headers:
         name = raw_name.lower()  # ASGI servers send lower-case names; a test client may not
         if name[:3] == _CE:
-            attribute = name[3:].decode("latin-1")
-            text = value.decode("latin-1")
-            # decode_header_value's own shortcut, inline: plain ASCII needs no decoding
-            if not text.isascii() or '"' in text or "%" in text:
-                text = decode_header_value("ce-" + attribute, text)
-            attributes[attribute] = text
+            text_name = name.decode("latin-1")
+            attributes[text_name[3:]] = decode_header_value(text_name, value.decode("latin-1"))
         elif name == _CONTENT_TYPE and content_type is None:
             content_type = value.decode("latin-1")
     if (
